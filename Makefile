@@ -1,0 +1,55 @@
+# referee: the two commands a new user types are `make demo` and `make test`.
+# Both install what they need first: OpenCV's development files come from
+# apt-get when pkg-config cannot find opencv4.
+
+GO      ?= go
+BIN     := bin/referee
+VERSION ?= 0.1.0
+# Short fuzz runs in `make test`; `make soak` runs them longer.
+FUZZTIME ?= 5s
+
+# pkg/target pairs for the fuzz runs.
+FUZZ := protocol:FuzzDecode protocol:FuzzParseFrame pipeline/signal:FuzzParse
+
+.PHONY: all build deps demo test vet fuzz bench soak clean
+
+all: build
+
+deps:
+	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists opencv4; then \
+		echo "OpenCV 4 was not found by pkg-config: installing libopencv-dev and pkg-config with apt-get"; \
+		SUDO=""; if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
+		$$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libopencv-dev pkg-config; \
+	fi
+
+build: deps
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/referee
+
+demo: build
+	@./examples/demo.sh $(BIN)
+
+vet: deps
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+fuzz: deps
+	@for t in $(FUZZ); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn in ./$$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./$$pkg || exit 1; \
+	done
+
+test: vet
+	@$(MAKE) --no-print-directory fuzz
+	$(GO) test -count=1 -timeout 12m ./...
+
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+soak: build
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=2m
+
+clean:
+	rm -rf bin

@@ -1,0 +1,188 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/referee-project/referee/protocol"
+)
+
+// Defaults of Options.
+const (
+	DefaultTimeout   = 10 * time.Second
+	DefaultKeepAlive = 30 * time.Second
+	// DefaultWindow is the v2 window used when the server agrees to v2
+	// without naming one.
+	DefaultWindow = 32
+)
+
+// Options say what to stream where. The zero value of a field takes its
+// default where one is given.
+type Options struct {
+	// Server is the server's base URL as ResolveEndpoints reads it.
+	Server string
+	// Video is the video file to stream. When it is empty, camera number
+	// Camera is captured for Duration instead.
+	Video    string
+	Camera   int
+	Duration time.Duration
+	// Signal is the phrase log file sent after the frames.
+	Signal string
+	// SessionID names the session; empty means one generated from the
+	// clock and the phrase number of the signal.
+	SessionID string
+	// Encoding is protocol.EncodingJPEG (default), EncodingPNG or
+	// EncodingRaw; JPEGQuality (1..100, default 85) applies to JPEG.
+	Encoding    string
+	JPEGQuality int
+	// FPS caps the rate frames are sent at (frame n leaves no earlier than
+	// n/FPS after the first); 0 sends as fast as the path allows. It is
+	// also the session's frame rate for a camera (default 30) and for a
+	// file that reports none.
+	FPS float64
+	// Timeout bounds connecting, each write, and each answer the session
+	// waits for (session_started, acks, session_ended, signal_ack,
+	// process_start). Processing itself may take longer: then only
+	// KeepAlive applies. Default DefaultTimeout.
+	Timeout time.Duration
+	// KeepAlive is how long the connection may stay silent, not even
+	// answering a ping, before it counts as lost. Default DefaultKeepAlive.
+	KeepAlive time.Duration
+	// Protocol is protocol.V2 (default) or protocol.V1.
+	Protocol string
+	// Logger receives the session's log lines; nil discards them.
+	Logger *slog.Logger
+	// ProgressBar, when set, shows the frames sent as a progress bar there
+	// instead of "Progress:" log lines.
+	ProgressBar io.Writer
+
+	// wrapSource, when set by tests, wraps the opened source's reader to
+	// inject faults into it.
+	wrapSource func(frameSource) frameSource
+}
+
+// Result is what a completed run brings back.
+type Result struct {
+	SessionID string
+	// Protocol is the protocol the session ran with, after any fallback.
+	Protocol string
+	// Frames is the number of frames sent, FrameBytes their encoded size.
+	Frames     int
+	FrameBytes int64
+	// StreamTime is the time from the first frame sent to the last.
+	StreamTime time.Duration
+	// Validation is the server's account of the frames at session_end.
+	Validation protocol.Validation
+	// Raw is the result object of process_complete, exactly as received.
+	Raw json.RawMessage
+}
+
+// Run streams one phrase: it checks the inputs and the server, opens a
+// session, sends the frames and the phrase log, waits for processing, and
+// returns the result. Errors are *Error, except a cancelled ctx (the
+// session is then aborted with reason "interrupted" and the error wraps
+// context.Canceled).
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ep, err := ResolveEndpoints(opts.Server)
+	if err != nil {
+		return nil, &Error{Kind: KindInput, Err: err}
+	}
+	src, err := openSource(&opts)
+	if err != nil {
+		return nil, err
+	}
+	defer src.close()
+	if opts.wrapSource != nil {
+		src.frames = opts.wrapSource(src.frames)
+	}
+	sig, phrase, err := readSignal(opts.Signal)
+	if err != nil {
+		return nil, err
+	}
+	id := opts.SessionID
+	if id == "" {
+		n := 0
+		if phrase.Phrase != nil {
+			n = *phrase.Phrase
+		}
+		id = protocol.NewSessionID(time.Now(), n)
+	}
+	log = log.With("session", id)
+	log.Debug("Inputs checked", "source", src.name, "width", src.first.Width, "height", src.first.Height,
+		"fps", src.fps, "expected_frames", src.expected, "signal_bytes", len(sig))
+	if err := checkHealth(ctx, ep.Health, opts.Timeout, log); err != nil {
+		return nil, err
+	}
+	c, err := dial(ctx, ep.Stream, opts.Timeout, opts.KeepAlive)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	log.Info("Connected to " + ep.Stream)
+	s := &session{
+		opts:       &opts,
+		id:         id,
+		log:        log,
+		c:          c,
+		src:        src,
+		signal:     sig,
+		signalName: filepath.Base(opts.Signal),
+		timer:      newStoppedTimer(),
+	}
+	return s.run(ctx)
+}
+
+// check validates the options and fills in defaults.
+func (o *Options) check() error {
+	if o.Encoding == "" {
+		o.Encoding = protocol.EncodingJPEG
+	}
+	if o.JPEGQuality == 0 {
+		o.JPEGQuality = protocol.DefaultJPEGQuality
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = DefaultKeepAlive
+	}
+	if o.Protocol == "" {
+		o.Protocol = protocol.V2
+	}
+	switch {
+	case o.Encoding != protocol.EncodingJPEG && o.Encoding != protocol.EncodingPNG && o.Encoding != protocol.EncodingRaw:
+		return inputErrorf("encoding %q: want jpeg, png or raw", o.Encoding)
+	case o.JPEGQuality < 1 || o.JPEGQuality > 100:
+		return inputErrorf("JPEG quality %d: want 1 to 100", o.JPEGQuality)
+	case o.Protocol != protocol.V1 && o.Protocol != protocol.V2:
+		return inputErrorf("protocol %q: want v1 or v2", o.Protocol)
+	case o.FPS < 0:
+		return inputErrorf("fps %v: want 0 (as fast as possible) or more", o.FPS)
+	case o.Video == "" && o.Camera < 0:
+		return inputErrorf("no video: give a video file or a camera number")
+	case o.Video == "" && o.Duration <= 0:
+		return inputErrorf("camera %d needs a capture duration", o.Camera)
+	case o.Signal == "":
+		return inputErrorf("no signal file: give the phrase log to send")
+	case o.SessionID != "" && !protocol.ValidSessionID(o.SessionID):
+		return inputErrorf("session id %q: want 1 to %d characters of A-Z, a-z, 0-9, _ and -", o.SessionID, protocol.MaxSessionIDLength)
+	}
+	return nil
+}
+
+func newStoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}

@@ -1,0 +1,24 @@
+// Package client streams one fencing phrase to a referee server and brings
+// the verdict back: the frames of a video file or a camera, then the scoring
+// box's phrase log, then the server's processing result.
+//
+// Run checks everything that can fail locally (the video opens and its first
+// frame decodes, the phrase log parses, the server's /health answers) before
+// a session exists on the server, so a bad input never leaves a session with
+// "0 frames" behind. Once a session exists, any failure is told to the
+// server with session_abort and its reason before the connection closes.
+//
+// Frames flow through three overlapping stages: a reader goroutine decodes
+// the source, encoder workers (one per CPU for JPEG and PNG) compress the
+// frames with their order preserved, and the session loop sends them.
+// Channels between the stages are bounded, so the client holds a fixed
+// number of frames whatever the length of the video.
+//
+// The client speaks protocol v2 by default (one binary message per frame,
+// a window of unacknowledged frames, cumulative frames_ack) and falls back
+// to v1 (a frame_ack per frame) when the server's session_started does not
+// name a protocol, as the existing Python service answers.
+//
+// Every failure is an *Error whose Kind says whose fault it is: the server
+// (it answered with an error), the local input, or the connection.
+package client

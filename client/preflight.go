@@ -1,0 +1,230 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/signal"
+	"github.com/referee-project/referee/pipeline/videoio"
+	"github.com/referee-project/referee/protocol"
+)
+
+// frameSource is where frames come from: a *videoio.Reader, in tests a
+// reader with a fault injected. Read fills dst and returns io.EOF after the
+// last frame.
+type frameSource interface {
+	Read(dst *bgr.Image) error
+}
+
+// source is an opened, checked video source: its first frame is already
+// decoded, so a source that opens but cannot decode fails before any
+// session exists.
+type source struct {
+	frames frameSource
+	close  func() error
+	// name is how messages call it: "video clip.mp4" or "camera 0".
+	name     string
+	first    bgr.Image
+	fps      float64
+	expected int // frames the file says it holds; 0 when unknown
+	live     bool
+}
+
+// openSource opens the video file or camera of opts and decodes its first
+// frame.
+func openSource(opts *Options) (*source, error) {
+	if opts.Video == "" {
+		return openCamera(opts)
+	}
+	return openVideo(opts)
+}
+
+func openVideo(opts *Options) (*source, error) {
+	path := opts.Video
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot open video %s: no such file (check the --video path)", path)}
+	case err != nil:
+		return nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot open video %s: %v (check the file's permissions)", path, err)}
+	case st.IsDir():
+		return nil, inputErrorf("Cannot open video %s: it is a directory (give the video file itself)", path)
+	case st.Size() == 0:
+		return nil, inputErrorf("Cannot open video %s: the file is empty (0 bytes; check that the recording finished)", path)
+	}
+	r, err := videoio.OpenFile(path)
+	switch {
+	case errors.Is(err, videoio.ErrNoFrames):
+		return nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot open video %s: it opens but its first frame does not decode (no frames, or a truncated or corrupt file; check it with referee probe-video %s)", path, path)}
+	case errors.Is(err, videoio.ErrCannotOpen):
+		return nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot open video %s: OpenCV cannot read it as a video (check that it is a video file in a supported codec: referee probe-video %s)", path, path)}
+	case err != nil:
+		return nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot open video %s: %v", path, err)}
+	}
+	src := &source{frames: r, close: r.Close, name: "video " + filepath.Base(path)}
+	info := r.Info()
+	if err := src.readFirst(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	src.fps = info.FPS
+	if !validFPS(src.fps) {
+		if !validFPS(opts.FPS) {
+			r.Close()
+			return nil, inputErrorf("Cannot stream video %s: it reports no frame rate (%v); give its rate with --fps", path, info.FPS)
+		}
+		src.fps = opts.FPS
+	}
+	if info.FrameCount > 0 {
+		src.expected = info.FrameCount
+	}
+	return src, nil
+}
+
+func openCamera(opts *Options) (*source, error) {
+	r, err := videoio.OpenCamera(opts.Camera)
+	switch {
+	case errors.Is(err, videoio.ErrCannotOpen):
+		return nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot open camera %d: no such camera, or it is busy or not permitted (check that it is connected, that /dev/video%d exists and is readable, and that no other program uses it)", opts.Camera, opts.Camera)}
+	case err != nil:
+		return nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot open camera %d: %v", opts.Camera, err)}
+	}
+	src := &source{frames: r, close: r.Close, name: fmt.Sprintf("camera %d", opts.Camera), live: true, fps: 30}
+	if validFPS(opts.FPS) {
+		src.fps = opts.FPS
+	}
+	if err := src.readFirst(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return src, nil
+}
+
+func (s *source) readFirst() error {
+	err := s.frames.Read(&s.first)
+	switch {
+	case errors.Is(err, io.EOF):
+		return inputErrorf("Cannot open %s: it opened but holds no frame OpenCV can decode (check the file is complete and its codec is supported)", s.name)
+	case err != nil:
+		return &Error{Kind: KindInput, Err: withCause(err, "Cannot open %s: its first frame does not decode: %v (check the file is complete and its codec is supported)", s.name, err)}
+	case !s.first.Valid():
+		return inputErrorf("Cannot open %s: its first frame is empty (%dx%d)", s.name, s.first.Width, s.first.Height)
+	}
+	return nil
+}
+
+func validFPS(f float64) bool {
+	return f > 0 && f <= 1000 && !math.IsNaN(f)
+}
+
+// readSignal reads the phrase log at path and checks that it parses, so the
+// bytes sent are exactly the bytes checked.
+func readSignal(path string) ([]byte, *signal.Phrase, error) {
+	f, err := os.Open(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Signal file not found: %s (check the --signal path)", path)}
+	case err != nil:
+		return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot read signal file %s: %v (check its permissions)", path, err)}
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, nil, inputErrorf("Signal file %s is a directory (give the phrase log .txt itself)", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, signal.MaxSize+1))
+	if err != nil {
+		return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot read signal file %s: %v", path, err)}
+	}
+	p, err := signal.Parse(data)
+	switch {
+	case err == nil:
+		return data, p, nil
+	case errors.Is(err, signal.ErrEmpty):
+		return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Signal file %s is empty (check that the scoring box finished writing the phrase log)", path)}
+	case errors.Is(err, signal.ErrBinary):
+		return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Signal file %s is not a text phrase log: %v (is it the video or an image?)", path, err)}
+	case errors.Is(err, signal.ErrTooLarge):
+		return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Signal file %s is too large: %v", path, err)}
+	case errors.Is(err, signal.ErrNotPhraseLog):
+		return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Signal file %s is not a scoring-box phrase log (check the --signal path: referee probe-signal %s)", path, path)}
+	}
+	return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Signal file %s does not parse: %v", path, err)}
+}
+
+// checkHealth asks the server's /health and wants a 200 within timeout. It
+// is the last check before a session is opened: a server that is down fails
+// here, before anything is streamed.
+func checkHealth(ctx context.Context, url string, timeout time.Duration, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return inputErrorf("server URL %s: %v", url, err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return dialError(ctx, url, timeout, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return dialError(ctx, url, timeout, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return connErrorf("Server not ready: %s answered %s (check that it is a referee server and read its log)", url, resp.Status)
+	}
+	var h protocol.Health
+	if json.Unmarshal(body, &h) == nil {
+		log.Debug("Server is healthy", "url", url, "status", h.Status, "version", h.Version, "protocols", h.Protocols, "active_sessions", h.ActiveSessions)
+	}
+	return nil
+}
+
+// dialError turns a failure to reach url into one line that says what to
+// check. A cancelled parent context is reported as such, not as the
+// server's fault.
+func dialError(ctx context.Context, url string, timeout time.Duration, err error) error {
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	switch {
+	case errors.Is(context.Cause(ctx), context.Canceled):
+		return fmt.Errorf("interrupted while connecting to %s: %w", url, context.Canceled)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return &Error{Kind: KindConnection, Err: withCause(err, "Cannot connect to %s: connection refused (check that `referee serve` is running at that address and port)", url)}
+	case errors.As(err, &dnsErr):
+		return &Error{Kind: KindConnection, Err: withCause(err, "Cannot connect to %s: unknown host %s (check the server name)", url, dnsErr.Name)}
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return &Error{Kind: KindConnection, Err: withCause(err, "Connection timeout: %s did not answer within %s (check that `referee serve` is running at that address, that no firewall blocks the port, or raise --timeout)", url, timeout)}
+	}
+	return &Error{Kind: KindConnection, Err: withCause(err, "Cannot connect to %s: %v (check the network and that `referee serve` is running there)", url, err)}
+}
+
+// causeError is a message written for the user that still wraps the error
+// it explains, so errors.Is finds the sentinel without the message
+// repeating it.
+type causeError struct {
+	msg   string
+	cause error
+}
+
+func (e *causeError) Error() string { return e.msg }
+func (e *causeError) Unwrap() error { return e.cause }
+
+func withCause(cause error, format string, args ...any) error {
+	return &causeError{msg: fmt.Sprintf(format, args...), cause: cause}
+}

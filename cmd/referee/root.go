@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// version is the release this binary reports; the Makefile may override it
+// with -ldflags "-X main.version=...".
+var version = "0.1.0"
+
+// app holds what every subcommand shares: the streams, the global flags and
+// the logger built from them once the configuration is resolved.
+type app struct {
+	streams    streams
+	configFile string
+	logLevel   string
+	verbose    bool
+	logger     *slog.Logger
+}
+
+// execute runs the referee command line with args and returns the process's
+// exit status. It is the one place where errors become statuses.
+func execute(args []string, s streams) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a := &app{streams: s}
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.Err)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintf(s.Err, "referee: %v\n", err)
+	}
+	return exitCode(err)
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "referee",
+		Short: "Stream fencing phrases to a referee service and get the verdict back",
+		Long: `referee carries fencing phrases from the strip to a referee service.
+
+A capture box records each phrase (one exchange, from "fence!" to the touch)
+with a camera while the electric scoring box writes a log of lights, blade
+contacts and lockout: the signal. "referee stream" sends the frames live to
+"referee serve" and the signal when the phrase ends; the server rebuilds the
+video, analyses the phrase and answers with who scored and why.
+
+Every flag can also be set in the environment as REFEREE_<FLAG> (dashes
+become underscores, e.g. REFEREE_LOG_LEVEL=debug) or in a YAML file given
+with --config, either at the top level or under the subcommand's name.
+A flag on the command line wins over the environment, which wins over the
+file.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := resolveConfig(cmd, a.configFile); err != nil {
+				return err
+			}
+			logger, err := newLogger(a.streams.Err, a.logLevel, a.verbose)
+			if err != nil {
+				return err
+			}
+			a.logger = logger
+			if !a.verbose {
+				quietOpenCV()
+			}
+			return nil
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.configFile, "config", "", "YAML configuration file")
+	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	pf.BoolVarP(&a.verbose, "verbose", "v", false, "debug logs, and log lines instead of progress bars")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return withExit(exitUsage, err)
+	})
+	root.AddCommand(
+		newGenTestVideoCmd(a),
+		newProbeVideoCmd(a),
+		newProbeSignalCmd(a),
+		newServeCmd(a),
+		newStreamCmd(a),
+	)
+	return root
+}
+
+// resolveConfig fills every flag of cmd that was not given on the command
+// line from the environment (REFEREE_<FLAG>), then from the
+// configuration file (key "<command>.<flag>", then "<flag>"). Flags keep
+// their defaults when neither has a value, so after this the options structs
+// the flags are bound to hold the resolved configuration.
+func resolveConfig(cmd *cobra.Command, configFile string) error {
+	env := viper.New()
+	env.SetEnvPrefix("REFEREE")
+	env.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	env.AutomaticEnv()
+	file := viper.New()
+	if configFile != "" {
+		file.SetConfigFile(configFile)
+		file.SetConfigType("yaml")
+		if err := file.ReadInConfig(); err != nil {
+			return usageErrorf("read config file %s: %w (check the path and that it is YAML)", configFile, err)
+		}
+	}
+	var errs []error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "config" || f.Name == "help" {
+			return
+		}
+		var value any
+		var from string
+		switch {
+		case env.IsSet(f.Name):
+			value, from = env.Get(f.Name), "environment variable REFEREE_"+strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		case file.IsSet(cmd.Name() + "." + f.Name):
+			value, from = file.Get(cmd.Name()+"."+f.Name), configFile
+		case file.IsSet(f.Name):
+			value, from = file.Get(f.Name), configFile
+		default:
+			return
+		}
+		s := fmt.Sprint(value)
+		if f.Value.Type() == "duration" && isNumber(s) {
+			s += "s" // the Python service's timeouts are plain seconds
+		}
+		if err := f.Value.Set(s); err != nil {
+			errs = append(errs, fmt.Errorf("--%s from %s: %w", f.Name, from, err))
+		}
+	})
+	if len(errs) > 0 {
+		return withExit(exitUsage, errors.Join(errs...))
+	}
+	return nil
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
+}
+
+// quietOpenCV keeps OpenCV's and FFmpeg's own warnings ("moov atom not
+// found", GStreamer notes) off stderr, where they would bury the one line
+// that says what failed; --verbose or the user's own settings keep them.
+func quietOpenCV() {
+	for name, value := range map[string]string{
+		"OPENCV_LOG_LEVEL":       "SILENT",
+		"OPENCV_FFMPEG_LOGLEVEL": "-8",
+	} {
+		if _, set := os.LookupEnv(name); !set {
+			_ = os.Setenv(name, value)
+		}
+	}
+}
+
+// newLogger returns a text logger on w at the given level; verbose forces
+// debug.
+func newLogger(w interface{ Write([]byte) (int, error) }, level string, verbose bool) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageErrorf("log level %q: want debug, info, warn or error", level)
+	}
+	if verbose {
+		l = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/server"
+)
+
+// serveOptions is the resolved configuration of "referee serve".
+type serveOptions struct {
+	Host              string
+	Port              int
+	DataDir           string
+	OutputDir         string
+	MaxSessions       int
+	MaxMemoryMB       int
+	SessionTimeout    time.Duration
+	Analyzer          string
+	VideoFormat       string
+	MaxFrameBytes     int64
+	MaxSignalBytes    int64
+	MaxMessageBytes   int64
+	MaxUploadBytes    int64
+	Window            int
+	ProcessingWorkers int
+	KeepaliveTimeout  time.Duration
+	ShutdownTimeout   time.Duration
+
+	Version string
+	Logger  *slog.Logger
+}
+
+func newServeCmd(a *app) *cobra.Command {
+	var opts serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the referee service: take streamed phrases, rebuild the video, give the verdict",
+		Long: `serve runs the referee service. Capture boxes stream each phrase to it
+("referee stream", or any client written for the existing Python service):
+the frames as they are filmed, then the scoring box's phrase log. The
+server spools the frames to disk as they arrive, rebuilds the video, decides
+the phrase and answers with the result, which it also keeps with the video
+in the session's artifact directory (OUTPUT-DIR/<session id>/result.json).
+
+Endpoints:
+  GET  /stream            WebSocket streaming, protocol v1 (the existing
+                          service's) and v2 (windowed, negotiated)
+  GET  /health            200 and JSON while the server runs
+  GET  /streaming/stats   the active sessions and the limits, as JSON
+  POST /analyze           multipart upload of a whole "video" and its
+                          "signal"; answers with the same result JSON
+
+The settings of the existing service work unchanged: REFEREE_HOST,
+REFEREE_PORT, REFEREE_LOG_LEVEL, REFEREE_MAX_STREAMING_SESSIONS,
+REFEREE_MAX_STREAMING_MEMORY_MB, REFEREE_STREAMING_SESSION_TIMEOUT (plain
+seconds are accepted) and REFEREE_OUTPUT_DIR. Every other flag has its
+REFEREE_<FLAG> variable too.
+
+The log says where the server listens (with the real port under --port 0),
+and has one line per session event, each with the session id: created,
+every 100th frame received, ended, processing, and one "removed session"
+line that says why the session ended.
+
+SIGINT or SIGTERM stops the server: it refuses new connections, closes the
+running sessions with a close frame that says so, and exits. A port already
+in use, or a bad setting, exits with status 2.`,
+		Example: `  # Serve the club's network on port 8080, data in ./referee-data
+  referee serve
+
+  # This machine only, any free port, artifacts in a separate directory
+  referee serve --host 127.0.0.1 --port 0 --output-dir /srv/referee/phrases
+
+  # The existing service's environment
+  REFEREE_PORT=9000 REFEREE_MAX_STREAMING_SESSIONS=20 REFEREE_STREAMING_SESSION_TIMEOUT=600 referee serve`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("serve takes no arguments, got %q (see %s --help)", args, cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Logger = a.logger
+			opts.Version = version
+			return runServe(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Host, "host", "0.0.0.0", "address to listen on (0.0.0.0: every interface; 127.0.0.1: this machine only)")
+	f.IntVar(&opts.Port, "port", 8080, "TCP port to listen on (0: any free port, given in the \"listening\" log line)")
+	f.StringVar(&opts.DataDir, "data-dir", server.DefaultDataDir, "directory for the frame spools and, unless --output-dir is set, the artifacts")
+	f.StringVar(&opts.OutputDir, "output-dir", "", "directory for each session's artifacts: video, signal.txt, result.json (default DATA-DIR/sessions)")
+	f.IntVar(&opts.MaxSessions, "max-streaming-sessions", server.DefaultMaxSessions, "streaming sessions at once; more are refused (SESSION_START_FAILED)")
+	f.IntVar(&opts.MaxMemoryMB, "max-streaming-memory-mb", server.DefaultMaxMemoryMB, "MB of RAM sessions may hold for frames not yet written to disk; a session start beyond it is refused")
+	f.DurationVar(&opts.SessionTimeout, "streaming-session-timeout", server.DefaultSessionTimeout, "end a streaming session that sends nothing for this long (e.g. 300s, 5m)")
+	f.StringVar(&opts.Analyzer, "analyzer", pipeline.AnalyzerSignal, "analyzer that decides each phrase: signal (the scoring box's lights)")
+	f.StringVar(&opts.VideoFormat, "video-format", pipeline.VideoFormatMJPEG, "rebuilt video: mjpeg (AVI, JPEG frames stored as received) or h264 (MP4 that browsers play, slower)")
+	f.Int64Var(&opts.MaxFrameBytes, "max-frame-bytes", server.DefaultMaxFrameBytes, "largest frame accepted, in bytes")
+	f.Int64Var(&opts.MaxSignalBytes, "max-signal-bytes", server.DefaultMaxSignalBytes, "largest phrase log accepted, in bytes (at most 1 MiB)")
+	f.Int64Var(&opts.MaxMessageBytes, "max-message-bytes", server.DefaultMaxMessageBytes, "largest JSON control message accepted, in bytes")
+	f.Int64Var(&opts.MaxUploadBytes, "max-upload-bytes", server.DefaultMaxUploadBytes, "largest POST /analyze upload, in bytes")
+	f.IntVar(&opts.Window, "v2-window", server.DefaultWindow, "frames a protocol v2 client may send ahead of the server's acknowledgement")
+	f.IntVar(&opts.ProcessingWorkers, "processing-workers", 0, "sessions processed at once (0: one per CPU)")
+	f.DurationVar(&opts.KeepaliveTimeout, "keepalive-timeout", server.DefaultKeepaliveTimeout, "drop a connection silent this long (no message, no pong); pings go out at 9/10 of it")
+	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for sessions and processing to stop before dropping them")
+	return cmd
+}
+
+// runServe runs the server until ctx is cancelled (SIGINT or SIGTERM), then
+// shuts it down. Bad settings and an address that cannot be listened on
+// are usage errors (exit status 2).
+func runServe(ctx context.Context, opts serveOptions) error {
+	if opts.ShutdownTimeout <= 0 {
+		return usageErrorf("--shutdown-timeout %v: want a positive duration", opts.ShutdownTimeout)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	srv, err := server.New(server.Config{
+		Host:              opts.Host,
+		Port:              opts.Port,
+		DataDir:           opts.DataDir,
+		OutputDir:         opts.OutputDir,
+		MaxSessions:       opts.MaxSessions,
+		MaxMemoryMB:       opts.MaxMemoryMB,
+		SessionTimeout:    opts.SessionTimeout,
+		Analyzer:          opts.Analyzer,
+		VideoFormat:       opts.VideoFormat,
+		MaxFrameBytes:     opts.MaxFrameBytes,
+		MaxSignalBytes:    opts.MaxSignalBytes,
+		MaxMessageBytes:   opts.MaxMessageBytes,
+		MaxUploadBytes:    opts.MaxUploadBytes,
+		Window:            opts.Window,
+		ProcessingWorkers: opts.ProcessingWorkers,
+		KeepaliveTimeout:  opts.KeepaliveTimeout,
+		Logger:            log,
+		Version:           opts.Version,
+	})
+	if err != nil {
+		return withExit(exitUsage, fmt.Errorf("%w (check the serve flags or their REFEREE_* variables)", err))
+	}
+	if err := srv.Start(ctx); err != nil {
+		srv.Close()
+		addr := net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port))
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return usageErrorf("cannot listen on %s: the address is already in use (another referee serve?); stop that program or choose another --port", addr)
+		}
+		return usageErrorf("%v (check --host and --port)", err)
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down: sessions still running after --shutdown-timeout %v were dropped: %w", opts.ShutdownTimeout, err)
+	}
+	return nil
+}

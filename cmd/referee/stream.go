@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/referee-project/referee/client"
+	"github.com/referee-project/referee/protocol"
+)
+
+// streamOptions is the resolved configuration of "referee stream".
+type streamOptions struct {
+	Server      string
+	Video       string
+	Signal      string
+	Camera      int
+	Duration    time.Duration
+	SessionID   string
+	Encoding    string
+	JPEGQuality int
+	FPS         float64
+	Output      string
+	Timeout     time.Duration
+	Protocol    string
+	Verbose     bool
+
+	Logger *slog.Logger
+	Out    io.Writer
+	Err    io.Writer
+	// ErrIsTerminal shows a progress bar on Err instead of log lines,
+	// unless Verbose.
+	ErrIsTerminal bool
+}
+
+func newStreamCmd(a *app) *cobra.Command {
+	opts := streamOptions{Camera: -1, Timeout: client.DefaultTimeout}
+	cmd := &cobra.Command{
+		Use:   "stream SERVER (--video FILE | --camera N --duration S) --signal FILE",
+		Short: "Stream a phrase's video and signal to a referee server and print the verdict",
+		Long: `Stream one phrase to a referee server: the frames of a video file (or a
+live camera), then the scoring box's phrase log, then wait for the server
+to rebuild the video and analyse it, and print the result JSON.
+
+SERVER is the server's base URL: http://HOST:PORT, https://HOST/PREFIX, or
+just HOST:PORT. The WebSocket endpoint ws(s)://HOST:PORT/stream is derived
+from it.
+
+Before any session is opened, the video must open and its first frame
+decode, the signal file must read as a phrase log, and the server's
+/health must answer within --timeout. When something fails once the
+session exists, the server is told why (session_abort) before the client
+disconnects.
+
+The result JSON goes to stdout (or --output FILE); logs and progress go to
+stderr. Exit status: 0 result received; 1 the server answered with an error
+or processing failed; 2 bad local input or usage; 3 the server can't be
+reached or the connection was lost.`,
+		Example: `  # Stream a recorded phrase to a server on the club's network
+  referee stream http://192.168.1.20:8080 --video phrase04.avi --signal phrase04.txt
+
+  # Talk to the existing Python service, pace like a live camera, keep the result
+  referee stream server:8080 --video phrase04.mp4 --signal phrase04.txt \
+      --protocol v1 --fps 30 --output result.json
+
+  # Capture 8 seconds from camera 0
+  referee stream http://server:8080 --camera 0 --duration 8 --signal phrase05.txt`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("stream takes one argument, the server URL (e.g. http://server:8080); got %d", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Server = args[0]
+			opts.Verbose = a.verbose
+			opts.Logger = a.logger
+			opts.Out, opts.Err = a.streams.Out, a.streams.Err
+			opts.ErrIsTerminal = a.streams.ErrIsTerminal
+			return runStream(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Video, "video", "", "video file to stream (anything OpenCV reads: .avi, .mp4, ...)")
+	f.StringVar(&opts.Signal, "signal", "", "the scoring box's phrase log (.txt) sent after the frames (required)")
+	f.IntVar(&opts.Camera, "camera", -1, "capture from camera N instead of a file (-1: none); needs --duration")
+	f.Var((*streamSeconds)(&opts.Duration), "duration", "how long to capture from the camera: seconds or a duration (8, 8s, 1m)")
+	f.StringVar(&opts.SessionID, "session-id", "", "session id (default: date_time_phraseNN from the clock and the signal's phrase number)")
+	f.StringVar(&opts.Encoding, "encoding", protocol.EncodingJPEG, "frame encoding: jpeg, png or raw")
+	f.IntVar(&opts.JPEGQuality, "jpeg-quality", protocol.DefaultJPEGQuality, "JPEG quality, 1 to 100")
+	f.Float64Var(&opts.FPS, "fps", 0, "cap on the frames sent per second, paced like a live camera (0: as fast as possible); also the camera's frame rate (default 30 there)")
+	f.StringVar(&opts.Output, "output", "", "write the result JSON to this file (atomically) instead of stdout")
+	f.Var((*streamSeconds)(&opts.Timeout), "timeout", "connect and response timeout: seconds or a duration")
+	f.StringVar(&opts.Protocol, "protocol", protocol.V2, "streaming protocol: v2 (windowed, falls back to v1 if the server lacks it) or v1 (one ack per frame, as the existing service's clients)")
+	return cmd
+}
+
+// runStream checks the options, streams the phrase and writes the result.
+func runStream(ctx context.Context, opts streamOptions) error {
+	if err := opts.check(); err != nil {
+		return err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	copts := client.Options{
+		Server:      opts.Server,
+		Video:       opts.Video,
+		Camera:      opts.Camera,
+		Duration:    opts.Duration,
+		Signal:      opts.Signal,
+		SessionID:   opts.SessionID,
+		Encoding:    opts.Encoding,
+		JPEGQuality: opts.JPEGQuality,
+		FPS:         opts.FPS,
+		Timeout:     opts.Timeout,
+		Protocol:    opts.Protocol,
+		Logger:      log,
+	}
+	if opts.ErrIsTerminal && !opts.Verbose {
+		copts.ProgressBar = opts.Err
+	}
+	res, err := client.Run(ctx, copts)
+	if err != nil {
+		return streamExit(err)
+	}
+	log.Info(fmt.Sprintf("Streamed %d frames in %.1f s (%.1f FPS, %.1f Mbps) with protocol %s",
+		res.Frames, res.StreamTime.Seconds(), fpsOf(res), mbpsOf(res), res.Protocol), "session", res.SessionID)
+	var out bytes.Buffer
+	if err := json.Indent(&out, res.Raw, "", "  "); err != nil {
+		out.Reset()
+		out.Write(res.Raw)
+	}
+	out.WriteByte('\n')
+	if opts.Output == "" {
+		if _, err := opts.Out.Write(out.Bytes()); err != nil {
+			return usageErrorf("write the result to stdout: %w", err)
+		}
+		return nil
+	}
+	if err := writeStreamResult(opts.Output, out.Bytes()); err != nil {
+		return usageErrorf("write the result to %s: %w (the result was received; check the directory is writable)", opts.Output, err)
+	}
+	log.Info("Result written to "+opts.Output, "session", res.SessionID)
+	return nil
+}
+
+// check validates the flags: every mistake is a usage error (exit 2) found
+// before anything is opened.
+func (o *streamOptions) check() error {
+	switch {
+	case o.Video != "" && o.Camera >= 0:
+		return usageErrorf("give --video FILE or --camera N, not both")
+	case o.Video == "" && o.Camera < 0:
+		return usageErrorf("nothing to stream: give --video FILE (or --camera N with --duration S)")
+	case o.Camera < -1:
+		return usageErrorf("--camera %d: want a camera index, 0 or more (-1: none)", o.Camera)
+	case o.Camera >= 0 && o.Duration <= 0:
+		return usageErrorf("--camera %d needs --duration S: how many seconds to capture", o.Camera)
+	case o.Camera < 0 && o.Duration != 0:
+		return usageErrorf("--duration applies to --camera only; a video file streams whole")
+	case o.Signal == "":
+		return usageErrorf("--signal FILE is required: the scoring box's phrase log for this phrase")
+	case o.Encoding != protocol.EncodingJPEG && o.Encoding != protocol.EncodingPNG && o.Encoding != protocol.EncodingRaw:
+		return usageErrorf("--encoding %q: want jpeg, png or raw", o.Encoding)
+	case o.JPEGQuality < 1 || o.JPEGQuality > 100:
+		return usageErrorf("--jpeg-quality %d: want 1 to 100", o.JPEGQuality)
+	case o.FPS < 0 || math.IsNaN(o.FPS) || math.IsInf(o.FPS, 0):
+		return usageErrorf("--fps %v: want 0 (as fast as possible) or a positive rate", o.FPS)
+	case o.Timeout <= 0:
+		return usageErrorf("--timeout %v: want a positive duration", o.Timeout)
+	case o.Protocol != protocol.V1 && o.Protocol != protocol.V2:
+		return usageErrorf("--protocol %q: want v1 or v2", o.Protocol)
+	case o.SessionID != "" && !protocol.ValidSessionID(o.SessionID):
+		return usageErrorf("--session-id %q: want 1 to %d characters of A-Z, a-z, 0-9, _ and -", o.SessionID, protocol.MaxSessionIDLength)
+	}
+	if _, err := client.ResolveEndpoints(o.Server); err != nil {
+		return withExit(exitUsage, err)
+	}
+	if o.Output != "" {
+		dir := filepath.Dir(o.Output)
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return usageErrorf("--output %s: directory %s does not exist", o.Output, dir)
+		}
+	}
+	return nil
+}
+
+// streamExit gives a client error its exit status.
+func streamExit(err error) error {
+	var ce *client.Error
+	if !errors.As(err, &ce) {
+		return err
+	}
+	switch ce.Kind {
+	case client.KindInput:
+		return withExit(exitUsage, err)
+	case client.KindConnection:
+		return withExit(exitUnavailable, err)
+	}
+	return withExit(exitFailure, err)
+}
+
+func fpsOf(r *client.Result) float64 {
+	if s := r.StreamTime.Seconds(); s > 0 && r.Frames > 1 {
+		return float64(r.Frames-1) / s
+	}
+	return 0
+}
+
+func mbpsOf(r *client.Result) float64 {
+	if s := r.StreamTime.Seconds(); s > 0 {
+		return float64(r.FrameBytes) * 8 / s / 1e6
+	}
+	return 0
+}
+
+// writeStreamResult writes data to path atomically: a reader of path sees
+// the old file or the whole new one, never a part.
+func writeStreamResult(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// streamSeconds is a duration flag that also takes a plain number of
+// seconds, as "--duration 8" is typed.
+type streamSeconds time.Duration
+
+func (d *streamSeconds) String() string { return time.Duration(*d).String() }
+
+func (d *streamSeconds) Set(s string) error {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > math.MaxInt64/float64(time.Second) {
+			return fmt.Errorf("%q: want seconds or a duration like 8s", s)
+		}
+		*d = streamSeconds(f * float64(time.Second))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q: want seconds or a duration like 8s", s)
+	}
+	*d = streamSeconds(v)
+	return nil
+}
+
+// Type is "duration" so that the configuration resolver treats plain
+// numbers from the environment as seconds too.
+func (d *streamSeconds) Type() string { return "duration" }

@@ -1,0 +1,89 @@
+package avi
+
+import (
+	"errors"
+	"io"
+	"math"
+	"testing"
+
+	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/synth"
+	"github.com/referee-project/referee/pipeline/videoio"
+)
+
+// TestReadBackOpenCV writes real JPEG counter frames and reads them back
+// through OpenCV: every frame must decode, in order, with the right count,
+// size and rate, for a plain AVI and for an OpenDML file of several RIFFs.
+func TestReadBackOpenCV(t *testing.T) {
+	const w, h = 320, 240
+	tests := []struct {
+		name  string
+		n     int
+		fps   float64
+		riffs int // RIFFs to spread the frames over
+	}{
+		{"plain AVI", 30, 15, 1},
+		{"NTSC rate", 10, 30000.0 / 1001, 1},
+		{"OpenDML", 45, 25, 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			img := bgr.New(w, h)
+			var (
+				frames [][]byte
+				size   int64
+			)
+			for i := range tc.n {
+				synth.DrawCounter(img, i)
+				data, err := videoio.EncodeJPEG(img, 85)
+				if err != nil {
+					t.Fatal(err)
+				}
+				frames = append(frames, data)
+				size += int64(len(data))
+			}
+			var limit int64 // the default
+			if tc.riffs > 1 {
+				limit = size / int64(tc.riffs)
+			}
+			path, file := writeFile(t, Config{Width: w, Height: h, FPS: tc.fps}, limit, frames)
+			if riffs := len(parseChunks(t, file, 0)); riffs < tc.riffs {
+				t.Fatalf("%d RIFFs, want at least %d", riffs, tc.riffs)
+			}
+
+			info, err := videoio.Probe(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !info.Opened || !info.ReadFrame || info.FrameCount != tc.n || info.Width != w || info.Height != h ||
+				info.Codec != "MJPG" || math.Abs(info.FPS-tc.fps) > 1e-3 {
+				t.Errorf("probe: %+v; want %d MJPG frames %dx%d at %v fps", info, tc.n, w, h, tc.fps)
+			}
+
+			r, err := videoio.OpenFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			var indices []int
+			var got bgr.Image
+			for {
+				err := r.Read(&got)
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatalf("frame %d: %v", len(indices), err)
+				}
+				idx, err := synth.DecodeCounter(got)
+				if err != nil {
+					idx = -1
+				}
+				indices = append(indices, idx)
+			}
+			if rep := synth.VerifySequence(indices); !rep.SequenceOK || rep.Frames != tc.n {
+				t.Errorf("read back %d frames, want %d in order: %+v", rep.Frames, tc.n, rep)
+			}
+		})
+	}
+}

@@ -1,0 +1,251 @@
+package motion
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/signal"
+	"github.com/referee-project/referee/pipeline/videoio"
+)
+
+// Artifact geometry and timing.
+const (
+	// overlayMaxWidth bounds the overlay video's width: it is for seeing
+	// what the analysis saw, and half of 1280 keeps it quick to write.
+	overlayMaxWidth = 640
+	// clipBeforeS is how much of the phrase before the first hit the touch
+	// clip shows.
+	clipBeforeS = 1.5
+	// flashS is how long an event's banner stays on the overlay.
+	flashS = 0.4
+)
+
+type colour struct{ b, g, r uint8 }
+
+var (
+	leftColour   = colour{60, 60, 230}
+	rightColour  = colour{60, 200, 60}
+	textColour   = colour{255, 255, 255}
+	eventColours = map[signal.EventKind]colour{
+		signal.EventBladeContact:    {0, 215, 255},
+		signal.EventHit:             {255, 255, 255},
+		signal.EventSimultaneousHit: {255, 255, 255},
+		signal.EventLockoutStarted:  {200, 160, 80},
+	}
+)
+
+func (c colour) scaled(f float64) colour {
+	s := func(v uint8) uint8 { return uint8(math.Min(255, float64(v)*f)) }
+	return colour{s(c.b), s(c.g), s(c.r)}
+}
+
+// writeArtifacts writes timeline.png, overlay.avi and, when the phrase has
+// a hit, clip_touch.avi into in.ArtifactDir, returning them by artifact
+// name. Files are written under a temporary name and renamed, so that a
+// listed artifact is always complete.
+func writeArtifacts(ctx context.Context, in pipeline.AnalysisInput, tl Timeline, ls, rs []sample, c clip, progress func(float64, string)) (map[string]string, error) {
+	arts := map[string]string{}
+	png, err := timelinePNG(tl)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(in.ArtifactDir, TimelineFile)
+	if err := writeFileAtomic(path, png); err != nil {
+		return nil, err
+	}
+	arts[ArtifactTimeline] = path
+	progress(0.05, "timeline.png written")
+	clipFrom, clipTo := -1, -1
+	if hit := in.Phrase.FirstHitS; hit != nil {
+		end := *hit + 0.023 + 0.2
+		if lo := in.Phrase.LockoutStartS; lo != nil {
+			w := 0.2
+			if in.Phrase.LockoutWindowS != nil {
+				w = *in.Phrase.LockoutWindowS
+			}
+			end = *lo + w
+		}
+		clipFrom = max(0, int(math.Round((*hit-clipBeforeS)*tl.FPS)))
+		clipTo = min(tl.Frames-1, int(math.Round(end*tl.FPS)))
+	}
+	if err := writeVideos(ctx, in, tl, ls, rs, c, clipFrom, clipTo, progress); err != nil {
+		return nil, err
+	}
+	arts[ArtifactOverlay] = filepath.Join(in.ArtifactDir, OverlayFile)
+	if clipFrom >= 0 && clipTo >= clipFrom {
+		arts[ArtifactClip] = filepath.Join(in.ArtifactDir, ClipFile)
+	}
+	return arts, nil
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".part"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// writeVideos reads the video once more and writes the overlay (every
+// frame, shrunk to overlayMaxWidth, annotated) and the touch clip (frames
+// clipFrom..clipTo at full size, with the frame counter).
+func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl Timeline, ls, rs []sample, c clip, clipFrom, clipTo int, progress func(float64, string)) (err error) {
+	r, err := videoio.OpenFile(in.VideoPath)
+	if err != nil {
+		return fmt.Errorf("open the video for the overlay: %w", err)
+	}
+	defer r.Close()
+	info := r.Info()
+	ow, oh := trackSize(info.Width, info.Height, overlayMaxWidth)
+	overlayPath := filepath.Join(in.ArtifactDir, OverlayFile)
+	ov, err := videoio.Create(overlayPath+".part.avi", "MJPG", tl.FPS, ow, oh)
+	if err != nil {
+		return fmt.Errorf("create the overlay video: %w", err)
+	}
+	defer func() {
+		if cerr := ov.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("finish the overlay video: %w", cerr)
+		}
+		if err == nil {
+			err = os.Rename(overlayPath+".part.avi", overlayPath)
+		}
+	}()
+	clipPath := filepath.Join(in.ArtifactDir, ClipFile)
+	var cw *videoio.Writer
+	if clipFrom >= 0 && clipTo >= clipFrom {
+		cw, err = videoio.Create(clipPath+".part.avi", "MJPG", tl.FPS, info.Width, info.Height)
+		if err != nil {
+			return fmt.Errorf("create the touch clip: %w", err)
+		}
+		defer func() {
+			if cerr := cw.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("finish the touch clip: %w", cerr)
+			}
+			if err == nil {
+				err = os.Rename(clipPath+".part.avi", clipPath)
+			}
+		}()
+	}
+	sx, sy := float64(ow)/float64(c.w), float64(oh)/float64(c.h)
+	var frame, small bgr.Image
+	for i := 0; i < tl.Frames; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := r.Read(&frame); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return fmt.Errorf("read frame %d for the overlay: %w", i, err)
+		}
+		if cw != nil && i >= clipFrom && i <= clipTo {
+			if err := drawCounter(frame, tl, i, 1.2); err != nil {
+				return err
+			}
+			if err := cw.Write(frame); err != nil {
+				return fmt.Errorf("write the touch clip: %w", err)
+			}
+		}
+		videoio.Resize(frame, ow, oh, &small)
+		if err := annotate(small, tl, ls[i], rs[i], i, sx, sy); err != nil {
+			return err
+		}
+		if err := ov.Write(small); err != nil {
+			return fmt.Errorf("write the overlay video: %w", err)
+		}
+		if i%16 == 0 {
+			progress(0.05+0.95*float64(i+1)/float64(tl.Frames), "writing the overlay video")
+		}
+	}
+	return nil
+}
+
+// drawCounter writes the frame number and time in the top left corner.
+func drawCounter(img bgr.Image, tl Timeline, i int, scale float64) error {
+	text := fmt.Sprintf("frame %d  %.2f s", i, float64(i)/tl.FPS)
+	_, th := videoio.TextSize(text, scale*0.5, 1)
+	img.FillRect(0, 0, img.Width, th*2+4, 0, 0, 0)
+	return videoio.DrawText(img, text, 6, th+th/2+2, scale*0.5, max(1, int(scale)), textColour.b, textColour.g, textColour.r)
+}
+
+// annotate draws on an overlay frame: both fencers boxed and labelled with
+// their phase, the frame counter and time, and the banner of any event of
+// the last flashS (with a coloured frame on the event's own frame).
+func annotate(img bgr.Image, tl Timeline, l, r sample, i int, sx, sy float64) error {
+	for _, f := range []struct {
+		s      sample
+		name   string
+		col    colour
+		phases []Phase
+	}{{l, "LEFT", leftColour, tl.Left.Phases}, {r, "RIGHT", rightColour, tl.Right.Phases}} {
+		if f.s.x1 <= f.s.x0 {
+			continue
+		}
+		x0, y0 := int(float64(f.s.x0)*sx), int(float64(f.s.y0)*sy)
+		x1, y1 := int(float64(f.s.x1)*sx), int(float64(f.s.y1)*sy)
+		box(img, x0, y0, x1, y1, 2, f.col)
+		label := f.name + " " + phaseOf(f.phases, i)
+		tw, th := videoio.TextSize(label, 0.45, 1)
+		ly := max(y0-4, th+4)
+		img.FillRect(x0, ly-th-3, x0+tw+4, ly+3, f.col.b, f.col.g, f.col.r)
+		if err := videoio.DrawText(img, label, x0+2, ly, 0.45, 1, 0, 0, 0); err != nil {
+			return err
+		}
+	}
+	if err := drawCounter(img, tl, i, 1); err != nil {
+		return err
+	}
+	y := img.Height - 8
+	for _, ev := range tl.Events {
+		col, ok := eventColours[ev.Kind]
+		if !ok || i < ev.Frame || float64(i-ev.Frame) >= flashS*tl.FPS {
+			continue
+		}
+		if i == ev.Frame {
+			box(img, 0, 0, img.Width, img.Height, 6, col)
+		}
+		text := fmt.Sprintf("%.3f s  %s", ev.TimeS, eventBanner(ev.Kind))
+		tw, th := videoio.TextSize(text, 0.5, 1)
+		img.FillRect(4, y-th-4, tw+12, y+4, 0, 0, 0)
+		if err := videoio.DrawText(img, text, 8, y, 0.5, 1, col.b, col.g, col.r); err != nil {
+			return err
+		}
+		y -= th + 10
+	}
+	return nil
+}
+
+// eventBanner names an event for the overlay. The box's own hit text is
+// not shown: in single-light phrases it names the wrong fencer
+// (signal-format.md).
+func eventBanner(k signal.EventKind) string {
+	switch k {
+	case signal.EventBladeContact:
+		return "BLADE CONTACT"
+	case signal.EventHit:
+		return "FIRST HIT"
+	case signal.EventSimultaneousHit:
+		return "SECOND LIGHT: DOUBLE TOUCH"
+	case signal.EventLockoutStarted:
+		return "LOCKOUT STARTED"
+	}
+	return string(k)
+}
+
+// box draws the outline of the rectangle [x0, x1) x [y0, y1), t pixels
+// thick, inside it.
+func box(img bgr.Image, x0, y0, x1, y1, t int, c colour) {
+	img.FillRect(x0, y0, x1, y0+t, c.b, c.g, c.r)
+	img.FillRect(x0, y1-t, x1, y1, c.b, c.g, c.r)
+	img.FillRect(x0, y0, x0+t, y1, c.b, c.g, c.r)
+	img.FillRect(x1-t, y0, x1, y1, c.b, c.g, c.r)
+}

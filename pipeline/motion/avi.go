@@ -1,0 +1,81 @@
+package motion
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+)
+
+// chunk is where one frame's bytes lie in a file.
+type chunk struct {
+	off  int64
+	size int
+}
+
+// errNotMJPEG says a file is not an AVI of Motion-JPEG frames that
+// mjpegChunks can index; the caller then reads it through OpenCV.
+var errNotMJPEG = errors.New("not a Motion-JPEG AVI")
+
+// maxChunk bounds a frame's size, so that a corrupt header cannot make the
+// reader allocate gigabytes.
+const maxChunk = 64 << 20
+
+// mjpegChunks indexes the frames of stream 0 of an AVI file of size bytes
+// by walking its RIFF structure ('RIFF AVI ' and OpenDML 'RIFF AVIX', their
+// 'LIST movi' and 'LIST rec '): the frames can then be read and decoded in
+// parallel, and JPEG's DCT scaling decodes them already shrunk. Every
+// frame must start as a JPEG does.
+func mjpegChunks(r io.ReaderAt, size int64) ([]chunk, error) {
+	var out []chunk
+	var hdr [12]byte
+	var walk func(off, end int64, depth int) error
+	walk = func(off, end int64, depth int) error {
+		for off+8 <= end {
+			if _, err := r.ReadAt(hdr[:8], off); err != nil {
+				return errNotMJPEG
+			}
+			id := string(hdr[:4])
+			sz := int64(binary.LittleEndian.Uint32(hdr[4:8]))
+			body := off + 8
+			if body+sz > end {
+				// A chunk cut short by a truncated file ends the walk.
+				return nil
+			}
+			switch {
+			case (id == "RIFF" || id == "LIST") && sz >= 4 && depth < 4:
+				if _, err := r.ReadAt(hdr[8:12], body); err != nil {
+					return errNotMJPEG
+				}
+				switch string(hdr[8:12]) {
+				case "AVI ", "AVIX", "movi", "rec ":
+					if err := walk(body+4, body+sz, depth+1); err != nil {
+						return err
+					}
+				}
+			case id == "00dc" || id == "00db":
+				if sz > maxChunk {
+					return errNotMJPEG
+				}
+				if sz > 0 {
+					out = append(out, chunk{body, int(sz)})
+				}
+			}
+			off = body + sz + sz&1
+		}
+		return nil
+	}
+	if _, err := r.ReadAt(hdr[:12], 0); err != nil || string(hdr[:4]) != "RIFF" || string(hdr[8:12]) != "AVI " {
+		return nil, errNotMJPEG
+	}
+	if err := walk(0, size, 0); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, errNotMJPEG
+	}
+	var soi [2]byte
+	if _, err := r.ReadAt(soi[:], out[0].off); err != nil || soi != [2]byte{0xff, 0xd8} {
+		return nil, errNotMJPEG
+	}
+	return out, nil
+}

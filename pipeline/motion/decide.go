@@ -1,0 +1,281 @@
+package motion
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/referee-project/referee/pipeline/signal"
+)
+
+// Winner values the motion analyzer gives besides signal's.
+const (
+	WinnerLeft         = signal.WinnerLeft
+	WinnerRight        = signal.WinnerRight
+	WinnerNone         = signal.WinnerNone
+	WinnerSimultaneous = "simultaneous"
+)
+
+// Right-of-way timing.
+const (
+	// simultaneousS: attacks that start closer together than this are a
+	// simultaneous action (three frames at 15 fps; a referee does not see
+	// finer).
+	simultaneousS = 0.2
+	// hitSlackS: an action that ended this long before the hit still
+	// carries it (the hit lands as the lunge stops).
+	hitSlackS = 0.15
+	// haltS and breakWindowS: an attacker who stops for haltS within
+	// breakWindowS after a blade contact had the attack broken by it.
+	haltS        = 0.1
+	breakWindowS = 0.35
+	// riposteLeadS: the other fencer's action counts as the answer to the
+	// blade contact if it starts no earlier than this before the contact.
+	riposteLeadS = 0.15
+)
+
+// decision is the right-of-way call and what it rests on.
+type decision struct {
+	Winner     string  `json:"winner"`
+	Confidence float64 `json:"confidence"`
+	Reason     string  `json:"reason"`
+	// Rule names the rule that decided: "single_light", "no_light",
+	// "attack_vs_no_attack", "earlier_attack", "simultaneous",
+	// "blade_contact" or "no_attack".
+	Rule string `json:"rule"`
+	// LeftAttackS and RightAttackS are when each fencer's attack that
+	// carried to the hit began; nil if they were not attacking.
+	LeftAttackS  *float64 `json:"left_attack_s"`
+	RightAttackS *float64 `json:"right_attack_s"`
+	// HitS is the first hit the decision is taken at.
+	HitS float64 `json:"hit_s"`
+}
+
+// phrase is what the decision looks at: both fencers and the signal.
+type phrase struct {
+	left, right fencer
+	fps         float64
+	n           int
+}
+
+func (ph phrase) frame(t float64) int {
+	return min(max(int(math.Round(t*ph.fps)), 0), ph.n-1)
+}
+
+func (ph phrase) secs(i int) float64 { return float64(i) / ph.fps }
+
+// attackStart returns the first frame of the forward action f was in at
+// frame e (or that ended at most hitSlackS before it): the action began
+// after f's last pause or retreat.
+func (ph phrase) attackStart(f fencer, e int) (int, bool) {
+	slack := int(math.Round(hitSlackS * ph.fps))
+	j := -1
+	for i := e; i >= max(0, e-slack); i-- {
+		if f.merged[i] == forward {
+			j = i
+			break
+		}
+	}
+	if j < 0 {
+		return 0, false
+	}
+	for j > 0 && f.merged[j-1] == forward {
+		j--
+	}
+	return j, true
+}
+
+// broken reports whether f stops (still or backward for haltS) within
+// breakWindowS after frame c, and the frame f moves forward again after
+// that stop (-1 if never before the end).
+func (ph phrase) broken(f fencer, c int) (bool, int) {
+	need := max(2, int(math.Round(haltS*ph.fps)))
+	end := min(ph.n, c+int(math.Round(breakWindowS*ph.fps))+1)
+	stopped := 0
+	for i := c; i < end; i++ {
+		if f.raw[i] == forward {
+			stopped = 0
+			continue
+		}
+		stopped++
+		if stopped < need {
+			continue
+		}
+		for k := i + 1; k < ph.n; k++ {
+			if f.raw[k] == forward {
+				return true, k
+			}
+		}
+		return true, -1
+	}
+	return false, -1
+}
+
+// decide calls the phrase p from the fencers' motion: single lights and no
+// light keep the box's verdict; a double touch goes by right-of-way.
+func decide(ph phrase, p *signal.Phrase) decision {
+	sv := p.SignalVerdict()
+	if sv.Winner != signal.WinnerUndecided || p.FirstHitS == nil {
+		rule := "single_light"
+		if sv.Winner == signal.WinnerNone {
+			rule = "no_light"
+		}
+		conf := 1.0
+		if sv.Winner == signal.WinnerUndecided {
+			conf, rule = 0, "no_hit_time"
+		}
+		return decision{Winner: sv.Winner, Confidence: conf, Reason: sv.Reason, Rule: rule}
+	}
+	hit := *p.FirstHitS
+	e := ph.frame(hit)
+	d := decision{HitS: hit}
+	ls, la := ph.attackStart(ph.left, e)
+	rs, ra := ph.attackStart(ph.right, e)
+	if la {
+		d.LeftAttackS = ptr(ph.secs(ls))
+	}
+	if ra {
+		d.RightAttackS = ptr(ph.secs(rs))
+	}
+	if bd, ok := ph.bladeContact(p, hit); ok {
+		bd.HitS, bd.LeftAttackS, bd.RightAttackS = hit, d.LeftAttackS, d.RightAttackS
+		return bd
+	}
+	side := func(left bool) (string, string, fencer, fencer) {
+		if left {
+			return WinnerLeft, "Right", ph.left, ph.right
+		}
+		return WinnerRight, "Left", ph.right, ph.left
+	}
+	hitText := fmt.Sprintf("hit at %.2f s", hit)
+	switch {
+	case la != ra:
+		w, otherName, _, other := side(la)
+		start := ls
+		if ra {
+			start = rs
+		}
+		d.Winner, d.Rule = w, "attack_vs_no_attack"
+		d.Confidence = 0.85
+		d.Reason = fmt.Sprintf("%s attacked from %.2f s; %s; %s",
+			title(w), ph.secs(start), ph.notAttacking(other, strings.ToLower(otherName), start, e), hitText)
+	case la && ra:
+		diff := ph.secs(rs) - ph.secs(ls)
+		if math.Abs(diff) < simultaneousS {
+			d.Winner, d.Rule = WinnerSimultaneous, "simultaneous"
+			d.Confidence = 0.5 + 0.4*(1-math.Abs(diff)/simultaneousS)
+			d.Reason = fmt.Sprintf("Simultaneous action: left attacked from %.2f s, right from %.2f s, neither paused or retreated; %s; no touch",
+				ph.secs(ls), ph.secs(rs), hitText)
+			break
+		}
+		first := diff > 0
+		w, otherName, win, other := side(first)
+		ws, os := ls, rs
+		if !first {
+			ws, os = rs, ls
+		}
+		d.Winner, d.Rule = w, "earlier_attack"
+		d.Confidence = 0.55 + 0.35*math.Min(1, (math.Abs(diff)-simultaneousS)/0.4)
+		why := ph.lastStop(other, ws, os)
+		if why == "" {
+			why = fmt.Sprintf("%s only started at %.2f s", strings.ToLower(otherName), ph.secs(os))
+		} else {
+			why = fmt.Sprintf("%s %s, then attacked from %.2f s", strings.ToLower(otherName), why, ph.secs(os))
+		}
+		if stop := ph.lastStop(win, 1, ws); stop != "" {
+			d.Reason = fmt.Sprintf("%s %s and resumed first, attacking from %.2f s; %s; %s", title(w), stop, ph.secs(ws), why, hitText)
+		} else {
+			d.Reason = fmt.Sprintf("%s attacked from %.2f s; %s; %s", title(w), ph.secs(ws), why, hitText)
+		}
+	default:
+		d.Winner, d.Rule = WinnerSimultaneous, "no_attack"
+		d.Confidence = 0.3
+		d.Reason = fmt.Sprintf("Neither fencer was moving forward at the hit (%.2f s), so neither had an attack with priority; no touch", hit)
+	}
+	return d
+}
+
+// bladeContact applies the blade contacts before the hit: an
+// attack that stops just after a contact was beaten or parried, and
+// priority passes to the other fencer if they attack before the attacker
+// goes again.
+func (ph phrase) bladeContact(p *signal.Phrase, hit float64) (decision, bool) {
+	e := ph.frame(hit)
+	for _, ct := range p.BladeContactsS {
+		c := ph.frame(ct)
+		if c >= e {
+			continue
+		}
+		ls, la := ph.attackStart(ph.left, c)
+		rs, ra := ph.attackStart(ph.right, c)
+		var att, def fencer
+		var attName, defName, defWinner string
+		switch {
+		case la && (!ra || ph.secs(rs)-ph.secs(ls) >= simultaneousS):
+			att, def, attName, defName, defWinner = ph.left, ph.right, "left", "right", WinnerRight
+		case ra && (!la || ph.secs(ls)-ph.secs(rs) >= simultaneousS):
+			att, def, attName, defName, defWinner = ph.right, ph.left, "right", "left", WinnerLeft
+		default:
+			continue
+		}
+		isBroken, resume := ph.broken(att, c)
+		if !isBroken {
+			continue
+		}
+		ds, da := ph.attackStart(def, e)
+		lead := int(math.Round(riposteLeadS * ph.fps))
+		if !da || ds < c-lead || (resume >= 0 && resume < ds) {
+			continue
+		}
+		conf := 0.7
+		if resume < 0 || ph.secs(resume-ds) >= simultaneousS {
+			conf = 0.8
+		}
+		return decision{
+			Winner: defWinner, Confidence: conf, Rule: "blade_contact",
+			Reason: fmt.Sprintf("%s attacked; blade contact at %.2f s (beat or parry) stopped the attack; %s attacked from %.2f s; hit at %.2f s",
+				title(attName), ct, defName, ph.secs(ds), hit),
+		}, true
+	}
+	return decision{}, false
+}
+
+// notAttacking says what f did instead of attacking while the winner's
+// attack ran from frame a to the hit at e.
+func (ph phrase) notAttacking(f fencer, name string, a, e int) string {
+	if s := ph.lastStop(f, a, e+1); s != "" {
+		return name + " " + s
+	}
+	return name + " did not attack"
+}
+
+// lastStop describes f's last pause or retreat that overlaps frames
+// [a, b), e.g. "paused 1.20-1.60 s"; "" if there is none. A stop that
+// begins before frame a is included only when a is 0, so that a caller
+// can leave out the en-garde stillness at the start.
+func (ph phrase) lastStop(f fencer, a, b int) string {
+	for i := len(f.phases) - 1; i >= 0; i-- {
+		p := f.phases[i]
+		if p.StartFrame >= b || p.EndFrame < a || (a > 0 && p.StartFrame < a) {
+			continue
+		}
+		switch p.Kind {
+		case PhasePause:
+			if p.EndFrame-p.StartFrame+1 >= int(math.Ceil(minPauseS*ph.fps-1e-9)) {
+				return fmt.Sprintf("paused %.2f-%.2f s", p.StartS, p.EndS)
+			}
+		case PhaseRetreat:
+			return fmt.Sprintf("retreated %.2f-%.2f s", p.StartS, p.EndS)
+		}
+	}
+	return ""
+}
+
+func title(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,307 @@
+// Package motion is the "motion" analyzer: it calls double touches by
+// right-of-way from the video of the phrase, with OpenCV's decoding only
+// and no model weights.
+//
+// It downscales every frame, models the static background (a per-pixel
+// median over the phrase, corrected where a fencer stood still most of the
+// time), takes each frame's foreground, and tracks the left and right
+// fencer as the two masses of its column profile, split at the emptiest
+// column between them. From each fencer's position along the strip it
+// derives speed and phases (advance, pause, retreat, lunge), and at the
+// first hit of a double touch gives priority to the fencer whose attack
+// started first: the other paused, retreated, or started later; a blade
+// contact that stops an attack passes priority to the fencer who answers
+// it; attacks starting within simultaneousS are a simultaneous action.
+// Single lights and no light keep the box's verdict.
+//
+// Analyze writes timeline.png, overlay.avi and, when there was a hit,
+// clip_touch.avi into the artifact directory.
+package motion
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/videoio"
+)
+
+// Name is the analyzer's name in pipeline.Job.Analyzers and --analyzer.
+const Name = "motion"
+
+// DefaultTrackWidth is the width frames are downscaled to for tracking: a
+// fencer is then about 40 pixels tall in a 1280x720 side view, plenty to
+// place them to a few centimetres, and a frame costs well under a
+// millisecond to process.
+const DefaultTrackWidth = 192
+
+// Analyzer is the motion analyzer. The zero value is ready to use.
+type Analyzer struct {
+	// TrackWidth is the width frames are downscaled to for tracking; 0
+	// means DefaultTrackWidth. Frames narrower than it are used as they are.
+	TrackWidth int
+	// NoArtifacts skips the overlay video, the touch clip and
+	// timeline.png, for callers that want the verdict only.
+	NoArtifacts bool
+}
+
+var _ pipeline.Analyzer = (*Analyzer)(nil)
+
+// Artifact names of the Verdict's Artifacts map and their file names.
+const (
+	ArtifactTimeline = "timeline_png"
+	ArtifactOverlay  = "overlay_video"
+	ArtifactClip     = "touch_clip"
+
+	TimelineFile = "timeline.png"
+	OverlayFile  = "overlay.avi"
+	ClipFile     = "clip_touch.avi"
+)
+
+// Analyze implements pipeline.Analyzer. The verdict's Winner is "left",
+// "right", "none", "simultaneous", or "undecided" for a double touch whose
+// log gives no hit time; Extra holds "timeline" (a Timeline).
+func (a *Analyzer) Analyze(ctx context.Context, in pipeline.AnalysisInput, progress func(float64, string)) (pipeline.Verdict, error) {
+	if progress == nil {
+		progress = func(float64, string) {}
+	}
+	if in.Phrase == nil {
+		return pipeline.Verdict{}, errors.New("no parsed signal to analyse")
+	}
+	c, fps, err := a.load(ctx, in, func(p float64) { progress(0.5*p, "reading frames") })
+	if err != nil {
+		return pipeline.Verdict{}, err
+	}
+	ls, rs := track(c, func(p float64) { progress(0.5+0.1*p, "tracking fencers") })
+	if err := ctx.Err(); err != nil {
+		return pipeline.Verdict{}, err
+	}
+	mPerPx := scale(ls, rs, c.w)
+	xs := func(s []sample) []float64 {
+		out := make([]float64, len(s))
+		for i, v := range s {
+			out[i] = v.x
+		}
+		return out
+	}
+	ph := phrase{
+		left:  kinematics(xs(ls), +1, mPerPx, fps),
+		right: kinematics(xs(rs), -1, mPerPx, fps),
+		fps:   fps,
+		n:     len(c.frames),
+	}
+	d := decide(ph, in.Phrase)
+	tl := timeline(ph, d, in.Phrase, mPerPx)
+	v := pipeline.Verdict{
+		Winner:     d.Winner,
+		Reason:     d.Reason,
+		Confidence: d.Confidence,
+		Extra:      map[string]any{"timeline": tl},
+	}
+	progress(0.6, "decided: "+d.Winner)
+	if a.NoArtifacts {
+		return v, nil
+	}
+	arts, err := writeArtifacts(ctx, in, tl, ls, rs, c, func(p float64, msg string) { progress(0.6+0.4*p, msg) })
+	if err != nil {
+		return pipeline.Verdict{}, err
+	}
+	v.Artifacts = arts
+	return v, nil
+}
+
+// load reads and downscales every frame of the video, returning the clip
+// and the frame rate events are placed at: the session's (in.FPS) if
+// given, else the container's. A Motion-JPEG AVI (what the server
+// rebuilds sessions into) is decoded in parallel and shrunk inside the
+// JPEG decoder; other videos go through OpenCV's reader.
+func (a *Analyzer) load(ctx context.Context, in pipeline.AnalysisInput, progress func(float64)) (clip, float64, error) {
+	tw := a.TrackWidth
+	if tw <= 0 {
+		tw = DefaultTrackWidth
+	}
+	fps := in.FPS
+	if !(fps > 0) {
+		info, err := videoio.Probe(in.VideoPath)
+		if err != nil {
+			return clip{}, 0, fmt.Errorf("open the video to analyse: %w", err)
+		}
+		fps = info.FPS
+	}
+	if !(fps > 0) {
+		return clip{}, 0, fmt.Errorf("video %s declares no frame rate and none was given", in.VideoPath)
+	}
+	c, err := loadMJPEG(ctx, in.VideoPath, tw, progress)
+	if errors.Is(err, errNotMJPEG) {
+		c, err = loadCapture(ctx, in.VideoPath, tw, max(in.Frames, 1), progress)
+	}
+	if err != nil {
+		return clip{}, 0, err
+	}
+	if len(c.frames) < 2 {
+		return clip{}, 0, fmt.Errorf("video %s has %d frames; the analysis needs at least 2", in.VideoPath, len(c.frames))
+	}
+	return c, fps, nil
+}
+
+// trackSize is the size frames of w x h are tracked at: tw wide (or w if
+// narrower), same aspect.
+func trackSize(w, h, tw int) (int, int) {
+	cw := min(tw, w)
+	return cw, max(1, int(math.Round(float64(h)*float64(cw)/float64(w))))
+}
+
+// loadMJPEG reads the frames of a Motion-JPEG AVI with one decoder per
+// core. It returns an error wrapping errNotMJPEG, having read nothing, if
+// the file is not one.
+func loadMJPEG(ctx context.Context, path string, tw int, progress func(float64)) (clip, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return clip{}, fmt.Errorf("open the video to analyse: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return clip{}, fmt.Errorf("open the video to analyse: %w", err)
+	}
+	chunks, err := mjpegChunks(f, st.Size())
+	if err != nil {
+		return clip{}, err
+	}
+	readChunk := func(k int, buf []byte) ([]byte, error) {
+		buf = slices.Grow(buf[:0], chunks[k].size)[:chunks[k].size]
+		if _, err := f.ReadAt(buf, chunks[k].off); err != nil {
+			return buf, fmt.Errorf("read frame %d of %s: %w", k, path, err)
+		}
+		return buf, nil
+	}
+	first, err := readChunk(0, nil)
+	if err != nil {
+		return clip{}, err
+	}
+	var full bgr.Image
+	if err := videoio.Decode(first, &full); err != nil {
+		return clip{}, fmt.Errorf("frame 0 of %s: %w", path, err)
+	}
+	var c clip
+	c.w, c.h = trackSize(full.Width, full.Height, tw)
+	factor := 8
+	for factor > 1 && (full.Width+factor-1)/factor < c.w {
+		factor /= 2
+	}
+	c.frames = make([][]byte, len(chunks))
+	workers := min(runtime.GOMAXPROCS(0), 4, len(chunks))
+	var next atomic.Int64
+	done := make(chan error, len(chunks))
+	// Deferred in this order so that the workers are told to stop before
+	// they are waited for.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			var dec, small bgr.Image
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= len(chunks) || ctx.Err() != nil {
+					return
+				}
+				var err error
+				if buf, err = readChunk(k, buf); err == nil {
+					err = videoio.DecodeReduced(buf, factor, &dec)
+					if err != nil {
+						err = fmt.Errorf("frame %d of %s: %w", k, path, err)
+					}
+				}
+				if err == nil {
+					if dec.Width == c.w && dec.Height == c.h {
+						c.frames[k] = slices.Clone(dec.Pix)
+					} else {
+						videoio.Resize(dec, c.w, c.h, &small)
+						c.frames[k] = slices.Clone(small.Pix)
+					}
+				}
+				done <- err
+			}
+		}()
+	}
+	for i := range chunks {
+		select {
+		case err := <-done:
+			if err != nil {
+				return clip{}, err
+			}
+		case <-ctx.Done():
+			return clip{}, ctx.Err()
+		}
+		progress(float64(i+1) / float64(len(chunks)))
+	}
+	return c, nil
+}
+
+// loadCapture reads the frames of any video OpenCV can open, one by one;
+// frames is the expected count, for progress.
+func loadCapture(ctx context.Context, path string, tw, frames int, progress func(float64)) (clip, error) {
+	r, err := videoio.OpenFile(path)
+	if err != nil {
+		return clip{}, fmt.Errorf("open the video to analyse: %w", err)
+	}
+	defer r.Close()
+	total := max(frames, r.Info().FrameCount, 1)
+	var c clip
+	var frame, small bgr.Image
+	for i := 0; ; i++ {
+		if err := ctx.Err(); err != nil {
+			return clip{}, err
+		}
+		err := r.Read(&frame)
+		if errors.Is(err, io.EOF) {
+			return c, nil
+		}
+		if err != nil {
+			return clip{}, fmt.Errorf("read frame %d of %s: %w", i, path, err)
+		}
+		if i == 0 {
+			c.w, c.h = trackSize(frame.Width, frame.Height, tw)
+		}
+		if frame.Width == c.w && frame.Height == c.h {
+			c.frames = append(c.frames, slices.Clone(frame.Pix))
+		} else {
+			videoio.Resize(frame, c.w, c.h, &small)
+			c.frames = append(c.frames, slices.Clone(small.Pix))
+		}
+		progress(math.Min(1, float64(i+1)/float64(total)))
+	}
+}
+
+// scale estimates metres per pixel of the downscaled clip from the
+// fencers' height in it; without a usable silhouette it assumes the frame
+// spans 8 m, a strip seen whole with a margin.
+func scale(ls, rs []sample, w int) float64 {
+	var hs []int
+	for _, s := range [][]sample{ls, rs} {
+		for _, v := range s {
+			if v.seen && v.y1 > v.y0 {
+				hs = append(hs, v.y1-v.y0)
+			}
+		}
+	}
+	if len(hs) == 0 {
+		return 8 / float64(w)
+	}
+	slices.Sort(hs)
+	return fencerHeightM / float64(hs[len(hs)/2])
+}

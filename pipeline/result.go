@@ -1,0 +1,175 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// resultFields and artifactFields marshal like Result and Artifacts without
+// their methods, so that the methods can add the extra keys around them.
+type (
+	resultFields   Result
+	artifactFields Artifacts
+)
+
+// MarshalJSON writes the fields of r and then those of r.Extra in key
+// order. An Extra key that is also one of r's own keys is an error.
+func (r Result) MarshalJSON() ([]byte, error) {
+	base, err := json.Marshal(resultFields(r))
+	if err != nil {
+		return nil, err
+	}
+	return appendExtra(base, r.Extra, jsonKeys(reflect.TypeFor[Result]()))
+}
+
+// UnmarshalJSON reads r's own fields and puts every other key into Extra,
+// decoded as encoding/json decodes into an any. A JSON null leaves r as it
+// is.
+func (r *Result) UnmarshalJSON(data []byte) error {
+	if string(bytes.TrimSpace(data)) == "null" {
+		return nil
+	}
+	var f resultFields
+	if err := json.Unmarshal(data, &f); err != nil {
+		return err
+	}
+	extra, err := extraKeys[any](data, jsonKeys(reflect.TypeFor[Result]()))
+	if err != nil {
+		return err
+	}
+	f.Extra = extra
+	*r = Result(f)
+	return nil
+}
+
+// MarshalJSON writes video, signal and result_json, then the Extra
+// artifacts in name order.
+func (a Artifacts) MarshalJSON() ([]byte, error) {
+	base, err := json.Marshal(artifactFields(a))
+	if err != nil {
+		return nil, err
+	}
+	return appendExtra(base, a.Extra, jsonKeys(reflect.TypeFor[Artifacts]()))
+}
+
+// UnmarshalJSON reads the fixed keys and puts every other key into Extra.
+// A JSON null leaves a as it is.
+func (a *Artifacts) UnmarshalJSON(data []byte) error {
+	if string(bytes.TrimSpace(data)) == "null" {
+		return nil
+	}
+	var f artifactFields
+	if err := json.Unmarshal(data, &f); err != nil {
+		return err
+	}
+	extra, err := extraKeys[string](data, jsonKeys(reflect.TypeFor[Artifacts]()))
+	if err != nil {
+		return err
+	}
+	f.Extra = extra
+	*a = Artifacts(f)
+	return nil
+}
+
+// appendExtra adds the members of extra, in key order, to the JSON object
+// base.
+func appendExtra[V any](base []byte, extra map[string]V, fixed []string) ([]byte, error) {
+	if len(extra) == 0 {
+		return base, nil
+	}
+	out := bytes.TrimSuffix(base, []byte("}"))
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		if slices.Contains(fixed, k) {
+			return nil, fmt.Errorf("extra key %q is also a fixed key", k)
+		}
+		key, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		val, err := json.Marshal(extra[k])
+		if err != nil {
+			return nil, fmt.Errorf("extra key %q: %w", k, err)
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(append(append(out, key...), ':'), val...)
+	}
+	return append(out, '}'), nil
+}
+
+// extraKeys returns the members of the JSON object data whose keys are not
+// in fixed, or nil if there are none.
+func extraKeys[V any](data []byte, fixed []string) (map[string]V, error) {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		return nil, err
+	}
+	var extra map[string]V
+	for k, raw := range all {
+		if slices.Contains(fixed, k) {
+			continue
+		}
+		var v V
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("key %q: %w", k, err)
+		}
+		if extra == nil {
+			extra = make(map[string]V)
+		}
+		extra[k] = v
+	}
+	return extra, nil
+}
+
+// jsonKeys returns the JSON keys of the fields of struct type t, whether
+// or not omitempty leaves them out.
+func jsonKeys(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name != "-" && f.IsExported() {
+			if name == "" {
+				name = f.Name
+			}
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
+
+// writeResult writes r as indented JSON to path through a temporary file in
+// the same directory, renamed into place once complete: readers never see
+// a partial result.json.
+func writeResult(path string, r *Result) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode the result: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	_, err = tmp.Write(append(data, '\n'))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}

@@ -1,0 +1,209 @@
+package videoio
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/referee-project/referee/pipeline/bgr"
+)
+
+func TestProbe(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.avi")
+	writeCounterVideo(t, good, "MJPG", 10, 160, 120)
+
+	missing := filepath.Join(dir, "missing.mp4")
+	text := filepath.Join(dir, "notes.mp4")
+	if err := os.WriteFile(text, []byte("Phrase 9 initialized at 2025-10-20 21:03:29\nthis is a log, not a video\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.mp4")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	folder := filepath.Join(dir, "folder.mp4")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A video closed before its first frame: a valid AVI header, no frame.
+	noFrames := filepath.Join(dir, "noframes.avi")
+	writeCounterVideo(t, noFrames, "MJPG", 0, 160, 120)
+	// Three frames whose data is cut off: the header still says 3.
+	truncated := filepath.Join(dir, "truncated.avi")
+	writeCounterVideo(t, truncated, "MJPG", 3, 160, 120)
+	data, err := os.ReadFile(truncated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := bytes.Index(data, []byte("movi"))
+	if cut < 0 {
+		t.Fatal("no movi list in the AVI")
+	}
+	if err := os.WriteFile(truncated, data[:cut+4], 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	headerOnly := func(path string, count int) Info {
+		return Info{Path: path, Opened: true, FPS: 15, FrameCount: count, Codec: "MJPG", DurationS: float64(count) / 15, Backend: "FFMPEG"}
+	}
+	tests := []struct {
+		name     string
+		path     string
+		info     Info
+		sentinel error
+		msg      string
+	}{
+		{"good", good, Info{Path: good, Opened: true, ReadFrame: true, Width: 160, Height: 120, Channels: 3,
+			FPS: 15, FrameCount: 10, Codec: "MJPG", DurationS: 10.0 / 15, Backend: "FFMPEG"}, nil, ""},
+		{"missing", missing, Info{Path: missing}, fs.ErrNotExist,
+			"video " + missing + ": file does not exist (check the path)"},
+		{"text renamed .mp4", text, Info{Path: text}, ErrCannotOpen,
+			"video " + text + ": cannot open video: not a video in a container and codec this OpenCV (4.6.0, FFmpeg backend) can read"},
+		{"empty", empty, Info{Path: empty}, ErrCannotOpen,
+			"video " + empty + ": cannot open video: the file is empty (0 bytes)"},
+		{"folder", folder, Info{Path: folder}, ErrCannotOpen,
+			"video " + folder + ": cannot open video: it is a folder, not a file"},
+		{"no frames", noFrames, headerOnly(noFrames, 0), ErrNoFrames,
+			"video " + noFrames + ": video has no readable frame: opened, but the first frame does not decode (no frames, or a truncated or corrupt file)"},
+		{"truncated", truncated, headerOnly(truncated, 3), ErrNoFrames,
+			"video " + truncated + ": video has no readable frame: opened, but the first frame does not decode (no frames, or a truncated or corrupt file)"},
+	}
+	for _, tt := range tests {
+		info, err := Probe(tt.path)
+		if info != tt.info {
+			t.Errorf("%s: Info =\n%+v, want\n%+v", tt.name, info, tt.info)
+		}
+		if tt.sentinel == nil {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, tt.sentinel) || err.Error() != tt.msg {
+			t.Errorf("%s: err = %v, want %q wrapping %v", tt.name, err, tt.msg, tt.sentinel)
+		}
+		// OpenFile fails the same way, before any frame is handed out.
+		r, err := OpenFile(tt.path)
+		if r != nil || err == nil || err.Error() != tt.msg {
+			t.Errorf("%s: OpenFile = %v, %v", tt.name, r, err)
+		}
+	}
+}
+
+func TestCreateErrors(t *testing.T) {
+	dir := t.TempDir()
+	noDir := filepath.Join(dir, "no", "such", "folder", "out.avi")
+	folder := filepath.Join(dir, "taken.avi")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bogus := filepath.Join(dir, "bogus.avi")
+	tests := []struct {
+		name     string
+		path     string
+		fourcc   string
+		fps      float64
+		w, h     int
+		sentinel error
+		msg      string
+	}{
+		{"folder does not exist", noDir, "MJPG", 15, 320, 240, fs.ErrNotExist,
+			"create video " + noDir + ": cannot write the file (check that the folder exists and is writable): open " + noDir + ": no such file or directory"},
+		{"path is a folder", folder, "MJPG", 15, 320, 240, nil,
+			"create video " + folder + ": cannot write the file (check that the folder exists and is writable): open " + folder + ": is a directory"},
+		{"bogus fourcc", bogus, "ZZZZ", 15, 320, 240, ErrCodec,
+			"create video " + bogus + `: codec not available: OpenCV 4.6.0 cannot write fourcc "ZZZZ" into a .avi file`},
+		{"VP80 in MP4", filepath.Join(dir, "vp8.mp4"), "VP80", 15, 320, 240, ErrCodec,
+			"create video " + filepath.Join(dir, "vp8.mp4") + `: codec not available: OpenCV 4.6.0 cannot write fourcc "VP80" into a .mp4 file`},
+		{"short fourcc", bogus, "MJ", 15, 320, 240, ErrCodec,
+			"create video " + bogus + `: codec not available: fourcc "MJ" is not 4 printable ASCII characters`},
+		{"unknown extension", filepath.Join(dir, "a.mov"), "", 15, 320, 240, nil,
+			"create video " + filepath.Join(dir, "a.mov") + `: no default codec for ".mov" files: use .mp4 (mp4v), .avi (MJPG), .mkv (mp4v) or .webm (VP80), or give a fourcc`},
+		{"no extension", filepath.Join(dir, "video"), "MJPG", 15, 320, 240, nil,
+			"create video " + filepath.Join(dir, "video") + ": the name has no extension, so OpenCV cannot choose a container: use .mp4, .avi, .mkv or .webm"},
+		{"zero fps", bogus, "MJPG", 0, 320, 240, nil, "create video " + bogus + ": frame rate 0 is not a positive number"},
+		{"NaN fps", bogus, "MJPG", math.NaN(), 320, 240, nil, "create video " + bogus + ": frame rate NaN is not a positive number"},
+		{"infinite fps", bogus, "MJPG", math.Inf(1), 320, 240, nil, "create video " + bogus + ": frame rate +Inf is not a positive number"},
+		{"odd width", bogus, "MJPG", 15, 321, 240, nil, "create video " + bogus + ": frame size 321x240 must be positive and even"},
+		{"zero height", bogus, "MJPG", 15, 320, 0, nil, "create video " + bogus + ": frame size 320x0 must be positive and even"},
+	}
+	for _, tt := range tests {
+		w, err := Create(tt.path, tt.fourcc, tt.fps, tt.w, tt.h)
+		if w != nil || err == nil || err.Error() != tt.msg {
+			t.Errorf("%s: Create = %v, %v\nwant error %q", tt.name, w, err, tt.msg)
+			continue
+		}
+		if tt.sentinel != nil && !errors.Is(err, tt.sentinel) {
+			t.Errorf("%s: %v does not wrap %v", tt.name, err, tt.sentinel)
+		}
+	}
+	// A failed Create leaves no file behind.
+	for _, p := range []string{bogus, filepath.Join(dir, "vp8.mp4"), filepath.Join(dir, "a.mov"), filepath.Join(dir, "video")} {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("failed Create left %s behind (%v)", p, err)
+		}
+	}
+}
+
+// TestCreateWithBadCodecKeepsAnExistingFile: nothing is lost when the codec
+// is rejected; the file is only replaced once OpenCV accepts it.
+func TestCreateWithBadCodecKeepsAnExistingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "phrase.avi")
+	precious := []byte("an earlier recording")
+	if err := os.WriteFile(path, precious, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Create(path, "ZZZZ", 15, 320, 240); !errors.Is(err, ErrCodec) {
+		t.Fatalf("Create = %v, want ErrCodec", err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(got, precious) {
+		t.Errorf("the existing file now holds %q (%v)", got, err)
+	}
+}
+
+func TestWriterErrors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.avi")
+	w, err := Create(path, "MJPG", 15, 160, 120)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		img  bgr.Image
+		msg  string
+	}{
+		{"wrong size", bgr.New(320, 240), "write video " + path + ": frame is 320x240, the video is 160x120"},
+		{"broken picture", bgr.Image{Width: 160, Height: 120, Pix: make([]byte, 3)}, "write video " + path + ": picture 160x120 with 3 bytes is not a valid BGR image"},
+		{"empty picture", bgr.Image{}, "write video " + path + ": picture 0x0 with 0 bytes is not a valid BGR image"},
+	}
+	for _, tt := range tests {
+		if err := w.Write(tt.img); err == nil || err.Error() != tt.msg {
+			t.Errorf("%s: Write = %v, want %q", tt.name, err, tt.msg)
+		}
+	}
+	// The rejected frames left the video intact: one good frame reads back.
+	good := bgr.New(160, 120)
+	good.Fill(0, 0, 255)
+	if err := w.Write(good); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+	if err := w.Write(good); !errors.Is(err, ErrClosed) || err.Error() != "write video "+path+": video already closed" {
+		t.Errorf("Write after Close = %v", err)
+	}
+	info, err := Probe(path)
+	if err != nil || info.FrameCount != 1 {
+		t.Errorf("after the rejected frames the video has %d frames (%v), want 1", info.FrameCount, err)
+	}
+}

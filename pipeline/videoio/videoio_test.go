@@ -1,0 +1,404 @@
+package videoio
+
+import (
+	"bytes"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/synth"
+)
+
+func TestEncodeDecodeJPEGKeepsTheCounter(t *testing.T) {
+	for _, sz := range [][2]int{{160, 120}, {320, 240}, {1920, 1080}} {
+		img := bgr.New(sz[0], sz[1])
+		var back bgr.Image
+		for _, i := range []int{0, 1, 4095, 524288, 777777, synth.CounterMax} {
+			synth.DrawCounter(img, i)
+			data, err := EncodeJPEG(img, 50)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.HasPrefix(data, []byte{0xff, 0xd8, 0xff}) {
+				t.Fatalf("EncodeJPEG output starts % x, not a JPEG marker", data[:4])
+			}
+			if err := Decode(data, &back); err != nil {
+				t.Fatal(err)
+			}
+			if back.Width != sz[0] || back.Height != sz[1] || !back.Valid() {
+				t.Fatalf("decoded %dx%d valid=%v, want %dx%d", back.Width, back.Height, back.Valid(), sz[0], sz[1])
+			}
+			if got, err := synth.DecodeCounter(back); err != nil || got != i {
+				t.Errorf("%dx%d JPEG q50 of index %d decodes to %d, %v", sz[0], sz[1], i, got, err)
+			}
+		}
+	}
+}
+
+func TestJPEGQualityChangesSize(t *testing.T) {
+	img := bgr.New(320, 240)
+	synth.Scenarios()[0].Render(img, 1)
+	synth.AddNoise(img, rand.New(rand.NewPCG(1, 1)), 10)
+	low, err := EncodeJPEG(img, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	high, err := EncodeJPEG(img, 95)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(low)*2 > len(high) {
+		t.Errorf("quality 10 gives %d bytes, quality 95 %d: the quality is not applied", len(low), len(high))
+	}
+}
+
+func TestPNGRoundTripIsExact(t *testing.T) {
+	img := bgr.New(321, 239)
+	synth.Noise(img, rand.New(rand.NewPCG(7, 7)))
+	data, err := EncodePNG(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Fatalf("EncodePNG output starts %q", data[:8])
+	}
+	back := bgr.Image{Pix: make([]byte, 0, 1)}
+	if err := Decode(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Width != 321 || back.Height != 239 || !bytes.Equal(back.Pix, img.Pix) {
+		t.Errorf("PNG round trip changed the picture (%dx%d)", back.Width, back.Height)
+	}
+	counter := bgr.New(160, 120)
+	synth.DrawCounter(counter, 31337)
+	data, err = EncodePNG(counter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Decode(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := synth.DecodeCounter(back); err != nil || got != 31337 {
+		t.Errorf("PNG counter decodes to %d, %v", got, err)
+	}
+}
+
+func TestDecodeConvertsGreyToBGR(t *testing.T) {
+	g := image.NewGray(image.Rect(0, 0, 4, 2))
+	g.SetGray(1, 1, color.Gray{Y: 200})
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, g); err != nil {
+		t.Fatal(err)
+	}
+	var dst bgr.Image
+	if err := Decode(buf.Bytes(), &dst); err != nil {
+		t.Fatal(err)
+	}
+	if !dst.Valid() || dst.Width != 4 || dst.Height != 2 {
+		t.Fatalf("decoded %dx%d valid=%v", dst.Width, dst.Height, dst.Valid())
+	}
+	if b, gg, r := dst.At(1, 1); b != 200 || gg != 200 || r != 200 {
+		t.Errorf("grey 200 decoded as %d,%d,%d", b, gg, r)
+	}
+}
+
+func TestDecodeReusesThePixelBuffer(t *testing.T) {
+	img := bgr.New(64, 48)
+	data, err := EncodePNG(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := bgr.Image{Pix: make([]byte, 64*48*3+100)}
+	p := &dst.Pix[0]
+	if err := Decode(data, &dst); err != nil {
+		t.Fatal(err)
+	}
+	if &dst.Pix[0] != p || len(dst.Pix) != 64*48*3 {
+		t.Errorf("Decode reallocated a buffer that was large enough (len %d)", len(dst.Pix))
+	}
+}
+
+func TestCodecErrors(t *testing.T) {
+	valid := bgr.New(8, 8)
+	broken := bgr.Image{Width: 8, Height: 8, Pix: make([]byte, 5)}
+	tests := []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"quality below 0", func() error { _, err := EncodeJPEG(valid, -1); return err }, "encode JPEG: quality -1 is outside 0..100"},
+		{"quality above 100", func() error { _, err := EncodeJPEG(valid, 101); return err }, "encode JPEG: quality 101 is outside 0..100"},
+		{"JPEG of a broken picture", func() error { _, err := EncodeJPEG(broken, 80); return err }, "encode .jpg: picture 8x8 with 5 bytes is not a valid BGR image"},
+		{"PNG of an empty picture", func() error { _, err := EncodePNG(bgr.Image{}); return err }, "encode .png: picture 0x0 with 0 bytes is not a valid BGR image"},
+		{"decode nothing", func() error { var d bgr.Image; return Decode(nil, &d) }, "decode picture: no data (0 bytes)"},
+		{"decode text", func() error { var d bgr.Image; return Decode([]byte("not a picture at all"), &d) }, "decode picture: 20 bytes are not a JPEG or PNG picture OpenCV can read"},
+	}
+	for _, tt := range tests {
+		if err := tt.run(); err == nil || err.Error() != tt.want {
+			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	// A failed Decode leaves dst as it was.
+	dst := bgr.New(2, 2)
+	dst.Set(0, 0, 1, 2, 3)
+	if err := Decode([]byte{0xff, 0xd8, 0xff, 0xe0}, &dst); err == nil {
+		t.Error("a 4-byte JPEG header decoded")
+	}
+	if b, g, r := dst.At(0, 0); dst.Width != 2 || b != 1 || g != 2 || r != 3 {
+		t.Error("a failed Decode changed dst")
+	}
+}
+
+func TestEncodeIsSafeForConcurrentUse(t *testing.T) {
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			img := bgr.New(320, 240)
+			var back bgr.Image
+			for i := range 25 {
+				want := g*1000 + i
+				synth.DrawCounter(img, want)
+				data, err := EncodeJPEG(img, 70)
+				if err == nil {
+					err = Decode(data, &back)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got, err := synth.DecodeCounter(back); err != nil || got != want {
+					errs <- errors.New("a concurrent encode mixed up frames")
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestResize(t *testing.T) {
+	// A 1-pixel checkerboard shrunk by two is an even grey with area
+	// interpolation: each target pixel averages a 2x2 block.
+	src := bgr.New(64, 48)
+	for y := range 48 {
+		for x := range 64 {
+			if (x+y)%2 == 0 {
+				src.Set(x, y, 255, 255, 255)
+			}
+		}
+	}
+	var dst bgr.Image
+	Resize(src, 32, 24, &dst)
+	if dst.Width != 32 || dst.Height != 24 || !dst.Valid() {
+		t.Fatalf("resized to %dx%d valid=%v", dst.Width, dst.Height, dst.Valid())
+	}
+	for y := range 24 {
+		for x := range 32 {
+			if v := dst.Gray(x, y); v < 126 || v > 129 {
+				t.Fatalf("pixel (%d,%d) = %d, want the 2x2 average 127/128", x, y, v)
+			}
+		}
+	}
+	// The counter layout is proportional, so a halved counter frame still
+	// decodes.
+	big := bgr.New(640, 480)
+	synth.DrawCounter(big, 9876)
+	Resize(big, 320, 240, &dst)
+	if got, err := synth.DecodeCounter(dst); err != nil || got != 9876 {
+		t.Errorf("halved counter decodes to %d, %v", got, err)
+	}
+	for _, size := range [][2]int{{0, 10}, {10, -1}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Resize to %dx%d did not panic", size[0], size[1])
+				}
+			}()
+			Resize(src, size[0], size[1], &dst)
+		}()
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("Resize of an invalid picture did not panic")
+			}
+		}()
+		Resize(bgr.Image{}, 10, 10, &dst)
+	}()
+}
+
+func TestOpenCameraErrors(t *testing.T) {
+	if _, err := OpenCamera(-1); !errors.Is(err, ErrCannotOpen) || err.Error() != "camera -1: cannot open video: a camera index is 0 or more" {
+		t.Errorf("OpenCamera(-1) = %v", err)
+	}
+	// No machine running these tests has 64 cameras.
+	want := "camera 63: cannot open video: no such camera, or it is busy or not permitted (on Linux check that /dev/video63 exists and is readable)"
+	if _, err := OpenCamera(63); !errors.Is(err, ErrCannotOpen) || err.Error() != want {
+		t.Errorf("OpenCamera(63) = %v, want %q", err, want)
+	}
+}
+
+// writeCounterVideo writes n counter frames of w x h at 15 fps.
+func writeCounterVideo(t testing.TB, path, fourcc string, n, w, h int) {
+	t.Helper()
+	vw, err := Create(path, fourcc, 15, w, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := bgr.New(w, h)
+	for i := range n {
+		synth.DrawCounter(img, i)
+		if err := vw.Write(img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := vw.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readCounters reads a video to the end and decodes every frame's counter,
+// -1 for a frame whose code does not read.
+func readCounters(t testing.TB, path string) ([]int, Info) {
+	t.Helper()
+	r, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var idx []int
+	var img bgr.Image
+	for {
+		err := r.Read(&img)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		i, err := synth.DecodeCounter(img)
+		if err != nil {
+			i = -1
+		}
+		idx = append(idx, i)
+	}
+	return idx, r.Info()
+}
+
+func TestCounterVideoRoundTrip(t *testing.T) {
+	tests := []struct {
+		ext, fourcc string
+		n, w, h     int
+	}{
+		{".avi", "MJPG", 30, 320, 240},
+		{".mp4", "mp4v", 30, 320, 240},
+		{".avi", "MJPG", 30, 160, 120},
+		{".mp4", "mp4v", 30, 160, 120},
+		{".avi", "MJPG", 4, 1920, 1080},
+		{".mp4", "mp4v", 4, 1920, 1080},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(t.TempDir(), "counter"+tt.ext)
+		writeCounterVideo(t, path, tt.fourcc, tt.n, tt.w, tt.h)
+		idx, info := readCounters(t, path)
+		rep := synth.VerifySequence(idx)
+		if !rep.SequenceOK || rep.Frames != tt.n {
+			t.Errorf("%s %dx%d: read back %v: %+v", tt.fourcc, tt.w, tt.h, idx, rep)
+		}
+		want := Info{Path: path, Opened: true, ReadFrame: true, Width: tt.w, Height: tt.h, Channels: 3,
+			FPS: 15, FrameCount: tt.n, Codec: tt.fourcc, DurationS: float64(tt.n) / 15, Backend: "FFMPEG"}
+		if info != want {
+			t.Errorf("%s %dx%d: Info =\n%+v, want\n%+v", tt.fourcc, tt.w, tt.h, info, want)
+		}
+	}
+}
+
+// TestFourCCForPathRoundTrip backs FourCCForPath's table: each container's
+// default codec writes a video whose counters all read back.
+func TestFourCCForPathRoundTrip(t *testing.T) {
+	tests := []struct{ name, fourcc, codec string }{
+		{"a.mp4", "mp4v", "mp4v"},
+		{"a.AVI", "MJPG", "MJPG"},
+		{"a.mkv", "mp4v", "mpeg"}, // Matroska reports FFmpeg's MPEG-4 tag
+		{"a.webm", "VP80", ""},    // WebM has no FOURCC
+	}
+	for _, tt := range tests {
+		cc, err := FourCCForPath(tt.name)
+		if err != nil || cc != tt.fourcc {
+			t.Errorf("FourCCForPath(%q) = %q, %v, want %q", tt.name, cc, err, tt.fourcc)
+			continue
+		}
+		path := filepath.Join(t.TempDir(), tt.name)
+		writeCounterVideo(t, path, "", 10, 320, 240)
+		idx, info := readCounters(t, path)
+		if rep := synth.VerifySequence(idx); !rep.SequenceOK || rep.Frames != 10 {
+			t.Errorf("%s: read back %v", tt.name, idx)
+		}
+		if info.Codec != tt.codec {
+			t.Errorf("%s: Probe codec %q, want %q", tt.name, info.Codec, tt.codec)
+		}
+	}
+	for _, name := range []string{"a.mov", "a", "a.txt"} {
+		if _, err := FourCCForPath(name); err == nil {
+			t.Errorf("FourCCForPath(%q) has a default", name)
+		}
+	}
+	_, err := FourCCForPath("clip.MOV")
+	want := `no default codec for ".mov" files: use .mp4 (mp4v), .avi (MJPG), .mkv (mp4v) or .webm (VP80), or give a fourcc`
+	if err == nil || err.Error() != want {
+		t.Errorf("FourCCForPath(clip.MOV) = %v, want %q", err, want)
+	}
+}
+
+func TestReaderLifecycle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "five.avi")
+	writeCounterVideo(t, path, "MJPG", 5, 160, 120)
+	r, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var img bgr.Image
+	if err := r.Read(&img); err != nil {
+		t.Fatal(err)
+	}
+	p := &img.Pix[0]
+	for i := 1; i < 5; i++ {
+		if err := r.Read(&img); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := synth.DecodeCounter(img); err != nil || got != i {
+			t.Fatalf("frame %d decodes to %d, %v", i, got, err)
+		}
+	}
+	if &img.Pix[0] != p {
+		t.Error("Read reallocated the frame buffer between frames of the same size")
+	}
+	for range 2 {
+		if err := r.Read(&img); err != io.EOF {
+			t.Fatalf("Read after the last frame = %v, want io.EOF", err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+	if err := r.Read(&img); !errors.Is(err, ErrClosed) || err.Error() != "video "+path+": video already closed" {
+		t.Errorf("Read after Close = %v", err)
+	}
+}

@@ -1,0 +1,20 @@
+// Package protocol defines the referee streaming protocol shared by the
+// client and the server: the JSON control messages, their field names, the
+// error codes and the binary layouts of frames.
+//
+// Version 1 ("v1") is the protocol the existing Python service and its
+// capture clients speak: every frame is a text "frame" message announcing the
+// binary message that follows, acknowledged one by one with "frame_ack".
+// Servers accept any v1 client unchanged.
+//
+// Version 2 ("v2") is negotiated in session_start with the "protocol" field.
+// Each frame travels as one binary message that starts with a 16-byte header
+// (see FrameHeader), the client keeps a bounded window of unacknowledged
+// frames in flight, and the server acknowledges cumulatively with
+// "frames_ack". A server that does not know v2 ignores the field and answers
+// as v1; a client that sees no "protocol" in session_started falls back to v1.
+// Control messages (session_end, signal, progress, results, errors) are the
+// same text messages in both versions.
+//
+// This package imports nothing else from the project.
+package protocol

@@ -1,0 +1,189 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/pipeline/signal"
+)
+
+// Defaults of the Config fields left zero.
+const (
+	DefaultDataDir          = "./referee-data"
+	DefaultMaxSessions      = 10
+	DefaultMaxMemoryMB      = 2048
+	DefaultSessionTimeout   = 300 * time.Second
+	DefaultAnalyzer         = pipeline.AnalyzerSignal
+	DefaultMaxFrameBytes    = 32 << 20
+	DefaultMaxSignalBytes   = signal.MaxSize
+	DefaultMaxMessageBytes  = 64 << 10
+	DefaultMaxUploadBytes   = 1 << 30
+	DefaultWindow           = 64
+	DefaultKeepaliveTimeout = 30 * time.Second
+)
+
+// maxFrameBytesLimit bounds MaxFrameBytes: a spool record holds a 32-bit
+// length, and no camera frame comes near it.
+const maxFrameBytesLimit = 1 << 30
+
+// Config configures a Server. The zero value of every field but Host and
+// Port means its default.
+type Config struct {
+	// Host is the address to listen on; "" or "0.0.0.0" is every interface.
+	Host string
+	// Port is the TCP port; 0 picks a free one (see Server.Addr).
+	Port int
+	// DataDir holds the spools of streaming sessions (DataDir/spool/<id>)
+	// and, unless OutputDir is set, their artifacts. Default ./referee-data.
+	DataDir string
+	// OutputDir receives each session's artifacts in OutputDir/<id>.
+	// Default DataDir/sessions.
+	OutputDir string
+	// MaxSessions is the number of concurrent streaming sessions. Default 10.
+	MaxSessions int
+	// MaxMemoryMB bounds the RAM that streaming sessions hold for frames not
+	// yet written to their spools: a session start is refused when the
+	// bytes buffered plus a new session's write buffer (1 MiB) would exceed
+	// it. Default 2048.
+	MaxMemoryMB int
+	// SessionTimeout ends a streaming session that has received no message
+	// for this long. Default 300 s.
+	SessionTimeout time.Duration
+	// ReaperInterval is how often idle sessions are looked for. Default a
+	// tenth of SessionTimeout, at most 10 s.
+	ReaperInterval time.Duration
+	// Analyzer is pipeline.Job.Analyzer for every session: the built-in
+	// pipeline.AnalyzerSignal (the default) or a key of Analyzers.
+	Analyzer string
+	// Analyzers are the analyzers Analyzer may name besides the built-in
+	// one (pipeline.Job.Analyzers).
+	Analyzers map[string]pipeline.Analyzer
+	// VideoFormat is pipeline.Job.VideoFormat for every streamed session:
+	// pipeline.VideoFormatMJPEG (the default) or pipeline.VideoFormatH264.
+	VideoFormat string
+	// MaxFrameBytes is the largest frame payload accepted. Default 32 MiB.
+	MaxFrameBytes int64
+	// MaxSignalBytes is the largest phrase log accepted. Default 1 MiB.
+	MaxSignalBytes int64
+	// MaxMessageBytes is the largest text (JSON) message accepted.
+	// Default 64 KiB.
+	MaxMessageBytes int64
+	// MaxUploadBytes is the largest POST /analyze body. Default 1 GiB.
+	MaxUploadBytes int64
+	// Window is the number of unacknowledged v2 frames a client may have in
+	// flight. Default 64.
+	Window int
+	// ProcessingWorkers bounds how many sessions are processed at once.
+	// Default the number of CPUs.
+	ProcessingWorkers int
+	// KeepaliveTimeout is how long a connection may stay silent (no message,
+	// no pong) before the peer is taken for gone; pings go out at nine
+	// tenths of it. Default 30 s.
+	KeepaliveTimeout time.Duration
+	// Logger receives the server's logs. Default: discarded.
+	Logger *slog.Logger
+	// Version is reported by GET /health. Default "dev".
+	Version string
+}
+
+// withDefaults checks c and returns it with the zero fields set to their
+// defaults. The errors name the field and what is wrong with it.
+func (c Config) withDefaults() (Config, error) {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Port < 0 || c.Port > 65535 {
+		bad("port %d: want 0 (any free port) to 65535", c.Port)
+	}
+	if c.MaxSessions < 0 {
+		bad("max sessions %d: want a positive number", c.MaxSessions)
+	}
+	if c.MaxMemoryMB < 0 {
+		bad("max memory %d MB: want a positive number", c.MaxMemoryMB)
+	}
+	if c.SessionTimeout < 0 {
+		bad("session timeout %v: want a positive duration", c.SessionTimeout)
+	}
+	if c.ReaperInterval < 0 {
+		bad("reaper interval %v: want a positive duration", c.ReaperInterval)
+	}
+	if c.MaxFrameBytes < 0 || c.MaxFrameBytes > maxFrameBytesLimit {
+		bad("max frame bytes %d: want 1 to %d", c.MaxFrameBytes, maxFrameBytesLimit)
+	}
+	if c.MaxSignalBytes < 0 || c.MaxSignalBytes > signal.MaxSize {
+		bad("max signal bytes %d: want 1 to %d (the phrase-log parser's limit)", c.MaxSignalBytes, signal.MaxSize)
+	}
+	if c.MaxMessageBytes < 0 {
+		bad("max message bytes %d: want a positive number", c.MaxMessageBytes)
+	}
+	if c.MaxUploadBytes < 0 {
+		bad("max upload bytes %d: want a positive number", c.MaxUploadBytes)
+	}
+	if c.Window < 0 {
+		bad("window %d: want a positive number of frames", c.Window)
+	}
+	if c.ProcessingWorkers < 0 {
+		bad("processing workers %d: want a positive number", c.ProcessingWorkers)
+	}
+	if c.KeepaliveTimeout < 0 {
+		bad("keepalive timeout %v: want a positive duration", c.KeepaliveTimeout)
+	}
+	if c.Analyzer != "" && c.Analyzer != pipeline.AnalyzerSignal && c.Analyzers[c.Analyzer] == nil {
+		known := []string{pipeline.AnalyzerSignal}
+		for name, a := range c.Analyzers {
+			if a != nil && name != pipeline.AnalyzerSignal {
+				known = append(known, name)
+			}
+		}
+		slices.Sort(known)
+		bad("analyzer %q: known analyzers are %s", c.Analyzer, strings.Join(known, ", "))
+	}
+	switch c.VideoFormat {
+	case "", pipeline.VideoFormatMJPEG, pipeline.VideoFormatH264:
+	default:
+		bad("video format %q: want %q or %q", c.VideoFormat, pipeline.VideoFormatMJPEG, pipeline.VideoFormatH264)
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("server configuration: %w", errors.Join(errs...))
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.OutputDir == "" {
+		c.OutputDir = filepath.Join(c.DataDir, "sessions")
+	}
+	setDefault(&c.MaxSessions, DefaultMaxSessions)
+	setDefault(&c.MaxMemoryMB, DefaultMaxMemoryMB)
+	setDefault(&c.SessionTimeout, DefaultSessionTimeout)
+	setDefault(&c.ReaperInterval, min(c.SessionTimeout/10, 10*time.Second))
+	setDefault(&c.Analyzer, DefaultAnalyzer)
+	setDefault(&c.VideoFormat, pipeline.VideoFormatMJPEG)
+	setDefault(&c.MaxFrameBytes, DefaultMaxFrameBytes)
+	setDefault(&c.MaxSignalBytes, DefaultMaxSignalBytes)
+	setDefault(&c.MaxMessageBytes, DefaultMaxMessageBytes)
+	setDefault(&c.MaxUploadBytes, DefaultMaxUploadBytes)
+	setDefault(&c.Window, DefaultWindow)
+	setDefault(&c.ProcessingWorkers, runtime.NumCPU())
+	setDefault(&c.KeepaliveTimeout, DefaultKeepaliveTimeout)
+	setDefault(&c.Version, "dev")
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+func setDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
+}
+
+// maxMemoryBytes is MaxMemoryMB in bytes.
+func (c Config) maxMemoryBytes() int64 { return int64(c.MaxMemoryMB) << 20 }

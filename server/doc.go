@@ -1,0 +1,53 @@
+// Package server is the referee service: the streaming endpoint
+// (protocol.Path) beside GET /health, GET /streaming/stats and
+// POST /analyze.
+//
+// # Lifecycle
+//
+// New checks a Config and creates the data directories; Start listens and
+// serves in goroutines the Server owns; Shutdown (or Close) stops accepting,
+// ends every session and waits for all of those goroutines.
+//
+// # Connections
+//
+// Each WebSocket connection has a read pump, which owns the protocol state,
+// and a write pump, the only goroutine that writes to it: outbound messages
+// go through a channel, pings keep the peer honest, and every read and
+// write has a deadline. The write pump never writes to a peer that has
+// gone: a disconnect ends the connection silently. When the server closes a
+// connection itself it sends what is queued, then a close frame with the
+// reason, and waits briefly for the peer's close frame.
+//
+// # Protocol
+//
+// Version 1 is spoken exactly as the existing service documents it. An
+// error message with recoverable true refused one message and changed
+// nothing else; with recoverable false, the session (if any) is over and
+// the server closes the connection after the error. Refused frames
+// (FRAME_PROCESSING_FAILED) and refused signals (INVALID_MESSAGE: wrong
+// size, not a phrase log) are recoverable, so a client can go on or send a
+// corrected signal. The signal may come before or after session_end;
+// processing starts once both are in. session_ended's validation counts the
+// frames only: a signal still to come is not an issue.
+//
+// A session_start with "protocol": "v2" is answered with protocol v2 and a
+// window: each frame is then one binary message with a v2 header, and the
+// server acknowledges cumulatively with frames_ack every quarter window and
+// at session_end. Everything else is as in v1.
+//
+// # Sessions
+//
+// A session has the client's id, or one generated in the capture box's
+// style. Frames are appended to a spool file on disk (DataDir/spool/<id>)
+// through a write buffer, and only an index is kept in memory; the memory
+// figures of the logs and stats count the buffered bytes. Once both
+// session_end and the signal are in, pipeline.Run rebuilds and analyses the
+// phrase into OutputDir/<id> in a goroutine owned by the server, with at
+// most Config.ProcessingWorkers sessions at once. A session ends exactly
+// once: completed, disconnected, aborted by the client, idle timeout,
+// refused input or failed processing; one "removed session" log line says
+// which, its spool is deleted and its id is free again. The artifacts of a
+// failed run are removed, so a directory without result.json is never left
+// behind; those of an earlier session with the same id are moved aside to
+// <id>.1, <id>.2, ...
+package server

@@ -1,0 +1,467 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"math"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/referee-project/referee/pipeline/signal"
+	"github.com/referee-project/referee/protocol"
+)
+
+// Bounds of a session_start beyond which a client is surely wrong.
+const (
+	maxFPS       = 1000
+	maxDimension = 16384
+)
+
+// announcement is a v1 frame or signal message whose binary payload is the
+// next message.
+type announcement struct {
+	frame  *protocol.Frame
+	signal *protocol.Signal
+}
+
+func (a *announcement) String() string {
+	if a.frame != nil {
+		return fmt.Sprintf("the binary payload of frame %d (%d bytes)", a.frame.FrameNumber, a.frame.Size)
+	}
+	return fmt.Sprintf("the binary payload of the signal (%d bytes)", a.signal.Size)
+}
+
+// handle handles one message of the given kind. It returns an error only
+// when reading the message failed, which ends the connection; protocol
+// errors are answered (and, when fatal, close the connection) instead.
+func (c *conn) handle(kind int, r io.Reader) error {
+	if c.sess != nil && !c.sess.current() {
+		c.sess = nil // finished: processed, aborted or reaped
+	}
+	if p := c.pending; p != nil {
+		c.pending = nil
+		if kind != websocket.BinaryMessage {
+			return c.unexpectedText(r, "expected "+p.String())
+		}
+		if p.frame != nil {
+			return c.onFramePayload(*p.frame, r)
+		}
+		return c.onSignalPayload(*p.signal, r)
+	}
+	if kind == websocket.BinaryMessage {
+		return c.onBinary(r)
+	}
+	return c.onText(r)
+}
+
+// readAll reads the rest of the current message into the connection's
+// buffer, but no more than limit+1 bytes: a result longer than limit means
+// the message is. The result is valid until the next read.
+func (c *conn) readAll(r io.Reader, limit int64) ([]byte, error) {
+	c.buf.Reset()
+	_, err := c.buf.ReadFrom(io.LimitReader(r, limit+1))
+	return c.buf.Bytes(), err
+}
+
+// sizeOf returns the size of a message of which data has been read.
+func sizeOf(data []byte, r io.Reader) (int64, error) {
+	rest, err := io.Copy(io.Discard, r)
+	return int64(len(data)) + rest, err
+}
+
+func (c *conn) unexpectedText(r io.Reader, expected string) error {
+	data, err := c.readAll(r, c.srv.cfg.MaxMessageBytes)
+	if err != nil {
+		return err
+	}
+	got := "a text message"
+	var env struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(data, &env) == nil && env.Type != "" {
+		got = fmt.Sprintf("a text message (type %q)", clip(env.Type))
+	}
+	c.fail(protocol.CodeProtocolError, expected+", got "+got)
+	return nil
+}
+
+func (c *conn) onText(r io.Reader) error {
+	limit := c.srv.cfg.MaxMessageBytes
+	data, err := c.readAll(r, limit)
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) > limit {
+		c.fail(protocol.CodeLimitExceeded, fmt.Sprintf("text message over the %d-byte limit for control messages", limit))
+		return nil
+	}
+	m, err := protocol.Decode(data)
+	if err != nil {
+		var de *protocol.DecodeError
+		if errors.As(err, &de) && de.Code == protocol.CodeUnknownMessageType {
+			c.sendError(c.sess, protocol.CodeUnknownMessageType, fmt.Sprintf("unknown message type %q, ignored", clip(de.Type)), true)
+			return nil
+		}
+		c.fail(protocol.CodeInvalidMessage, err.Error())
+		return nil
+	}
+	switch m := m.(type) {
+	case protocol.SessionStart:
+		c.onStart(m)
+	case protocol.Frame:
+		c.onFrame(m)
+	case protocol.SessionEnd:
+		c.onEnd(m)
+	case protocol.Signal:
+		c.onSignal(m)
+	case protocol.SessionAbort:
+		c.onAbort(m)
+	case protocol.Ping:
+		c.send(protocol.Pong{})
+	default:
+		c.sendError(c.sess, protocol.CodeUnknownMessageType, fmt.Sprintf("%s is a message the server sends, not one it accepts; ignored", m.MessageType()), true)
+	}
+	return nil
+}
+
+// maxReason bounds the length of a client's abort reason in the logs.
+const maxReason = 512
+
+// clip shortens a client's string for quoting in a message or a log.
+func clip(s string) string {
+	const n = 64
+	if len(s) <= n {
+		return s
+	}
+	return trimTo(s, n) + "..."
+}
+
+// checkStart returns why a session_start cannot start a session, or "".
+func checkStart(m protocol.SessionStart) string {
+	switch {
+	case m.SessionID != "" && !protocol.ValidSessionID(m.SessionID):
+		return fmt.Sprintf("session_id %q is not valid: use 1 to %d letters, digits, '_' or '-'", clip(m.SessionID), protocol.MaxSessionIDLength)
+	case m.FPS <= 0 || m.FPS > maxFPS:
+		return fmt.Sprintf("fps %v: want more than 0 and at most %d (0 is what OpenCV reports for a video it cannot read)", m.FPS, maxFPS)
+	case m.Width <= 0 || m.Height <= 0 || m.Width > maxDimension || m.Height > maxDimension:
+		return fmt.Sprintf("frame size %dx%d: want 1 to %d pixels each way (0x0 is what OpenCV reports for a video it cannot read)", m.Width, m.Height, maxDimension)
+	case m.ExpectedFrames < 0:
+		return fmt.Sprintf("expected_frames %d: want 0 (unknown) or more", m.ExpectedFrames)
+	case m.VideoFormat != "" && m.VideoFormat != protocol.DefaultVideoFormat:
+		return fmt.Sprintf("video_format %q: only %q is supported", clip(m.VideoFormat), protocol.DefaultVideoFormat)
+	}
+	return ""
+}
+
+func (c *conn) onStart(m protocol.SessionStart) {
+	if c.sess != nil {
+		c.sendError(c.sess, protocol.CodeSessionStartFailed, fmt.Sprintf("session %s is still active on this connection: end it (session_end and signal) or abort it before starting another", c.sess.id), true)
+		return
+	}
+	if msg := checkStart(m); msg != "" {
+		c.fail(protocol.CodeInvalidMessage, msg)
+		return
+	}
+	proto := protocol.V1
+	switch m.Protocol {
+	case protocol.V2:
+		proto = protocol.V2
+	case "", protocol.V1:
+	default:
+		c.log.Info("client asked for an unknown protocol, answering v1", "protocol", clip(m.Protocol))
+	}
+	s, active, err := c.srv.reg.create(m.SessionID, m, proto, c)
+	if err != nil {
+		var se *startError
+		if !errors.As(err, &se) {
+			se = &startError{protocol.CodeInternalError, err.Error()}
+		}
+		c.fail(se.code, se.msg)
+		return
+	}
+	c.sess = s
+	s.log.Info("created session", "active", active, "protocol", proto, "fps", m.FPS, "width", m.Width, "height", m.Height, "expected_frames", m.ExpectedFrames)
+	reply := protocol.SessionStarted{SessionID: s.id}
+	if proto == protocol.V2 {
+		reply.Protocol, reply.Window = protocol.V2, c.srv.cfg.Window
+	}
+	c.send(reply)
+}
+
+// requireSession returns the connection's session if the message (what,
+// naming the session id) may go to it; otherwise it fails the connection
+// and returns nil.
+func (c *conn) requireSession(id, what string) *session {
+	switch {
+	case c.sess == nil:
+		c.fail(protocol.CodeNoActiveSession, what+" before session_start: start a session first")
+		return nil
+	case id != "" && id != c.sess.id:
+		c.fail(protocol.CodeNoActiveSession, fmt.Sprintf("%s names session %q, but this connection streams session %s", what, clip(id), c.sess.id))
+		return nil
+	}
+	return c.sess
+}
+
+func (c *conn) onFrame(m protocol.Frame) {
+	s := c.requireSession(m.SessionID, fmt.Sprintf("frame %d", m.FrameNumber))
+	switch {
+	case s == nil:
+	case s.protocol == protocol.V2:
+		c.fail(protocol.CodeProtocolError, fmt.Sprintf("session %s speaks protocol v2: send frames as binary v2 frame messages, not frame messages", s.id))
+	case m.Size < 0:
+		c.fail(protocol.CodeInvalidMessage, fmt.Sprintf("frame %d announces %d bytes", m.FrameNumber, m.Size))
+	case int64(m.Size) > c.srv.cfg.MaxFrameBytes:
+		c.fail(protocol.CodeLimitExceeded, fmt.Sprintf("frame %d announces %d bytes, over the %d-byte frame limit", m.FrameNumber, m.Size, c.srv.cfg.MaxFrameBytes))
+	default:
+		c.pending = &announcement{frame: &m}
+	}
+}
+
+func (c *conn) onFramePayload(f protocol.Frame, r io.Reader) error {
+	data, err := c.readAll(r, int64(f.Size))
+	if err != nil {
+		return err
+	}
+	if c.sess == nil {
+		return nil
+	}
+	if len(data) != f.Size {
+		size, err := sizeOf(data, r)
+		if err != nil {
+			return err
+		}
+		c.rejectFrame(f.FrameNumber, fmt.Sprintf("announced %d bytes, the binary message has %d", f.Size, size))
+		return nil
+	}
+	c.storeFrame(f.FrameNumber, f.Encoding, data)
+	return nil
+}
+
+// onBinary handles a binary message nothing announced: a v2 frame, or a
+// protocol error.
+func (c *conn) onBinary(r io.Reader) error {
+	s := c.sess
+	if s == nil || s.protocol != protocol.V2 {
+		n, err := io.Copy(io.Discard, r)
+		if err != nil {
+			return err
+		}
+		expected := "a text message (session_start first)"
+		if s != nil {
+			expected = "a text message (in protocol v1 a frame or signal message announces every binary message)"
+		}
+		c.fail(protocol.CodeProtocolError, fmt.Sprintf("expected %s, got a binary message (%d bytes)", expected, n))
+		return nil
+	}
+	limit := c.srv.cfg.MaxFrameBytes + protocol.FrameHeaderSize
+	data, err := c.readAll(r, limit)
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) > limit {
+		c.fail(protocol.CodeLimitExceeded, fmt.Sprintf("v2 frame message over the %d-byte frame limit", c.srv.cfg.MaxFrameBytes))
+		return nil
+	}
+	h, payload, err := protocol.ParseFrame(data)
+	if err != nil {
+		c.fail(protocol.CodeProtocolError, "expected a v2 frame message: "+err.Error())
+		return nil
+	}
+	c.storeFrame(h.FrameNumber, h.Encoding, payload)
+	return nil
+}
+
+// checkFrame returns why a frame cannot be stored, or "".
+func (s *session) checkFrame(number int, encoding string, payload []byte) string {
+	s.mu.Lock()
+	ended, state := s.ended, s.state
+	s.mu.Unlock()
+	switch {
+	case ended || state != stateStreaming:
+		return "the session has ended (session_end received)"
+	case number < 0 || number > math.MaxUint32:
+		return fmt.Sprintf("frame number out of range 0 to %d", uint32(math.MaxUint32))
+	case len(payload) == 0:
+		return "empty payload"
+	}
+	var w, h int
+	switch encoding {
+	case protocol.EncodingJPEG, protocol.EncodingPNG:
+		decode := jpeg.DecodeConfig
+		if encoding == protocol.EncodingPNG {
+			decode = png.DecodeConfig
+		}
+		cfg, err := decode(bytes.NewReader(payload))
+		if err != nil {
+			return fmt.Sprintf("not a readable %s picture: %v", encoding, err)
+		}
+		w, h = cfg.Width, cfg.Height
+	case protocol.EncodingRaw:
+		rh, rw, _, _, err := protocol.ParseRaw(payload)
+		if err != nil {
+			return err.Error()
+		}
+		w, h = rw, rh
+	default:
+		return fmt.Sprintf("unknown encoding %q: want jpeg, png or raw", clip(encoding))
+	}
+	if w != s.start.Width || h != s.start.Height {
+		return fmt.Sprintf("the picture is %dx%d, the session is %dx%d", w, h, s.start.Width, s.start.Height)
+	}
+	return ""
+}
+
+// storeFrame checks and stores one frame of the connection's session and
+// acknowledges it as the session's protocol does.
+func (c *conn) storeFrame(number int, encoding string, payload []byte) {
+	s := c.sess
+	if reason := s.checkFrame(number, encoding, payload); reason != "" {
+		c.rejectFrame(number, reason)
+		return
+	}
+	res, err := s.addFrame(number, encoding, payload)
+	if err != nil {
+		if !errors.Is(err, errSpoolClosed) {
+			c.fail(protocol.CodeInternalError, fmt.Sprintf("cannot store frame %d: %v", number, err))
+		}
+		return
+	}
+	if !res.duplicate && (res.total == 1 || res.total%100 == 0) {
+		s.log.Info("received frame", "frame", number, "total", res.total, "memory_mb", megabytes(int64(s.spool.Buffered())))
+	}
+	if s.protocol == protocol.V2 {
+		c.ackWindow(s, res.messages, false)
+		return
+	}
+	status := protocol.AckReceived
+	if res.duplicate {
+		status = protocol.AckDuplicate
+	}
+	c.send(protocol.FrameAck{SessionID: s.id, FrameNumber: number, Status: status})
+}
+
+// rejectFrame refuses one frame; the session goes on.
+func (c *conn) rejectFrame(number int, reason string) {
+	s := c.sess
+	messages := s.countRejected()
+	c.sendError(s, protocol.CodeFrameProcessingFailed, fmt.Sprintf("frame %d rejected: %s", number, reason), true)
+	if s.protocol == protocol.V2 {
+		c.ackWindow(s, messages, false)
+		return
+	}
+	c.send(protocol.FrameAck{SessionID: s.id, FrameNumber: number, Status: protocol.AckError})
+}
+
+// ackWindow sends the cumulative v2 acknowledgement every quarter window,
+// so that a client keeping a full window in flight never stalls; final
+// acknowledges the rest at session_end.
+func (c *conn) ackWindow(s *session, messages int, final bool) {
+	if every := max(c.srv.cfg.Window/4, 1); messages%every == 0 != final {
+		c.send(protocol.FramesAck{SessionID: s.id, Through: messages})
+	}
+}
+
+func (c *conn) onEnd(m protocol.SessionEnd) {
+	s := c.requireSession(m.SessionID, "session_end")
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		c.sendError(s, protocol.CodeInvalidMessage, "session_end already received; ignored", true)
+		return
+	}
+	s.ended, s.totalFrames = true, m.TotalFrames
+	messages, hasSignal := s.messages, s.signal != nil
+	s.mu.Unlock()
+	s.touch()
+	if s.protocol == protocol.V2 {
+		c.ackWindow(s, messages, true)
+	}
+	v := s.validation()
+	s.log.Info("session ended", "frames", v.FrameCount, "total_frames", m.TotalFrames, "missing", v.MissingFrames,
+		"duplicates", v.DuplicateFrames, "out_of_order", v.OutOfOrderFrames, "spool_mb", megabytes(s.spool.Size()))
+	c.send(protocol.SessionEnded{SessionID: s.id, Validation: v})
+	if hasSignal {
+		c.srv.startProcessing(s, c)
+	}
+}
+
+func (c *conn) onSignal(m protocol.Signal) {
+	s := c.requireSession(m.SessionID, "signal")
+	switch {
+	case s == nil:
+	case m.Size < 0:
+		c.fail(protocol.CodeInvalidMessage, fmt.Sprintf("signal announces %d bytes", m.Size))
+	case int64(m.Size) > c.srv.cfg.MaxSignalBytes:
+		c.fail(protocol.CodeLimitExceeded, fmt.Sprintf("signal of %d bytes is over the %d-byte limit (a phrase log is a few KiB: is this the video?)", m.Size, c.srv.cfg.MaxSignalBytes))
+	default:
+		c.pending = &announcement{signal: &m}
+	}
+}
+
+// onSignalPayload takes the phrase log. A signal of the wrong size or that
+// is not a phrase log is refused with a recoverable error, so the client
+// can send a corrected one.
+func (c *conn) onSignalPayload(m protocol.Signal, r io.Reader) error {
+	data, err := c.readAll(r, int64(m.Size))
+	if err != nil {
+		return err
+	}
+	s := c.sess
+	if s == nil {
+		return nil
+	}
+	s.touch()
+	if len(data) != m.Size {
+		size, err := sizeOf(data, r)
+		if err != nil {
+			return err
+		}
+		c.sendError(s, protocol.CodeInvalidMessage, fmt.Sprintf("signal %q: announced %d bytes, the binary message has %d; send the signal again", clip(m.Filename), m.Size, size), true)
+		return nil
+	}
+	if _, err := signal.Parse(data); err != nil {
+		c.sendError(s, protocol.CodeInvalidMessage, fmt.Sprintf("signal %q rejected: %v; send a corrected signal", clip(m.Filename), err), true)
+		return nil
+	}
+	s.mu.Lock()
+	if s.signal != nil {
+		s.mu.Unlock()
+		c.sendError(s, protocol.CodeInvalidMessage, "signal already received; ignored", true)
+		return nil
+	}
+	s.signal, s.signalName = bytes.Clone(data), m.Filename
+	ended := s.ended
+	s.mu.Unlock()
+	c.send(protocol.SignalAck{SessionID: s.id, Status: protocol.AckReceived})
+	if ended {
+		c.srv.startProcessing(s, c)
+	} else {
+		s.log.Info("signal received, waiting for session_end", "bytes", len(data))
+	}
+	return nil
+}
+
+func (c *conn) onAbort(m protocol.SessionAbort) {
+	s := c.requireSession(m.SessionID, "session_abort")
+	if s == nil {
+		return
+	}
+	reason := m.Reason
+	if reason == "" {
+		reason = "no reason given"
+	}
+	s.mu.Lock()
+	s.aborted = true
+	s.mu.Unlock()
+	c.srv.finish(s, failure("aborted by the client: %s", trimTo(reason, maxReason)), stateStreaming, stateProcessing)
+	c.sess = nil
+}

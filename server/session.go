@@ -1,0 +1,417 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/referee-project/referee/protocol"
+)
+
+// sessionState is where a session is in its life. A session only moves
+// forward: streaming, then processing (once both session_end and the signal
+// are in), then finished. Every way of finishing goes through
+// Server.finish, so exactly one of them wins and logs why.
+type sessionState int
+
+const (
+	stateStreaming sessionState = iota
+	stateProcessing
+	stateFinished
+)
+
+// session is one streaming session: its parameters, its spool and the
+// account of its frames.
+type session struct {
+	id       string
+	log      *slog.Logger
+	start    protocol.SessionStart
+	protocol string // protocol.V1 or protocol.V2
+	created  time.Time
+	dir      string // the spool directory, DataDir/spool/<id>
+	spool    *spool
+	conn     *conn // the connection streaming the session
+
+	mu           sync.Mutex
+	state        sessionState
+	lastActivity time.Time
+	messages     int // frame messages received, duplicates and rejected ones included
+	duplicates   int
+	outOfOrder   int
+	maxNumber    int // highest frame number stored; -1 before the first
+	bytes        int64
+	ended        bool // session_end received
+	totalFrames  int  // as the client's session_end says
+	signal       []byte
+	signalName   string
+	aborted      bool
+	cancel       context.CancelCauseFunc // stops processing; set in stateProcessing
+}
+
+// touch records activity now, which keeps the reaper away.
+func (s *session) touch() {
+	s.mu.Lock()
+	s.lastActivity = time.Now()
+	s.mu.Unlock()
+}
+
+// current reports whether the session is still streaming or processing.
+func (s *session) current() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state != stateFinished
+}
+
+// processing reports whether the session is being processed.
+func (s *session) processing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == stateProcessing
+}
+
+// frameResult is what happened to one received frame.
+type frameResult struct {
+	duplicate bool
+	total     int // distinct frames stored
+	messages  int // frame messages received
+}
+
+// addFrame stores one frame in the spool and counts it. The error is a
+// failure to store (the disk), which ends the session.
+func (s *session) addFrame(number int, encoding string, payload []byte) (frameResult, error) {
+	dup, err := s.spool.Append(number, encoding, payload)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastActivity = time.Now()
+	s.messages++
+	s.bytes += int64(len(payload))
+	if err != nil {
+		return frameResult{}, err
+	}
+	switch {
+	case dup:
+		s.duplicates++
+	case number < s.maxNumber:
+		s.outOfOrder++
+	default:
+		s.maxNumber = number
+	}
+	return frameResult{duplicate: dup, total: s.spool.Count(), messages: s.messages}, nil
+}
+
+// countRejected counts a frame message that was refused.
+func (s *session) countRejected() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastActivity = time.Now()
+	s.messages++
+	return s.messages
+}
+
+// validation is the account of the session's frames for session_ended.
+// Missing frames are the numbers below the highest one received (or below
+// the client's total_frames) that never arrived. A signal that has not
+// arrived yet is not an issue: in the documented flow it comes next.
+func (s *session) validation() protocol.Validation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	count := s.spool.Count()
+	v := protocol.Validation{
+		Issues:           []string{},
+		FrameCount:       count,
+		MissingFrames:    s.missingLocked(count),
+		DuplicateFrames:  s.duplicates,
+		OutOfOrderFrames: s.outOfOrder,
+		HasSignal:        s.signal != nil,
+	}
+	if count == 0 {
+		v.Issues = append(v.Issues, "no frames received")
+	}
+	if v.MissingFrames > 0 {
+		v.Issues = append(v.Issues, fmt.Sprintf("missing frames: %d", v.MissingFrames))
+	}
+	if v.DuplicateFrames > 0 {
+		v.Issues = append(v.Issues, fmt.Sprintf("duplicate frames: %d", v.DuplicateFrames))
+	}
+	if v.OutOfOrderFrames > 0 {
+		v.Issues = append(v.Issues, fmt.Sprintf("out-of-order frames: %d", v.OutOfOrderFrames))
+	}
+	if s.ended && s.totalFrames != count && s.totalFrames != 0 {
+		v.Issues = append(v.Issues, fmt.Sprintf("the client reported %d frames, the server holds %d", s.totalFrames, count))
+	}
+	v.Valid = len(v.Issues) == 0
+	return v
+}
+
+func (s *session) missingLocked(count int) int {
+	span := s.maxNumber + 1
+	if s.ended && s.totalFrames > span {
+		span = s.totalFrames
+	}
+	return max(span-count, 0)
+}
+
+// stats is the session's entry in GET /streaming/stats and its result's
+// streaming_stats.
+func (s *session) stats(now time.Time) protocol.SessionStats {
+	buffered := s.spool.Buffered()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	count := s.spool.Count()
+	return protocol.SessionStats{
+		SessionID:           s.id,
+		FPS:                 s.start.FPS,
+		Width:               s.start.Width,
+		Height:              s.start.Height,
+		ExpectedFrames:      s.start.ExpectedFrames,
+		FramesReceived:      count,
+		TotalFramesReceived: s.messages,
+		DuplicateFrames:     s.duplicates,
+		OutOfOrderFrames:    s.outOfOrder,
+		MissingFrames:       s.missingLocked(count),
+		HasSignal:           s.signal != nil,
+		DurationSeconds:     roundTo(now.Sub(s.created).Seconds(), 3),
+		IdleSeconds:         roundTo(now.Sub(s.lastActivity).Seconds(), 3),
+		MemoryMB:            megabytes(int64(buffered)),
+		Completed:           s.ended,
+		Aborted:             s.aborted,
+		Protocol:            s.protocol,
+		BytesReceived:       s.bytes,
+	}
+}
+
+// megabytes converts a byte count to MB (MiB) rounded to 0.001, the figure
+// of the logs and the stats.
+func megabytes(n int64) float64 { return roundTo(float64(n)/(1<<20), 3) }
+
+func roundTo(x float64, digits int) float64 {
+	p := math.Pow10(digits)
+	return math.Round(x*p) / p
+}
+
+// registry holds the active streaming sessions and enforces the limits on
+// them.
+type registry struct {
+	cfg Config
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	closed   bool
+	phrase   int // the last phrase number of a generated id
+}
+
+func newRegistry(cfg Config) *registry {
+	return &registry{cfg: cfg, sessions: make(map[string]*session)}
+}
+
+// startError is a refused session_start: Code and the message for the
+// client.
+type startError struct {
+	code protocol.ErrorCode
+	msg  string
+}
+
+func (e *startError) Error() string { return e.msg }
+
+// create admits a new session with the client's id, or a generated one
+// when id is "", and creates its spool; active is the number of sessions
+// with it. It refuses a taken id and a start
+// over the session or memory limit.
+func (r *registry) create(id string, start protocol.SessionStart, proto string, c *conn) (s *session, active int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, 0, &startError{protocol.CodeSessionStartFailed, "the server is shutting down"}
+	}
+	if id == "" {
+		id = r.generateIDLocked()
+	} else if _, taken := r.sessions[id]; taken {
+		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s already exists: another connection is streaming it; use another session_id or wait until it ends", id)}
+	}
+	if n := len(r.sessions); n >= r.cfg.MaxSessions {
+		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session limit reached: %d of %d streaming sessions active (max streaming sessions); try again when one has ended", n, r.cfg.MaxSessions)}
+	}
+	var used int64
+	for _, s := range r.sessions {
+		used += int64(s.spool.Buffered())
+	}
+	if limit := r.cfg.maxMemoryBytes(); used+spoolBufferSize > limit {
+		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("memory limit reached: %.1f MB buffered by %d sessions, and a new session needs %.1f MB, over the %d MB limit (max streaming memory MB)",
+			float64(used)/(1<<20), len(r.sessions), float64(spoolBufferSize)/(1<<20), r.cfg.MaxMemoryMB)}
+	}
+
+	dir := filepath.Join(r.cfg.DataDir, "spool", id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, 0, &startError{protocol.CodeInternalError, fmt.Sprintf("cannot create the spool directory for session %s: %v", id, err)}
+	}
+	sp, err := createSpool(filepath.Join(dir, "frames.spool"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, 0, &startError{protocol.CodeInternalError, fmt.Sprintf("cannot create the spool for session %s: %v", id, err)}
+	}
+	now := time.Now()
+	s = &session{
+		id:           id,
+		log:          c.log.With("session_id", id),
+		start:        start,
+		protocol:     proto,
+		created:      now,
+		dir:          dir,
+		spool:        sp,
+		conn:         c,
+		lastActivity: now,
+		maxNumber:    -1,
+	}
+	r.sessions[id] = s
+	return s, len(r.sessions), nil
+}
+
+// generateIDLocked returns a free id in the capture box's style, numbering
+// phrases from 1 since the server started.
+func (r *registry) generateIDLocked() string {
+	for {
+		r.phrase++
+		id := protocol.NewSessionID(time.Now(), r.phrase)
+		if _, taken := r.sessions[id]; !taken {
+			return id
+		}
+	}
+}
+
+// nextPhrase returns a phrase number for an id generated outside the
+// registry (POST /analyze), from the same count.
+func (r *registry) nextPhrase() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.phrase++
+	return r.phrase
+}
+
+// remove takes s out of the registry and returns the number of sessions
+// left.
+func (r *registry) remove(s *session) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sessions[s.id] == s {
+		delete(r.sessions, s.id)
+	}
+	return len(r.sessions)
+}
+
+// list returns the active sessions ordered by id.
+func (r *registry) list() []*session {
+	r.mu.Lock()
+	out := make([]*session, 0, len(r.sessions))
+	for _, s := range r.sessions {
+		out = append(out, s)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+// count returns the number of active sessions.
+func (r *registry) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.sessions)
+}
+
+// close refuses every later create.
+func (r *registry) close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+}
+
+// endReason says why a session finished, for its one "removed session" line.
+type endReason struct {
+	text  string
+	level slog.Level
+}
+
+func completed() endReason { return endReason{"completed", slog.LevelInfo} }
+
+func failure(format string, args ...any) endReason {
+	return endReason{fmt.Sprintf(format, args...), slog.LevelWarn}
+}
+
+// finish ends s if it is in one of the states from: it marks it finished,
+// stops its processing, removes it from the registry, closes and deletes its
+// spool, and logs the one line that says why. It reports whether it did;
+// false means another path finished s first.
+func (srv *Server) finish(s *session, reason endReason, from ...sessionState) bool {
+	s.mu.Lock()
+	ok := false
+	for _, st := range from {
+		ok = ok || s.state == st
+	}
+	if !ok {
+		s.mu.Unlock()
+		return false
+	}
+	s.state = stateFinished
+	cancel := s.cancel
+	frames := s.spool.Count()
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel(fmt.Errorf("session %s ended: %s", s.id, reason.text))
+	}
+	active := srv.reg.remove(s)
+	if err := s.spool.Close(); err != nil {
+		s.log.Warn("cannot close the spool", "path", s.spool.path, "err", err)
+	}
+	if err := os.RemoveAll(s.dir); err != nil {
+		s.log.Warn("cannot remove the spool", "path", s.dir, "err", err)
+	}
+	s.log.Log(context.Background(), reason.level, "removed session", "reason", reason.text, "frames", frames, "active", active)
+	return true
+}
+
+// reap ends every streaming session that has received nothing for longer
+// than the session timeout, and closes its connection.
+func (srv *Server) reap(now time.Time) {
+	timeout := srv.cfg.SessionTimeout
+	for _, s := range srv.reg.list() {
+		s.mu.Lock()
+		idle := now.Sub(s.lastActivity)
+		frames := s.messages
+		s.mu.Unlock()
+		if idle <= timeout {
+			continue
+		}
+		reason := fmt.Sprintf("idle timeout: no message for %s after %d frames", formatDuration(idle), frames)
+		if srv.finish(s, failure("%s", reason), stateStreaming) {
+			s.conn.closeWith(closePolicy, "session "+s.id+" idle timeout")
+		}
+	}
+}
+
+// formatDuration prints d rounded to what a person reads in a log.
+func formatDuration(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return d.Round(time.Millisecond).String()
+	}
+}
+
+// trimTo shortens s to at most n bytes on a rune boundary, for WebSocket
+// close reasons (at most 123 bytes).
+func trimTo(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

@@ -1,0 +1,218 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"os"
+	"slices"
+	"sync"
+
+	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/protocol"
+)
+
+// A spool file holds a session's frames on disk in the order they arrived,
+// one record per frame. Every record is a 20-byte header followed by the
+// payload, all little endian:
+//
+//	offset size field
+//	0      4    magic "RFSP"
+//	4      4    frame number (uint32)
+//	8      1    encoding: 1 jpeg, 2 png, 3 raw
+//	9      3    zero
+//	12     4    payload length (uint32)
+//	16     4    CRC-32C (Castagnoli) of the payload
+//	20     -    payload
+//
+// The magic, the length and the checksum make a record cut off by a crash
+// detectable, so a recovered spool can be truncated to its last whole record.
+const spoolHeaderSize = 20
+
+// spoolBufferSize is the write buffer of every spool: the RAM a streaming
+// session holds for its frames, and so the memory it reserves at start.
+const spoolBufferSize = 1 << 20
+
+var spoolMagic = [4]byte{'R', 'F', 'S', 'P'}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+var spoolEncodings = map[string]byte{protocol.EncodingJPEG: 1, protocol.EncodingPNG: 2, protocol.EncodingRaw: 3}
+
+// errSpoolClosed is returned by the methods of a closed spool.
+var errSpoolClosed = errors.New("spool is closed")
+
+// spoolEntry locates one frame's record in the spool file.
+type spoolEntry struct {
+	offset   int64
+	length   uint32
+	encoding string
+}
+
+// spool appends a session's frames to a file through a write buffer and
+// keeps only an index in memory. It implements pipeline.FrameSource.
+// Its methods are safe for concurrent use.
+type spool struct {
+	path string
+
+	mu     sync.Mutex
+	f      *os.File
+	w      *bufio.Writer
+	size   int64 // bytes appended, buffered ones included
+	index  map[int]spoolEntry
+	closed bool
+}
+
+var _ pipeline.FrameSource = (*spool)(nil)
+
+// createSpool creates (or truncates) the spool file at path.
+func createSpool(path string) (*spool, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create spool: %w", err)
+	}
+	return &spool{path: path, f: f, w: bufio.NewWriterSize(f, spoolBufferSize), index: make(map[int]spoolEntry)}, nil
+}
+
+// Append stores the frame number with its payload unless that number is
+// already stored, in which case it writes nothing and reports a duplicate.
+// The payload is copied into the write buffer (or written through), so the
+// caller may reuse it.
+func (s *spool) Append(number int, encoding string, payload []byte) (duplicate bool, err error) {
+	code, ok := spoolEncodings[encoding]
+	if !ok {
+		return false, fmt.Errorf("spool frame %d: unknown encoding %q", number, encoding)
+	}
+	if number < 0 || number > math.MaxUint32 {
+		return false, fmt.Errorf("spool frame %d: number out of range", number)
+	}
+	if len(payload) > math.MaxUint32 {
+		return false, fmt.Errorf("spool frame %d: payload of %d bytes is too large", number, len(payload))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false, errSpoolClosed
+	}
+	if _, dup := s.index[number]; dup {
+		return true, nil
+	}
+	var h [spoolHeaderSize]byte
+	copy(h[0:4], spoolMagic[:])
+	binary.LittleEndian.PutUint32(h[4:8], uint32(number))
+	h[8] = code
+	binary.LittleEndian.PutUint32(h[12:16], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(h[16:20], crc32.Checksum(payload, castagnoli))
+	if _, err := s.w.Write(h[:]); err != nil {
+		return false, fmt.Errorf("write spool %s: %w", s.path, err)
+	}
+	if _, err := s.w.Write(payload); err != nil {
+		return false, fmt.Errorf("write spool %s: %w", s.path, err)
+	}
+	s.index[number] = spoolEntry{offset: s.size, length: uint32(len(payload)), encoding: encoding}
+	s.size += spoolHeaderSize + int64(len(payload))
+	return false, nil
+}
+
+// Count returns the number of distinct frames stored.
+func (s *spool) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.index)
+}
+
+// Buffered returns the bytes held in RAM, not yet written to the file.
+func (s *spool) Buffered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0
+	}
+	return s.w.Buffered()
+}
+
+// Size returns the bytes appended so far, headers included.
+func (s *spool) Size() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.size
+}
+
+// Each flushes the write buffer and calls fn for every stored frame in
+// frame-number order, reading each back from the file and checking it
+// against its header. Each frame's Data is a fresh slice that fn may keep.
+// Frames appended while Each runs are not visited.
+func (s *spool) Each(ctx context.Context, fn func(pipeline.EncodedFrame) error) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errSpoolClosed
+	}
+	if err := s.w.Flush(); err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("flush spool %s: %w", s.path, err)
+	}
+	numbers := make([]int, 0, len(s.index))
+	for n := range s.index {
+		numbers = append(numbers, n)
+	}
+	entries := make([]spoolEntry, len(numbers))
+	slices.Sort(numbers)
+	for i, n := range numbers {
+		entries[i] = s.index[n]
+	}
+	f := s.f
+	s.mu.Unlock()
+
+	for i, n := range numbers {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		data, err := readRecord(f, entries[i], n)
+		if err != nil {
+			return fmt.Errorf("read spool %s: %w", s.path, err)
+		}
+		if err := fn(pipeline.EncodedFrame{Number: n, Encoding: entries[i].encoding, Data: data}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readRecord reads the record of frame n at e and returns its payload after
+// checking the header and the checksum.
+func readRecord(f *os.File, e spoolEntry, n int) ([]byte, error) {
+	rec := make([]byte, spoolHeaderSize+int(e.length))
+	if _, err := f.ReadAt(rec, e.offset); err != nil {
+		return nil, fmt.Errorf("frame %d at offset %d: %w", n, e.offset, err)
+	}
+	h, payload := rec[:spoolHeaderSize], rec[spoolHeaderSize:]
+	switch {
+	case [4]byte(h[0:4]) != spoolMagic:
+		return nil, fmt.Errorf("frame %d at offset %d: no record magic", n, e.offset)
+	case binary.LittleEndian.Uint32(h[4:8]) != uint32(n):
+		return nil, fmt.Errorf("frame %d at offset %d: record holds frame %d", n, e.offset, binary.LittleEndian.Uint32(h[4:8]))
+	case binary.LittleEndian.Uint32(h[12:16]) != e.length:
+		return nil, fmt.Errorf("frame %d at offset %d: record length %d, index says %d", n, e.offset, binary.LittleEndian.Uint32(h[12:16]), e.length)
+	case crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(h[16:20]):
+		return nil, fmt.Errorf("frame %d at offset %d: checksum mismatch, the spool is corrupt", n, e.offset)
+	}
+	return payload, nil
+}
+
+// Close flushes nothing: it drops the write buffer and closes the file.
+// A spool is closed when its session ends, whether or not it was processed.
+func (s *spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.w = nil
+	return s.f.Close()
+}
