@@ -61,6 +61,9 @@ type peerConfig struct {
 	result string
 	// onFrame is called with each frame number received.
 	onFrame func(n int)
+	// closeAfterResult closes the connection right after
+	// process_complete, as a server may.
+	closeAfterResult bool
 	// noAcks never acknowledges a frame.
 	noAcks bool
 	// stall, when set, makes the peer stop reading (so stop answering
@@ -329,6 +332,10 @@ func (h *peerConn) message(msg protocol.Message) bool {
 			return false
 		}
 		h.send(protocol.ProcessComplete{SessionID: h.id, Result: json.RawMessage(p.cfg.result)})
+		if p.cfg.closeAfterResult {
+			h.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "done"), time.Now().Add(time.Second))
+			return true
+		}
 	case protocol.SessionAbort:
 		p.mu.Lock()
 		p.aborts = append(p.aborts, m)

@@ -46,7 +46,7 @@ func newProgress(log *slog.Logger, barTo io.Writer, total int) *progress {
 	return p
 }
 
-// sent records one frame of size bytes handed to the connection.
+// frameSent records one frame of size bytes handed to the connection.
 func (p *progress) frameSent(size int) {
 	now := time.Now()
 	if p.sent == 0 {

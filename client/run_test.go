@@ -564,6 +564,22 @@ func TestRunProgressBar(t *testing.T) {
 	}
 }
 
+func TestRunServerClosesAfterResult(t *testing.T) {
+	// The result and the close frame arrive together: the result wins.
+	for i := range 10 {
+		p := newPeer(t, peerConfig{closeAfterResult: true})
+		sigPath, _ := signalFile(t)
+		var logs logBuffer
+		res, err := Run(testContext(t), baseOptions(p, video(t, 2, "avi"), sigPath, &logs))
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		if string(res.Raw) != pythonResult {
+			t.Fatalf("run %d: result %s", i, res.Raw)
+		}
+	}
+}
+
 func TestRunKeepsLargeResult(t *testing.T) {
 	// The result object is kept byte for byte, however large.
 	big := `{"status":"success","blob":"` + strings.Repeat("x", 200000) + `"}`

@@ -241,6 +241,9 @@ func (s *session) sendFrames(ctx context.Context) error {
 		case <-s.timer.C:
 			return connErrorf("Connection timeout: no %s from the server within %s with %d frames unacknowledged (check the server's log and the network)", ackName, s.opts.Timeout, inflight)
 		case <-s.c.dead:
+			if len(s.c.in) > 0 {
+				continue // what the server said before it closed comes first
+			}
 			return s.c.err
 		case <-ctx.Done():
 			return fmt.Errorf("interrupted after %d frames: %w", s.sent, context.Cause(ctx))
@@ -361,6 +364,12 @@ func (s *session) await(ctx context.Context, timeout time.Duration, types ...str
 		case <-deadline:
 			return nil, connErrorf("Connection timeout: no %s from the server within %s (check the server's log, or raise --timeout)", types[0], timeout)
 		case <-s.c.dead:
+			// The read pump delivers every message before it reports the
+			// connection dead, so a result followed by the server's close
+			// frame is still read.
+			if len(s.c.in) > 0 {
+				continue
+			}
 			return nil, s.c.err
 		case <-ctx.Done():
 			return nil, fmt.Errorf("interrupted after %d frames: %w", s.sent, context.Cause(ctx))

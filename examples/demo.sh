@@ -23,7 +23,8 @@ echo "== Starting referee serve (data in $work/data)"
 server_pid=$!
 url=""
 for _ in $(seq 1 100); do
-	url=$(grep -o 'http://127\.0\.0\.1:[0-9]\+' "$work/server.log" | head -n 1 || true)
+	addr=$(grep -o 'msg=listening addr=[0-9.:]\+' "$work/server.log" | head -n 1 | sed 's/.*addr=//' || true)
+	[ -n "$addr" ] && url="http://$addr"
 	[ -n "$url" ] && break
 	if ! kill -0 "$server_pid" 2>/dev/null; then
 		echo "referee serve exited early:" >&2
@@ -52,7 +53,13 @@ stop_server
 server_pid=""
 cat "$work/server.log"
 
-echo "== Result ($work/result.json)"
-cat "$work/result.json"
-echo
-echo "Artifacts: $(grep -o '"artifact_dir": *"[^"]*"' "$work/result.json" | sed 's/.*: *"//; s/"$//')"
+json_field() {
+	grep -o "\"$1\": *\"[^\"]*\"" "$work/result.json" | head -n 1 | sed 's/^[^:]*: *"//; s/"$//'
+}
+dir=$(json_field artifact_dir)
+echo "== Verdict"
+echo "   winner: $(json_field winner)"
+echo "   reason: $(json_field reason)"
+echo "   result: $work/result.json"
+echo "   artifacts in $dir:"
+ls -1 "$dir" | sed 's/^/     /'

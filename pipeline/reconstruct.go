@@ -215,7 +215,7 @@ type video struct {
 
 // createVideo creates the video file for the job's format.
 func createVideo(job Job, dir string) (*video, error) {
-	conv := &converter{width: job.Width, height: job.Height}
+	conv := newConverter(job.Width, job.Height)
 	if job.VideoFormat == VideoFormatH264 {
 		path := filepath.Join(dir, "video.mp4")
 		w, err := videoio.Create(path, codecH264, job.FPS, job.Width, job.Height)
@@ -294,14 +294,16 @@ type prepared struct {
 // encoded is counted by the writer alone.
 type converter struct {
 	width, height int
-	// free holds pixel buffers to reuse; created on first use.
+	// free holds pixel buffers to reuse, as many as there can be frames
+	// in flight.
 	free    chan []byte
 	encoded int
 }
 
-// freeBuffers is how many pixel buffers a converter keeps for reuse, more
-// than the frames in flight at once (see conveyor).
-const freeBuffers = 64
+func newConverter(width, height int) *converter {
+	inFlight := conveyorWindow(runtime.GOMAXPROCS(0)) + 1
+	return &converter{width: width, height: height, free: make(chan []byte, inFlight)}
+}
 
 // jpeg returns f as JPEG bytes: a JPEG frame as it is, once its header
 // shows the session's size and it ends like a whole JPEG; any other frame

@@ -18,6 +18,7 @@ import (
 
 // serveOptions is the resolved configuration of "referee serve".
 type serveOptions struct {
+	analyzerOptions
 	Host              string
 	Port              int
 	DataDir           string
@@ -25,7 +26,6 @@ type serveOptions struct {
 	MaxSessions       int
 	MaxMemoryMB       int
 	SessionTimeout    time.Duration
-	Analyzer          string
 	VideoFormat       string
 	MaxFrameBytes     int64
 	MaxSignalBytes    int64
@@ -102,7 +102,11 @@ in use, or a bad setting, exits with status 2.`,
 	f.IntVar(&opts.MaxSessions, "max-streaming-sessions", server.DefaultMaxSessions, "streaming sessions at once; more are refused (SESSION_START_FAILED)")
 	f.IntVar(&opts.MaxMemoryMB, "max-streaming-memory-mb", server.DefaultMaxMemoryMB, "MB of RAM sessions may hold for frames not yet written to disk; a session start beyond it is refused")
 	f.DurationVar(&opts.SessionTimeout, "streaming-session-timeout", server.DefaultSessionTimeout, "end a streaming session that sends nothing for this long (e.g. 300s, 5m)")
-	f.StringVar(&opts.Analyzer, "analyzer", pipeline.AnalyzerSignal, "analyzer that decides each phrase: signal (the scoring box's lights)")
+	addAnalyzerFlags(f, &opts.analyzerOptions)
+	// The server answers within a second of session_end by default; the
+	// video analyzers are chosen explicitly.
+	opts.Analyzer = pipeline.AnalyzerSignal
+	f.Lookup("analyzer").DefValue = pipeline.AnalyzerSignal
 	f.StringVar(&opts.VideoFormat, "video-format", pipeline.VideoFormatMJPEG, "rebuilt video: mjpeg (AVI, JPEG frames stored as received) or h264 (MP4 that browsers play, slower)")
 	f.Int64Var(&opts.MaxFrameBytes, "max-frame-bytes", server.DefaultMaxFrameBytes, "largest frame accepted, in bytes")
 	f.Int64Var(&opts.MaxSignalBytes, "max-signal-bytes", server.DefaultMaxSignalBytes, "largest phrase log accepted, in bytes (at most 1 MiB)")
@@ -126,6 +130,10 @@ func runServe(ctx context.Context, opts serveOptions) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	analyzers, err := newAnalyzers(opts.analyzerOptions)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
 		Host:              opts.Host,
 		Port:              opts.Port,
@@ -135,6 +143,7 @@ func runServe(ctx context.Context, opts serveOptions) error {
 		MaxMemoryMB:       opts.MaxMemoryMB,
 		SessionTimeout:    opts.SessionTimeout,
 		Analyzer:          opts.Analyzer,
+		Analyzers:         analyzers,
 		VideoFormat:       opts.VideoFormat,
 		MaxFrameBytes:     opts.MaxFrameBytes,
 		MaxSignalBytes:    opts.MaxSignalBytes,

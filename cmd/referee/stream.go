@@ -100,7 +100,7 @@ reached or the connection was lost.`,
 	f.StringVar(&opts.Encoding, "encoding", protocol.EncodingJPEG, "frame encoding: jpeg, png or raw")
 	f.IntVar(&opts.JPEGQuality, "jpeg-quality", protocol.DefaultJPEGQuality, "JPEG quality, 1 to 100")
 	f.Float64Var(&opts.FPS, "fps", 0, "cap on the frames sent per second, paced like a live camera (0: as fast as possible); also the camera's frame rate (default 30 there)")
-	f.StringVar(&opts.Output, "output", "", "write the result JSON to this file (atomically) instead of stdout")
+	f.StringVarP(&opts.Output, "output", "o", "", "write the result JSON to this file (atomically) instead of stdout")
 	f.Var((*streamSeconds)(&opts.Timeout), "timeout", "connect and response timeout: seconds or a duration")
 	f.StringVar(&opts.Protocol, "protocol", protocol.V2, "streaming protocol: v2 (windowed, falls back to v1 if the server lacks it) or v1 (one ack per frame, as the existing service's clients)")
 	return cmd

@@ -37,18 +37,21 @@ func mjpegChunks(r io.ReaderAt, size int64) ([]chunk, error) {
 			id := string(hdr[:4])
 			sz := int64(binary.LittleEndian.Uint32(hdr[4:8]))
 			body := off + 8
-			if body+sz > end {
-				// A chunk cut short by a truncated file ends the walk.
+			container := (id == "RIFF" || id == "LIST") && sz >= 4 && depth < 4
+			if body+sz > end && !container {
+				// A frame cut short by a truncated file ends the walk.
 				return nil
 			}
 			switch {
-			case (id == "RIFF" || id == "LIST") && sz >= 4 && depth < 4:
+			case container:
 				if _, err := r.ReadAt(hdr[8:12], body); err != nil {
-					return errNotMJPEG
+					return nil
 				}
 				switch string(hdr[8:12]) {
 				case "AVI ", "AVIX", "movi", "rec ":
-					if err := walk(body+4, body+sz, depth+1); err != nil {
+					// A truncated file's last list claims more than there
+					// is: walk what there is.
+					if err := walk(body+4, min(body+sz, end), depth+1); err != nil {
 						return err
 					}
 				}

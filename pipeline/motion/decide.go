@@ -176,13 +176,13 @@ func decide(ph phrase, p *signal.Phrase) decision {
 		}
 		d.Winner, d.Rule = w, "earlier_attack"
 		d.Confidence = 0.55 + 0.35*math.Min(1, (math.Abs(diff)-simultaneousS)/0.4)
-		why := ph.lastStop(other, ws, os)
+		why := ph.lastStop(other, ws, os, false)
 		if why == "" {
 			why = fmt.Sprintf("%s only started at %.2f s", strings.ToLower(otherName), ph.secs(os))
 		} else {
 			why = fmt.Sprintf("%s %s, then attacked from %.2f s", strings.ToLower(otherName), why, ph.secs(os))
 		}
-		if stop := ph.lastStop(win, 1, ws); stop != "" {
+		if stop := ph.lastStop(win, 0, ws, true); stop != "" {
 			d.Reason = fmt.Sprintf("%s %s and resumed first, attacking from %.2f s; %s; %s", title(w), stop, ph.secs(ws), why, hitText)
 		} else {
 			d.Reason = fmt.Sprintf("%s attacked from %.2f s; %s; %s", title(w), ph.secs(ws), why, hitText)
@@ -243,20 +243,19 @@ func (ph phrase) bladeContact(p *signal.Phrase, hit float64) (decision, bool) {
 // notAttacking says what f did instead of attacking while the winner's
 // attack ran from frame a to the hit at e.
 func (ph phrase) notAttacking(f fencer, name string, a, e int) string {
-	if s := ph.lastStop(f, a, e+1); s != "" {
+	if s := ph.lastStop(f, a, e+1, false); s != "" {
 		return name + " " + s
 	}
 	return name + " did not attack"
 }
 
 // lastStop describes f's last pause or retreat that overlaps frames
-// [a, b), e.g. "paused 1.20-1.60 s"; "" if there is none. A stop that
-// begins before frame a is included only when a is 0, so that a caller
-// can leave out the en-garde stillness at the start.
-func (ph phrase) lastStop(f fencer, a, b int) string {
+// [a, b), e.g. "paused 1.20-1.60 s"; "" if there is none. skipOpening
+// leaves out the stillness en garde from the first frame.
+func (ph phrase) lastStop(f fencer, a, b int, skipOpening bool) string {
 	for i := len(f.phases) - 1; i >= 0; i-- {
 		p := f.phases[i]
-		if p.StartFrame >= b || p.EndFrame < a || (a > 0 && p.StartFrame < a) {
+		if p.StartFrame >= b || p.EndFrame < a || (skipOpening && p.StartFrame == 0) {
 			continue
 		}
 		switch p.Kind {

@@ -149,7 +149,7 @@ func merge(raw []class, pos []float64, dir, fps float64) []class {
 
 // phasesOf lists the fencer's phases from the merged classes: still
 // stretches are pauses, backward ones retreats, and forward ones advances
-// split around the frames faster than lungeSpeed, which are lunges.
+// that turn into a lunge once faster than lungeSpeed.
 func phasesOf(f fencer, fps float64) []Phase {
 	var ps []Phase
 	add := func(kind string, a, b int) {
@@ -181,21 +181,15 @@ func phasesOf(f fencer, fps float64) []Phase {
 		case backward:
 			add(PhaseRetreat, r.a, r.b)
 		case forward:
-			start := r.a
-			for i := r.a; i < r.b; {
-				if f.vel[i] <= lungeSpeed {
-					i++
-					continue
-				}
-				j := i
-				for j < r.b && f.vel[j] > lungeSpeed {
-					j++
-				}
-				add(PhaseAdvance, start, i)
-				add(PhaseLunge, i, j)
-				start, i = j, j
+			// A lunge runs from the first frame faster than lungeSpeed to
+			// the end of the forward motion: the body slowing down at the
+			// end of a lunge is not an advance.
+			i := r.a
+			for i < r.b && f.vel[i] <= lungeSpeed {
+				i++
 			}
-			add(PhaseAdvance, start, r.b)
+			add(PhaseAdvance, r.a, i)
+			add(PhaseLunge, i, r.b)
 		}
 	}
 	return ps

@@ -12,16 +12,16 @@ import (
 
 // Layout of timeline.png, in pixels.
 const (
-	pngW, pngH           = 1000, 460
-	plotX0, plotX1       = 70, 980
-	plotY0, plotY1       = 96, 350
-	rowLeftY, rowRightY  = 362, 384
-	rowH                 = 16
-	axisY                = 420
-	headerScale          = 0.6
-	smallScale           = 0.42
-	pauseShade           = 0.28
-	backgroundGrey uint8 = 28
+	pngW, pngH                = 1000, 460
+	plotX0, plotX1            = 70, 980
+	plotY0, plotY1            = 96, 350
+	rowLeftY, rowRightY       = 362, 384
+	rowH                      = 16
+	axisY                     = 420
+	headerScale               = 0.6
+	smallScale                = 0.42
+	pauseShade                = 0.28
+	backgroundGrey      uint8 = 28
 )
 
 var phaseColours = map[string]colour{

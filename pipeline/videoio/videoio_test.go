@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"gocv.io/x/gocv"
+
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/synth"
 )
@@ -400,5 +402,42 @@ func TestReaderLifecycle(t *testing.T) {
 	}
 	if err := r.Read(&img); !errors.Is(err, ErrClosed) || err.Error() != "video "+path+": video already closed" {
 		t.Errorf("Read after Close = %v", err)
+	}
+}
+
+// TestDecodeIgnoresEXIFOrientation: a JPEG tagged "rotate 90°" keeps its
+// stored size, since Decode skips the EXIF scan for speed.
+func TestDecodeIgnoresEXIFOrientation(t *testing.T) {
+	img := bgr.New(320, 240)
+	synth.DrawCounter(img, 42)
+	plain, err := EncodeJPEG(img, 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// APP1 Exif segment: little-endian TIFF header, one IFD entry,
+	// Orientation (0x0112) SHORT = 6 (rotate 90° clockwise).
+	exif := []byte("Exif\x00\x00II*\x00\x08\x00\x00\x00\x01\x00" +
+		"\x12\x01\x03\x00\x01\x00\x00\x00\x06\x00\x00\x00" + "\x00\x00\x00\x00")
+	seg := append([]byte{0xff, 0xe1, byte((len(exif) + 2) >> 8), byte(len(exif) + 2)}, exif...)
+	tagged := append(append(append([]byte(nil), plain[:2]...), seg...), plain[2:]...)
+
+	// Precondition: OpenCV does read this tag when asked to.
+	rotated, err := gocv.IMDecode(tagged, gocv.IMReadColor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rotated.Close()
+	if rotated.Cols() != 240 || rotated.Rows() != 320 {
+		t.Fatalf("the EXIF tag is not recognised: OpenCV gives %dx%d", rotated.Cols(), rotated.Rows())
+	}
+	var dst bgr.Image
+	if err := Decode(tagged, &dst); err != nil {
+		t.Fatal(err)
+	}
+	if dst.Width != 320 || dst.Height != 240 {
+		t.Errorf("Decode gives %dx%d, want the stored 320x240", dst.Width, dst.Height)
+	}
+	if got, err := synth.DecodeCounter(dst); err != nil || got != 42 {
+		t.Errorf("counter reads %d, %v", got, err)
 	}
 }

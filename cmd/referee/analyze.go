@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/pipeline/external"
+	"github.com/referee-project/referee/pipeline/motion"
+	"github.com/referee-project/referee/pipeline/signal"
+	"github.com/referee-project/referee/pipeline/videoio"
+)
+
+// analyzerOptions chooses the analyzer that decides a phrase; "referee
+// analyze" and "referee serve" share it.
+type analyzerOptions struct {
+	Analyzer        string
+	AnalyzerCmd     string
+	AnalyzerTimeout time.Duration
+}
+
+// analyzerNames are the values of --analyzer.
+var analyzerNames = []string{motion.Name, pipeline.AnalyzerSignal, external.Name}
+
+func addAnalyzerFlags(f *pflag.FlagSet, opts *analyzerOptions) {
+	f.StringVar(&opts.Analyzer, "analyzer", motion.Name, "what decides a phrase: motion (right-of-way from the video), signal (the box's lights only) or external (--analyzer-cmd)")
+	f.StringVar(&opts.AnalyzerCmd, "analyzer-cmd", "", "command of the external analyzer, run without a shell; {video}, {signal} and {out} are replaced by the paths; it writes {\"winner\",\"reason\"} JSON to {out}")
+	f.DurationVar(&opts.AnalyzerTimeout, "analyzer-timeout", external.DefaultTimeout, "how long the external analyzer may run")
+}
+
+// newAnalyzers checks opts and returns the analyzers for
+// pipeline.Job.Analyzers: motion always, external when --analyzer-cmd is
+// set. Errors are usage errors.
+func newAnalyzers(opts analyzerOptions) (map[string]pipeline.Analyzer, error) {
+	if !slices.Contains(analyzerNames, opts.Analyzer) {
+		return nil, usageErrorf("--analyzer %q: want %s", opts.Analyzer, strings.Join(analyzerNames, ", "))
+	}
+	m := map[string]pipeline.Analyzer{motion.Name: &motion.Analyzer{}}
+	if opts.AnalyzerCmd != "" {
+		ext, err := external.New(opts.AnalyzerCmd, opts.AnalyzerTimeout)
+		if err != nil {
+			return nil, withExit(exitUsage, err)
+		}
+		m[external.Name] = ext
+	} else if opts.Analyzer == external.Name {
+		return nil, usageErrorf("--analyzer external needs --analyzer-cmd, the command to run")
+	}
+	return m, nil
+}
+
+// analyzeOptions is the resolved configuration of "referee analyze".
+type analyzeOptions struct {
+	analyzerOptions
+	Video  string
+	Signal string
+	OutDir string
+	JSON   bool
+
+	Logger *slog.Logger
+	Out    io.Writer
+}
+
+func newAnalyzeCmd(a *app) *cobra.Command {
+	var opts analyzeOptions
+	cmd := &cobra.Command{
+		Use:   "analyze --video VIDEO --signal SIGNAL",
+		Short: "Decide a recorded phrase offline, as the server would, and leave the artifacts",
+		Long: `analyze runs the server's processing on a phrase on disk, without a
+server: it copies the video and the scoring box's log into the artifact
+directory, decides the phrase and writes result.json there with the
+artifacts: with the motion analyzer, timeline.png (both fencers' positions
+and phases over time, the events and the verdict), overlay.avi (the fencers
+boxed and labelled with their phase, events flashed) and clip_touch.avi
+(from 1.5 s before the first hit to the end of the lockout).
+
+A double touch (both lights) is decided by right-of-way from the video:
+winner left, right, or simultaneous (no touch); a single light or none keeps
+the box's verdict.
+
+It prints the winner, the reason and where the artifacts are, or with
+--json the result.json object. A missing or unreadable video or signal
+exits with status 2; a failed analysis with status 1.`,
+		Example: `  referee gen-test-video phrase.avi --pattern fencers --scenario both-pause-left-resumes --signal phrase.txt
+  referee analyze --video phrase.avi --signal phrase.txt --out phrase-analysis
+  referee analyze --video phrase.avi --signal phrase.txt --analyzer external --analyzer-cmd "./rw {video} {signal} {out}"`,
+		Args: exactArgs(0, "none (give the files with --video and --signal)"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Logger = a.logger
+			opts.Out = a.streams.Out
+			return runAnalyze(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Video, "video", "", "the phrase's video (required)")
+	f.StringVar(&opts.Signal, "signal", "", "the scoring box's phrase log (required)")
+	f.StringVar(&opts.OutDir, "out", "", "artifact directory (default: a new referee-analyze-* directory in the system's temporary directory)")
+	f.BoolVar(&opts.JSON, "json", false, "print the result.json object instead of a summary")
+	addAnalyzerFlags(f, &opts.analyzerOptions)
+	return cmd
+}
+
+func runAnalyze(ctx context.Context, opts analyzeOptions) error {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Video == "" || opts.Signal == "" {
+		return usageErrorf("both --video and --signal are required")
+	}
+	analyzers, err := newAnalyzers(opts.analyzerOptions)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(opts.Signal)
+	if err != nil {
+		return usageErrorf("read the signal: %w", err)
+	}
+	if _, err := signal.Parse(data); err != nil {
+		return usageErrorf("signal %s: %w", opts.Signal, err)
+	}
+	if _, err := videoio.Probe(opts.Video); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return usageErrorf("video %s does not exist", opts.Video)
+		}
+		return usageErrorf("video: %w", err)
+	}
+	dir := opts.OutDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "referee-analyze-"); err != nil {
+			return fmt.Errorf("create an artifact directory: %w (set --out)", err)
+		}
+	}
+	session := "analyze-" + strings.TrimSuffix(filepath.Base(opts.Video), filepath.Ext(opts.Video))
+	log := opts.Logger.With("session_id", session)
+	log.Info("analysing", "video", opts.Video, "signal", opts.Signal, "analyzer", opts.Analyzer, "artifact_dir", dir)
+	last := map[string]int{}
+	res, err := pipeline.Run(ctx, pipeline.Job{
+		SessionID:   session,
+		VideoPath:   opts.Video,
+		Signal:      data,
+		ArtifactDir: dir,
+		Analyzer:    opts.Analyzer,
+		Analyzers:   analyzers,
+	}, func(stage string, p float64, msg string) {
+		// One log line per stage per quarter, not per frame.
+		if q := int(p * 4); q > last[stage] || p == 0 {
+			last[stage] = q
+			log.Debug("progress", "stage", stage, "progress", p, "message", msg)
+		}
+	})
+	if err != nil {
+		return withExit(exitFailure, fmt.Errorf("analyse %s: %w", opts.Video, err))
+	}
+	log.Info("analysed", "winner", res.Winner, "wall_time_s", res.WallTimeSeconds)
+	if opts.JSON {
+		enc := json.NewEncoder(opts.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	return writeAnalyzeSummary(opts.Out, res)
+}
+
+func writeAnalyzeSummary(w io.Writer, res *pipeline.Result) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "winner:     %s\n", res.Winner)
+	if res.Confidence > 0 {
+		fmt.Fprintf(&b, "confidence: %.2f\n", res.Confidence)
+	}
+	fmt.Fprintf(&b, "reason:     %s\n", res.Reason)
+	fmt.Fprintf(&b, "artifacts:  %s\n", res.ArtifactDir)
+	names := []string{filepath.Base(res.Artifacts.ResultJSON), filepath.Base(res.Artifacts.Video), filepath.Base(res.Artifacts.Signal)}
+	for _, p := range res.Artifacts.Extra {
+		names = append(names, filepath.Base(p))
+	}
+	slices.Sort(names[3:])
+	fmt.Fprintf(&b, "            %s\n", strings.Join(names, ", "))
+	_, err := io.WriteString(w, b.String())
+	return err
+}

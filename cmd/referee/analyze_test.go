@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/referee-project/referee/pipeline/synth"
+)
+
+// TestAnalyzeCallsEveryScenario generates every scenario with
+// gen-test-video (video and signal) and requires runAnalyze to give the
+// documented call, with the motion analyzer's artifacts in the result.
+func TestAnalyzeCallsEveryScenario(t *testing.T) {
+	dir := t.TempDir()
+	for _, sc := range synth.Scenarios() {
+		video := filepath.Join(dir, sc.Name+".avi")
+		sig := filepath.Join(dir, sc.Name+".txt")
+		if code, _, errs := run(t, "gen-test-video", video, "--pattern", "fencers", "--scenario", sc.Name,
+			"--signal", sig, "--fps", "15", "--noise", "10"); code != 0 {
+			t.Fatalf("gen-test-video %s: exit %d: %s", sc.Name, code, errs)
+		}
+		var out bytes.Buffer
+		opts := analyzeOptions{
+			analyzerOptions: analyzerOptions{Analyzer: "motion"},
+			Video:           video, Signal: sig, OutDir: filepath.Join(dir, sc.Name), JSON: true, Out: &out,
+		}
+		if err := runAnalyze(context.Background(), opts); err != nil {
+			t.Fatalf("%s: %v", sc.Name, err)
+		}
+		var res struct {
+			Winner     string            `json:"winner"`
+			Reason     string            `json:"reason"`
+			Confidence float64           `json:"confidence"`
+			Artifacts  map[string]string `json:"artifacts"`
+			Timeline   struct {
+				Events []struct {
+					Frame int `json:"frame"`
+				} `json:"events"`
+			} `json:"timeline"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("%s: output %q: %v", sc.Name, out.String(), err)
+		}
+		if res.Winner != sc.Call {
+			t.Errorf("%s: winner %q (%s), want %q", sc.Name, res.Winner, res.Reason, sc.Call)
+		}
+		for _, name := range []string{"video", "signal", "result_json", "timeline_png", "overlay_video", "touch_clip"} {
+			if _, err := os.Stat(res.Artifacts[name]); err != nil {
+				t.Errorf("%s: artifact %s: %v", sc.Name, name, err)
+			}
+		}
+		if len(res.Timeline.Events) == 0 {
+			t.Errorf("%s: result has no timeline events", sc.Name)
+		}
+	}
+}
+
+func TestAnalyzeSummaryAndSignalAnalyzer(t *testing.T) {
+	dir := t.TempDir()
+	video, sig := filepath.Join(dir, "p.avi"), filepath.Join(dir, "p.txt")
+	if code, _, errs := run(t, "gen-test-video", video, "--pattern", "fencers", "--scenario", "simultaneous-attack", "--signal", sig, "--fps", "15"); code != 0 {
+		t.Fatal(errs)
+	}
+	var out bytes.Buffer
+	opts := analyzeOptions{analyzerOptions: analyzerOptions{Analyzer: "signal"}, Video: video, Signal: sig, OutDir: filepath.Join(dir, "out"), Out: &out}
+	if err := runAnalyze(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	want := "winner:     undecided\nreason:     double touch: right-of-way needs the video analysis\nartifacts:  " + filepath.Join(dir, "out") + "\n            result.json, video.avi, signal.txt\n"
+	if out.String() != want {
+		t.Errorf("summary:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+func TestAnalyzeRejectsBadInput(t *testing.T) {
+	dir := t.TempDir()
+	video, sig := filepath.Join(dir, "p.avi"), filepath.Join(dir, "p.txt")
+	if code, _, errs := run(t, "gen-test-video", video, "--pattern", "fencers", "--signal", sig, "--fps", "15"); code != 0 {
+		t.Fatal(errs)
+	}
+	notLog := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notLog, []byte("shopping list\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.avi")
+	for _, c := range []struct {
+		name string
+		opts analyzeOptions
+		want string
+	}{
+		{"no video", analyzeOptions{Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "motion"}}, "both --video and --signal are required"},
+		{"bad analyzer", analyzeOptions{Video: video, Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "pose"}}, `--analyzer "pose": want motion, signal, external`},
+		{"external without command", analyzeOptions{Video: video, Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "external"}}, "--analyzer external needs --analyzer-cmd, the command to run"},
+		{"external without out", analyzeOptions{Video: video, Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "external", AnalyzerCmd: "rw {video}"}}, `external analyzer: the command line "rw {video}" has no {out} placeholder for the result file`},
+		{"missing signal", analyzeOptions{Video: video, Signal: missing, analyzerOptions: analyzerOptions{Analyzer: "motion"}}, "read the signal: open " + missing + ": no such file or directory"},
+		{"not a log", analyzeOptions{Video: video, Signal: notLog, analyzerOptions: analyzerOptions{Analyzer: "motion"}}, "signal " + notLog + ": "},
+		{"missing video", analyzeOptions{Video: missing, Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "motion"}}, "video " + missing + " does not exist"},
+	} {
+		out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
+		c.opts.OutDir, c.opts.Out = out, &bytes.Buffer{}
+		err := runAnalyze(context.Background(), c.opts)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) || exitCode(err) != exitUsage {
+			t.Errorf("%s: error %v (exit %d), want exit 2 and %q", c.name, err, exitCode(err), c.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s: artifact directory created for a rejected input", c.name)
+		}
+	}
+}
+
+func TestAnalyzeExternalFailureExits1(t *testing.T) {
+	dir := t.TempDir()
+	video, sig := filepath.Join(dir, "p.avi"), filepath.Join(dir, "p.txt")
+	if code, _, errs := run(t, "gen-test-video", video, "--pattern", "fencers", "--signal", sig, "--fps", "15"); code != 0 {
+		t.Fatal(errs)
+	}
+	script := filepath.Join(dir, "rw.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho 'no GPU found' >&2\nexit 4\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opts := analyzeOptions{
+		analyzerOptions: analyzerOptions{Analyzer: "external", AnalyzerCmd: script + " {video} {signal} {out}"},
+		Video:           video, Signal: sig, OutDir: filepath.Join(dir, "out"), Out: &bytes.Buffer{},
+	}
+	err := runAnalyze(context.Background(), opts)
+	if err == nil || exitCode(err) != exitFailure || !strings.Contains(err.Error(), "external analyzer rw.sh failed: exit status 4; stderr: no GPU found") {
+		t.Errorf("error %v (exit %d), want exit 1 with the command's stderr", err, exitCode(err))
+	}
+}
