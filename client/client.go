@@ -118,7 +118,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 		id = protocol.NewSessionID(time.Now(), n)
 	}
-	log = log.With("session", id)
+	log = log.With("session_id", id)
 	log.Debug("Inputs checked", "source", src.name, "width", src.first.Width, "height", src.first.Height,
 		"fps", src.fps, "expected_frames", src.expected, "signal_bytes", len(sig))
 	if err := checkHealth(ctx, ep.Health, opts.Timeout, log); err != nil {

@@ -110,7 +110,7 @@ func TestRunPythonLikeServer(t *testing.T) {
 		}
 	}
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		if !strings.Contains(l, "session="+st.SessionID) {
+		if !strings.Contains(l, "session_id="+st.SessionID) {
 			t.Errorf("log line without the session: %s", l)
 		}
 	}

@@ -129,7 +129,7 @@ func (s *session) start(ctx context.Context) error {
 	if started.SessionID != "" && started.SessionID != s.id {
 		s.log.Warn("The server renamed the session", "server_session", started.SessionID)
 		s.id = started.SessionID
-		s.log = s.log.With("session", s.id)
+		s.log = s.log.With("session_id", s.id)
 	}
 	switch {
 	case s.opts.Protocol == protocol.V1:

@@ -105,7 +105,6 @@ func rebuild(ctx context.Context, job Job, dir string, progress func(float64, st
 		return nil
 	}
 	var (
-		conv = out.conv
 		c    *conveyor
 		last = -1
 	)
@@ -156,7 +155,7 @@ func rebuild(ctx context.Context, job Job, dir string, progress func(float64, st
 	if info.FrameCount != written {
 		return "", VideoSummary{}, fmt.Errorf("%s reads back with %d frames, %d were written", name, info.FrameCount, written)
 	}
-	progress(1, fmt.Sprintf("%d frames in %s (%s)", written, name, out.describe(conv)))
+	progress(1, fmt.Sprintf("%d frames in %s (%s)", written, name, out.describe()))
 	return out.path, VideoSummary{Frames: written, FPS: job.FPS, Width: job.Width, Height: job.Height, Codec: out.codec}, nil
 }
 
@@ -266,7 +265,8 @@ func (v *video) close() error {
 }
 
 // describe says how the frames were written, for the progress message.
-func (v *video) describe(c *converter) string {
+func (v *video) describe() string {
+	c := v.conv
 	switch {
 	case v.mjpeg == nil:
 		return "decoded and encoded as " + v.codec
@@ -391,6 +391,9 @@ func (c *converter) take() []byte {
 
 // release hands back a pixel buffer from take or decode.
 func (c *converter) release(b []byte) {
+	if b == nil {
+		return
+	}
 	select {
 	case c.free <- b:
 	default:

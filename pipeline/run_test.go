@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -469,4 +470,28 @@ func TestRunVideoPath(t *testing.T) {
 			t.Errorf("%v does not wrap videoio.ErrCannotOpen", err)
 		}
 	})
+}
+
+// With frames prepared on several goroutines, the error is that of the
+// first bad frame, and no worker outlives Run.
+func TestRunFirstBadFrameReported(t *testing.T) {
+	before := runtime.NumGoroutine()
+	bad := func(i int) (int, int) {
+		if i == 3 || i == 4 || i == 20 {
+			return 64, 48
+		}
+		return 160, 120
+	}
+	for _, enc := range []string{protocol.EncodingPNG, protocol.EncodingRaw} {
+		job := Job{
+			SessionID: "bad", FPS: 15, Width: 160, Height: 120,
+			Frames:      &counterSource{t: t, n: 30, width: 160, height: 120, encoding: enc, sizeOf: bad},
+			Signal:      readLog(t, logSingleLeft),
+			ArtifactDir: t.TempDir(),
+		}
+		failure(t, job, protocol.StageVideoReconstruction, "video_reconstruction: frame 3: picture is 64x48, the session's frames are 160x120")
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		t.Errorf("%d goroutines after failed runs, %d before", after, before)
+	}
 }

@@ -137,7 +137,7 @@ func runStream(ctx context.Context, opts streamOptions) error {
 		return streamExit(err)
 	}
 	log.Info(fmt.Sprintf("Streamed %d frames in %.1f s (%.1f FPS, %.1f Mbps) with protocol %s",
-		res.Frames, res.StreamTime.Seconds(), fpsOf(res), mbpsOf(res), res.Protocol), "session", res.SessionID)
+		res.Frames, res.StreamTime.Seconds(), fpsOf(res), mbpsOf(res), res.Protocol), "session_id", res.SessionID)
 	var out bytes.Buffer
 	if err := json.Indent(&out, res.Raw, "", "  "); err != nil {
 		out.Reset()
@@ -153,7 +153,7 @@ func runStream(ctx context.Context, opts streamOptions) error {
 	if err := writeStreamResult(opts.Output, out.Bytes()); err != nil {
 		return usageErrorf("write the result to %s: %w (the result was received; check the directory is writable)", opts.Output, err)
 	}
-	log.Info("Result written to "+opts.Output, "session", res.SessionID)
+	log.Info("Result written to "+opts.Output, "session_id", res.SessionID)
 	return nil
 }
 

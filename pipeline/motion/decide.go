@@ -34,12 +34,14 @@ const (
 	riposteLeadS = 0.15
 )
 
-// decision is the right-of-way call and what it rests on.
-type decision struct {
+// Decision is the right-of-way call and what it rests on, as written in
+// the timeline.
+type Decision struct {
 	Winner     string  `json:"winner"`
 	Confidence float64 `json:"confidence"`
 	Reason     string  `json:"reason"`
 	// Rule names the rule that decided: "single_light", "no_light",
+	// "no_hit_time" (a double touch whose log has no hit time: undecided),
 	// "attack_vs_no_attack", "earlier_attack", "simultaneous",
 	// "blade_contact" or "no_attack".
 	Rule string `json:"rule"`
@@ -113,7 +115,7 @@ func (ph phrase) broken(f fencer, c int) (bool, int) {
 
 // decide calls the phrase p from the fencers' motion: single lights and no
 // light keep the box's verdict; a double touch goes by right-of-way.
-func decide(ph phrase, p *signal.Phrase) decision {
+func decide(ph phrase, p *signal.Phrase) Decision {
 	sv := p.SignalVerdict()
 	if sv.Winner != signal.WinnerUndecided || p.FirstHitS == nil {
 		rule := "single_light"
@@ -124,11 +126,11 @@ func decide(ph phrase, p *signal.Phrase) decision {
 		if sv.Winner == signal.WinnerUndecided {
 			conf, rule = 0, "no_hit_time"
 		}
-		return decision{Winner: sv.Winner, Confidence: conf, Reason: sv.Reason, Rule: rule}
+		return Decision{Winner: sv.Winner, Confidence: conf, Reason: sv.Reason, Rule: rule}
 	}
 	hit := *p.FirstHitS
 	e := ph.frame(hit)
-	d := decision{HitS: hit}
+	d := Decision{HitS: hit}
 	ls, la := ph.attackStart(ph.left, e)
 	rs, ra := ph.attackStart(ph.right, e)
 	if la {
@@ -199,7 +201,7 @@ func decide(ph phrase, p *signal.Phrase) decision {
 // attack that stops just after a contact was beaten or parried, and
 // priority passes to the other fencer if they attack before the attacker
 // goes again.
-func (ph phrase) bladeContact(p *signal.Phrase, hit float64) (decision, bool) {
+func (ph phrase) bladeContact(p *signal.Phrase, hit float64) (Decision, bool) {
 	e := ph.frame(hit)
 	for _, ct := range p.BladeContactsS {
 		c := ph.frame(ct)
@@ -231,13 +233,13 @@ func (ph phrase) bladeContact(p *signal.Phrase, hit float64) (decision, bool) {
 		if resume < 0 || ph.secs(resume-ds) >= simultaneousS {
 			conf = 0.8
 		}
-		return decision{
+		return Decision{
 			Winner: defWinner, Confidence: conf, Rule: "blade_contact",
 			Reason: fmt.Sprintf("%s attacked; blade contact at %.2f s (beat or parry) stopped the attack; %s attacked from %.2f s; hit at %.2f s",
 				title(attName), ct, defName, ph.secs(ds), hit),
 		}, true
 	}
-	return decision{}, false
+	return Decision{}, false
 }
 
 // notAttacking says what f did instead of attacking while the winner's

@@ -18,7 +18,7 @@ type Timeline struct {
 	Right          FencerTrack `json:"right"`
 	// Events are the signal's timed events, each at frame round(t x fps).
 	Events   []TimelineEvent `json:"events"`
-	Decision decision        `json:"decision"`
+	Decision Decision        `json:"decision"`
 }
 
 // FencerTrack is one fencer's motion.
@@ -45,7 +45,7 @@ type TimelineEvent struct {
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
-func timeline(ph phrase, d decision, p *signal.Phrase, mPerPx float64) Timeline {
+func timeline(ph phrase, d Decision, p *signal.Phrase, mPerPx float64) Timeline {
 	track := func(f fencer) FencerTrack {
 		t := FencerTrack{PositionM: make([]float64, ph.n), SpeedMPS: make([]float64, ph.n), Phases: f.phases}
 		for i := range ph.n {

@@ -23,9 +23,9 @@ import (
 // Errors returned, wrapped with the path and what to check, by this
 // package. Missing files wrap fs.ErrNotExist instead.
 var (
-	// ErrCannotOpen means OpenCV cannot open the file as a video: it is
+	// ErrCannotOpen means OpenCV cannot open the source: a file that is
 	// empty, a folder, not a video, or in a format or codec this OpenCV
-	// build cannot read.
+	// build cannot read, or a camera that is absent, busy or forbidden.
 	ErrCannotOpen = errors.New("cannot open video")
 	// ErrNoFrames means the video opened but its first frame does not
 	// decode: it has no frames, or is truncated or corrupt.

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/referee-project/referee/client"
+	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/synth"
+	"github.com/referee-project/referee/pipeline/videoio"
+	"github.com/referee-project/referee/server"
+)
+
+// syncBuffer collects a logger's output from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor polls the log until it holds want, for at most 10 s.
+func (b *syncBuffer) waitFor(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(b.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("server log never said %q:\n%s", want, b.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startServer runs the real server on a loopback port and returns its base
+// URL and log.
+func startServer(t *testing.T, edit func(*server.Config)) (*server.Server, string, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	cfg := server.Config{
+		Host:    "127.0.0.1",
+		DataDir: t.TempDir(),
+		Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return srv, "http://" + srv.Addr(), logs
+}
+
+// counterVideo writes a counter video and returns its path.
+func counterVideo(t *testing.T, ext string, frames, w, h int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "phrase"+ext)
+	vw, err := videoio.Create(path, "", 30, w, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := bgr.New(w, h)
+	for i := 0; i < frames; i++ {
+		synth.DrawCounter(img, i)
+		if err := vw.Write(img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := vw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const sampleSignal = "../../testdata/signal/20260204_213217_phrase119.txt"
+
+// verifyVideo reads a reconstructed video back and checks it holds the
+// counter frames 0..n-1 exactly once, in order.
+func verifyVideo(t *testing.T, path string, n int) {
+	t.Helper()
+	r, err := videoio.OpenFile(path)
+	if err != nil {
+		t.Fatalf("reconstructed video: %v", err)
+	}
+	defer r.Close()
+	var img bgr.Image
+	var indices []int
+	for {
+		if err := r.Read(&img); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		idx, err := synth.DecodeCounter(img)
+		if err != nil {
+			idx = -1
+		}
+		indices = append(indices, idx)
+	}
+	rep := synth.VerifySequence(indices)
+	if !rep.SequenceOK || rep.Frames != n {
+		t.Errorf("reconstructed video %s: %+v, want %d frames in order", path, rep, n)
+	}
+}
+
+type e2eResult struct {
+	Status      string `json:"status"`
+	SessionID   string `json:"session_id"`
+	Winner      string `json:"winner"`
+	Reason      string `json:"reason"`
+	ArtifactDir string `json:"artifact_dir"`
+	Artifacts   struct {
+		Video      string `json:"video"`
+		Signal     string `json:"signal"`
+		ResultJSON string `json:"result_json"`
+	} `json:"artifacts"`
+	StreamingStats struct {
+		FramesReceived int `json:"frames_received"`
+	} `json:"streaming_stats"`
+}
+
+// TestEndToEnd streams generated videos with the real client to the real
+// server and checks the result and the reconstructed video frame by frame.
+func TestEndToEnd(t *testing.T) {
+	_, url, logs := startServer(t, nil)
+	cases := []struct {
+		ext, encoding, protocol string
+		frames, w, h            int
+	}{
+		{".avi", "jpeg", "v2", 10, 640, 480},
+		{".mp4", "jpeg", "v1", 10, 640, 480},
+		{".avi", "jpeg", "v2", 300, 640, 480},
+		{".mp4", "jpeg", "v1", 300, 640, 480},
+		{".mp4", "png", "v2", 10, 640, 480},
+		{".avi", "png", "v1", 300, 320, 240},
+		{".avi", "raw", "v2", 10, 640, 480},
+		{".mp4", "raw", "v1", 300, 320, 240},
+	}
+	for _, tc := range cases {
+		name := fmt.Sprintf("%s_%d_%s_%s", strings.TrimPrefix(tc.ext, "."), tc.frames, tc.encoding, tc.protocol)
+		t.Run(name, func(t *testing.T) {
+			video := counterVideo(t, tc.ext, tc.frames, tc.w, tc.h)
+			res, err := client.Run(context.Background(), client.Options{
+				Server: url, Video: video, Signal: sampleSignal,
+				SessionID: name, Encoding: tc.encoding, Protocol: tc.protocol,
+			})
+			if err != nil {
+				t.Fatalf("stream: %v\nserver log:\n%s", err, logs.String())
+			}
+			if res.Protocol != tc.protocol || res.Frames != tc.frames {
+				t.Errorf("streamed %d frames with %s, want %d with %s", res.Frames, res.Protocol, tc.frames, tc.protocol)
+			}
+			var got e2eResult
+			if err := json.Unmarshal(res.Raw, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != "success" || got.SessionID != name || got.Winner != "right" || got.StreamingStats.FramesReceived != tc.frames {
+				t.Errorf("result %+v", got)
+			}
+			for _, p := range []string{got.Artifacts.Video, got.Artifacts.Signal, got.Artifacts.ResultJSON} {
+				if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
+					t.Errorf("artifact %q: %v", p, err)
+				}
+			}
+			verifyVideo(t, got.Artifacts.Video, tc.frames)
+			logs.waitFor(t, "session_id="+name+" reason=completed")
+		})
+	}
+}
+
+// TestStreamCommandExitStatuses runs "referee stream" against the real
+// server for each way it can end.
+func TestStreamCommandExitStatuses(t *testing.T) {
+	_, url, logs := startServer(t, func(c *server.Config) { c.MaxSessions = 1 })
+	video := counterVideo(t, ".avi", 20, 320, 240)
+	out := filepath.Join(t.TempDir(), "result.json")
+
+	code, _, errs := run(t, "stream", url, "--video", video, "--signal", sampleSignal, "--output", out)
+	if code != exitOK {
+		t.Fatalf("good stream: exit %d: %s", code, errs)
+	}
+	var res e2eResult
+	data, err := os.ReadFile(out)
+	if err != nil || json.Unmarshal(data, &res) != nil || res.Winner != "right" {
+		t.Errorf("result file %s: %v %s", out, err, data)
+	}
+
+	dir := t.TempDir()
+	notVideo := filepath.Join(dir, "notes.mp4")
+	must(t, os.WriteFile(notVideo, []byte("not a video"), 0o644))
+	empty := filepath.Join(dir, "empty.txt")
+	must(t, os.WriteFile(empty, nil, 0o644))
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"missing video", []string{"stream", url, "--video", filepath.Join(dir, "nope.avi"), "--signal", sampleSignal}, exitUsage, "Cannot open video"},
+		{"not a video", []string{"stream", url, "--video", notVideo, "--signal", sampleSignal}, exitUsage, "Cannot open video"},
+		{"missing signal", []string{"stream", url, "--video", video, "--signal", filepath.Join(dir, "nope.txt")}, exitUsage, "Signal file not found"},
+		{"empty signal", []string{"stream", url, "--video", video, "--signal", empty}, exitUsage, "is empty"},
+		{"server down", []string{"stream", "http://127.0.0.1:1", "--video", video, "--signal", sampleSignal, "--timeout", "2"}, exitUnavailable, "127.0.0.1:1"},
+		{"bad encoding", []string{"stream", url, "--video", video, "--signal", sampleSignal, "--encoding", "gif"}, exitUsage, "gif"},
+	}
+	for _, tc := range cases {
+		code, _, errs := run(t, tc.args...)
+		lines := strings.Split(strings.TrimSpace(errs), "\n")
+		last := lines[len(lines)-1]
+		if code != tc.code || !strings.Contains(last, tc.want) {
+			t.Errorf("%s: exit %d, last line %q; want exit %d and %q", tc.name, code, last, tc.code, tc.want)
+		}
+	}
+	if strings.Count(logs.String(), "created session") != 1 {
+		t.Errorf("local failures reached the server:\n%s", logs.String())
+	}
+}
+
+// TestServerRefusalExitsOne fills the server's only session slot and checks
+// that the next client exits 1 with the server's reason.
+func TestServerRefusalExitsOne(t *testing.T) {
+	_, url, _ := startServer(t, func(c *server.Config) { c.MaxSessions = 1 })
+	video := counterVideo(t, ".avi", 300, 320, 240)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	slow := make(chan error, 1)
+	go func() {
+		_, err := client.Run(ctx, client.Options{Server: url, Video: video, Signal: sampleSignal, SessionID: "holder", FPS: 20})
+		slow <- err
+	}()
+	waitHealth(t, url, `"active_sessions":1`)
+	code, _, errs := run(t, "stream", url, "--video", video, "--signal", sampleSignal)
+	if code != exitFailure || !strings.Contains(errs, "SESSION_START_FAILED") {
+		t.Errorf("second session: exit %d, stderr %q; want exit 1 naming SESSION_START_FAILED", code, errs)
+	}
+	cancel()
+	if err := <-slow; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled holder returned %v", err)
+	}
+}
+
+// TestAbortAndServerClose checks both ways a live session can be cut: the
+// client gives up (the server logs the client's reason, not "0 frames") and
+// the server goes away (the client reports a lost connection, exit 3).
+func TestAbortAndServerClose(t *testing.T) {
+	video := counterVideo(t, ".avi", 300, 320, 240)
+
+	_, url, logs := startServer(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := client.Run(ctx, client.Options{Server: url, Video: video, Signal: sampleSignal, SessionID: "quitter", FPS: 50})
+		done <- err
+	}()
+	logs.waitFor(t, "session_id=quitter frame=0")
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("client returned %v, want context.Canceled", err)
+	}
+	logs.waitFor(t, "aborted by the client: interrupted")
+
+	srv, url2, logs2 := startServer(t, nil)
+	go func() {
+		_, err := client.Run(context.Background(), client.Options{Server: url2, Video: video, Signal: sampleSignal, SessionID: "cut", FPS: 50})
+		done <- err
+	}()
+	logs2.waitFor(t, "session_id=cut frame=0")
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	_ = srv.Shutdown(sctx)
+	err := <-done
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Kind != client.KindConnection {
+		t.Errorf("client returned %v, want a connection error", err)
+	}
+	if got := streamExit(err); exitCode(got) != exitUnavailable {
+		t.Errorf("exit status %d for %v, want 3", exitCode(got), err)
+	}
+}
+
+// waitHealth polls /health until its body holds want.
+func waitHealth(t *testing.T, url, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url + "/health")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if bytes.Contains(bytes.ReplaceAll(body, []byte(" "), nil), []byte(want)) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/health never held %s", want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
