@@ -26,7 +26,7 @@ import (
 
 // ProgressFunc receives stage progress from 0 to 1; stage is
 // protocol.StageVideoReconstruction or protocol.StageAnalysis. Within a
-// stage, progress never decreases. Run calls it from its own goroutine.
+// stage, progress never decreases. Calls are never concurrent.
 type ProgressFunc func(stage string, progress float64, message string)
 
 // EncodedFrame is one frame as received on the wire.

@@ -27,6 +27,10 @@ const (
 	DefaultMaxUploadBytes   = 1 << 30
 	DefaultWindow           = 64
 	DefaultKeepaliveTimeout = 30 * time.Second
+	DefaultMaxFrames        = 100000
+	DefaultMaxConnsPerAddr  = 16
+	DefaultMaxSpoolBytes    = 20 << 30
+	DefaultResumeGrace      = 60 * time.Second
 )
 
 // maxFrameBytesLimit bounds MaxFrameBytes: a spool record holds a 32-bit
@@ -87,6 +91,19 @@ type Config struct {
 	// no pong) before the peer is taken for gone; pings go out at nine
 	// tenths of it. Default 30 s.
 	KeepaliveTimeout time.Duration
+	// MaxFramesPerSession is the number of distinct frames one session may
+	// hold; the frame beyond it ends the session with LIMIT_EXCEEDED.
+	// Default 100000 (over an hour at 25 fps).
+	MaxFramesPerSession int
+	// MaxConnsPerAddr is the number of WebSocket connections one remote
+	// address may hold open; more are answered 429 before the upgrade.
+	// Default 16.
+	MaxConnsPerAddr int
+	// MaxSpoolBytes bounds the disk used by the spools of all sessions,
+	// record headers included. A session start is refused
+	// (SESSION_START_FAILED) once it is reached, and a frame that would
+	// pass it ends its session with LIMIT_EXCEEDED. Default 20 GiB.
+	MaxSpoolBytes int64
 	// Logger receives the server's logs. Default: discarded.
 	Logger *slog.Logger
 	// Version is reported by GET /health. Default "dev".
@@ -134,6 +151,15 @@ func (c Config) withDefaults() (Config, error) {
 	if c.KeepaliveTimeout < 0 {
 		bad("keepalive timeout %v: want a positive duration", c.KeepaliveTimeout)
 	}
+	if c.MaxFramesPerSession < 0 {
+		bad("max frames per session %d: want a positive number", c.MaxFramesPerSession)
+	}
+	if c.MaxConnsPerAddr < 0 {
+		bad("max connections per address %d: want a positive number", c.MaxConnsPerAddr)
+	}
+	if c.MaxSpoolBytes < 0 {
+		bad("max spool bytes %d: want a positive number", c.MaxSpoolBytes)
+	}
 	if c.Analyzer != "" && c.Analyzer != pipeline.AnalyzerSignal && c.Analyzers[c.Analyzer] == nil {
 		known := []string{pipeline.AnalyzerSignal}
 		for name, a := range c.Analyzers {
@@ -171,6 +197,9 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.Window, DefaultWindow)
 	setDefault(&c.ProcessingWorkers, runtime.NumCPU())
 	setDefault(&c.KeepaliveTimeout, DefaultKeepaliveTimeout)
+	setDefault(&c.MaxFramesPerSession, DefaultMaxFrames)
+	setDefault(&c.MaxConnsPerAddr, DefaultMaxConnsPerAddr)
+	setDefault(&c.MaxSpoolBytes, DefaultMaxSpoolBytes)
 	setDefault(&c.Version, "dev")
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -14,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/referee-project/referee/pipeline/videoio"
 )
 
 // version is the release this binary reports; the Makefile may override it
@@ -77,7 +79,9 @@ file.`,
 			}
 			a.logger = logger
 			if !a.verbose {
-				quietOpenCV()
+				// OpenCV's and FFmpeg's own warnings would bury the one
+				// line that says what failed; --verbose keeps them.
+				videoio.Quiet()
 			}
 			return nil
 		},
@@ -151,20 +155,6 @@ func resolveConfig(cmd *cobra.Command, configFile string) error {
 func isNumber(s string) bool {
 	_, err := strconv.ParseFloat(s, 64)
 	return err == nil
-}
-
-// quietOpenCV keeps OpenCV's and FFmpeg's own warnings ("moov atom not
-// found", GStreamer notes) off stderr, where they would bury the one line
-// that says what failed; --verbose or the user's own settings keep them.
-func quietOpenCV() {
-	for name, value := range map[string]string{
-		"OPENCV_LOG_LEVEL":       "SILENT",
-		"OPENCV_FFMPEG_LOGLEVEL": "-8",
-	} {
-		if _, set := os.LookupEnv(name); !set {
-			_ = os.Setenv(name, value)
-		}
-	}
 }
 
 // newLogger returns a text logger on w at the given level; verbose forces

@@ -166,7 +166,7 @@ func decide(ph phrase, p *signal.Phrase) Decision {
 		if math.Abs(diff) < simultaneousS {
 			d.Winner, d.Rule = WinnerSimultaneous, "simultaneous"
 			d.Confidence = 0.5 + 0.4*(1-math.Abs(diff)/simultaneousS)
-			d.Reason = fmt.Sprintf("Simultaneous action: left attacked from %.2f s, right from %.2f s, neither paused or retreated; %s; no touch",
+			d.Reason = fmt.Sprintf("Simultaneous action: left attacked from %.2f s, right from %.2f s, neither paused nor retreated; %s; no touch",
 				ph.secs(ls), ph.secs(rs), hitText)
 			break
 		}
@@ -243,12 +243,23 @@ func (ph phrase) bladeContact(p *signal.Phrase, hit float64) (Decision, bool) {
 }
 
 // notAttacking says what f did instead of attacking while the winner's
-// attack ran from frame a to the hit at e.
+// attack ran from frame a to the hit at e: its last two pauses or
+// retreats in that time.
 func (ph phrase) notAttacking(f fencer, name string, a, e int) string {
-	if s := ph.lastStop(f, a, e+1, false); s != "" {
-		return name + " " + s
+	var stops []string
+	for i := len(f.phases) - 1; i >= 0 && len(stops) < 2; i-- {
+		p := f.phases[i]
+		if p.StartFrame > e || p.EndFrame < a {
+			continue
+		}
+		if s := ph.describeStop(p); s != "" {
+			stops = append([]string{s}, stops...)
+		}
 	}
-	return name + " did not attack"
+	if len(stops) == 0 {
+		return name + " did not attack"
+	}
+	return name + " " + strings.Join(stops, " and ")
 }
 
 // lastStop describes f's last pause or retreat that overlaps frames
@@ -260,14 +271,23 @@ func (ph phrase) lastStop(f fencer, a, b int, skipOpening bool) string {
 		if p.StartFrame >= b || p.EndFrame < a || (skipOpening && p.StartFrame == 0) {
 			continue
 		}
-		switch p.Kind {
-		case PhasePause:
-			if p.EndFrame-p.StartFrame+1 >= int(math.Ceil(minPauseS*ph.fps-1e-9)) {
-				return fmt.Sprintf("paused %.2f-%.2f s", p.StartS, p.EndS)
-			}
-		case PhaseRetreat:
-			return fmt.Sprintf("retreated %.2f-%.2f s", p.StartS, p.EndS)
+		if s := ph.describeStop(p); s != "" {
+			return s
 		}
+	}
+	return ""
+}
+
+// describeStop words a pause of at least minPauseS or a retreat; "" for
+// other phases.
+func (ph phrase) describeStop(p Phase) string {
+	switch p.Kind {
+	case PhasePause:
+		if p.EndFrame-p.StartFrame+1 >= int(math.Ceil(minPauseS*ph.fps-1e-9)) {
+			return fmt.Sprintf("paused %.2f-%.2f s", p.StartS, p.EndS)
+		}
+	case PhaseRetreat:
+		return fmt.Sprintf("retreated %.2f-%.2f s", p.StartS, p.EndS)
 	}
 	return ""
 }

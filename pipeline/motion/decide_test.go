@@ -98,7 +98,7 @@ func TestDecideRightOfWay(t *testing.T) {
 			right:  []leg{{0.3, 0}, {1.7, 0.8}, {1, 0}},
 			hits:   double,
 			winner: WinnerRight, rule: "attack_vs_no_attack",
-			reason: "Right attacked from 0.33 s; left retreated",
+			reason: "Right attacked from 0.33 s; left paused 0.00-0.47 s and retreated 0.53-2.00 s; hit at 2.00 s",
 		},
 		{
 			name:   "both attack together",
