@@ -11,7 +11,7 @@ FUZZTIME ?= 5s
 # pkg/target pairs for the fuzz runs.
 FUZZ := protocol:FuzzDecode protocol:FuzzParseFrame pipeline/signal:FuzzParse
 
-.PHONY: all build deps demo test vet fuzz bench soak clean
+.PHONY: all build deps demo test vet fuzz bench gobench soak clean
 
 all: build
 
@@ -45,7 +45,14 @@ test: vet
 	@$(MAKE) --no-print-directory fuzz
 	$(GO) test -count=1 -timeout 12m ./...
 
+# `referee bench` streams generated videos to a local server with protocol v1
+# and v2, over loopback and a delayed link, and prints the Performance table;
+# e.g. make bench BENCHFLAGS="--cases 640x480 --frames-scale 0.1".
 bench: build
+	./$(BIN) bench $(BENCHFLAGS)
+
+# The Go benchmarks (frame codec, spool writer, reconstruction).
+gobench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
 soak: build

@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -130,6 +131,36 @@ func TestValidSessionID(t *testing.T) {
 	} {
 		if got := ValidSessionID(id); got != want {
 			t.Errorf("ValidSessionID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
+
+func TestFrameRanges(t *testing.T) {
+	cases := []struct {
+		numbers []int
+		want    [][2]int
+		in, out []int
+	}{
+		{nil, nil, nil, []int{0}},
+		{[]int{0}, [][2]int{{0, 0}}, []int{0}, []int{1}},
+		{[]int{0, 1, 2, 3}, [][2]int{{0, 3}}, []int{0, 3}, []int{4, -1}},
+		{[]int{0, 1, 1, 2, 5, 7, 8}, [][2]int{{0, 2}, {5, 5}, {7, 8}}, []int{2, 5, 7, 8}, []int{3, 4, 6, 9}},
+		{[]int{3, 4, 10}, [][2]int{{3, 4}, {10, 10}}, []int{3, 10}, []int{0, 5, 11}},
+	}
+	for _, tc := range cases {
+		got := FrameRanges(tc.numbers)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("FrameRanges(%v) = %v, want %v", tc.numbers, got, tc.want)
+		}
+		for _, n := range tc.in {
+			if !RangesContain(got, n) {
+				t.Errorf("RangesContain(%v, %d) = false", got, n)
+			}
+		}
+		for _, n := range tc.out {
+			if RangesContain(got, n) {
+				t.Errorf("RangesContain(%v, %d) = true", got, n)
+			}
 		}
 	}
 }

@@ -27,6 +27,10 @@ const (
 	// CodeLimitExceeded: a frame, signal or message over its size limit, or
 	// a session over its frame limit.
 	CodeLimitExceeded ErrorCode = "LIMIT_EXCEEDED"
+	// CodeUnauthorized: the server requires a token and the request had
+	// none or a wrong one. It is the code of the JSON body of an HTTP 401;
+	// a client sends the token as "Authorization: Bearer <token>".
+	CodeUnauthorized ErrorCode = "UNAUTHORIZED"
 )
 
 // Recoverable reports whether the session survives an error with this code.

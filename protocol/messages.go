@@ -69,6 +69,14 @@ type Message interface {
 }
 
 // SessionStart opens a session. A v2 client sets Protocol to V2.
+//
+// Resume asks to continue the session SessionID after a lost connection or
+// a server restart: if the server still holds it, SessionStarted has Resume
+// true and lists in Have the frames it holds; the client sends only the
+// others, then session_end and the signal again (the server keeps frames
+// only). FPS, Width and Height must be those of the first start. If the
+// server holds no such session, it starts a new one and SessionStarted has
+// Resume false: the client sends every frame. Resume works in v1 and v2.
 type SessionStart struct {
 	SessionID      string  `json:"session_id"`
 	FPS            float64 `json:"fps"`
@@ -77,6 +85,7 @@ type SessionStart struct {
 	ExpectedFrames int     `json:"expected_frames,omitempty"`
 	VideoFormat    string  `json:"video_format,omitempty"`
 	Protocol       string  `json:"protocol,omitempty"`
+	Resume         bool    `json:"resume,omitempty"`
 }
 
 // Frame announces the binary message that follows it in v1.
@@ -115,10 +124,20 @@ type Ping struct{}
 // SessionStarted accepts a session. Protocol and Window are set only when the
 // server agreed to v2: Window is the number of frames the client may have in
 // flight without acknowledgement.
+//
+// Resume is true when the server continues a session the client asked to
+// resume; Have then lists the frame numbers the server holds as sorted,
+// disjoint, inclusive ranges, e.g. [[0,119],[121,300]] (absent: none).
+// The client must go by Have, not by the acknowledgements it received
+// before: frames acknowledged just before a server crash may be lost.
+// After a resume, frames_ack's Through counts the frame messages of the
+// new connection.
 type SessionStarted struct {
-	SessionID string `json:"session_id"`
-	Protocol  string `json:"protocol,omitempty"`
-	Window    int    `json:"window,omitempty"`
+	SessionID string   `json:"session_id"`
+	Protocol  string   `json:"protocol,omitempty"`
+	Window    int      `json:"window,omitempty"`
+	Resume    bool     `json:"resume,omitempty"`
+	Have      [][2]int `json:"have,omitempty"`
 }
 
 // FrameAck acknowledges one v1 frame.
@@ -129,7 +148,7 @@ type FrameAck struct {
 }
 
 // FramesAck acknowledges v2 frames cumulatively: Through is the number of
-// frames the server has received so far; the client may keep up to Window
+// frames the server has received so far on this connection; the client may keep up to Window
 // frames beyond it in flight.
 type FramesAck struct {
 	SessionID string `json:"session_id"`

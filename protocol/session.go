@@ -70,3 +70,28 @@ type SessionStats struct {
 	Protocol            string  `json:"protocol"`
 	BytesReceived       int64   `json:"bytes_received"`
 }
+
+// FrameRanges compacts frame numbers, sorted ascending, into the inclusive
+// ranges of SessionStarted.Have; repeated numbers are taken once.
+func FrameRanges(sorted []int) [][2]int {
+	var out [][2]int
+	for _, n := range sorted {
+		if k := len(out); k > 0 && n <= out[k-1][1]+1 {
+			out[k-1][1] = max(out[k-1][1], n)
+			continue
+		}
+		out = append(out, [2]int{n, n})
+	}
+	return out
+}
+
+// RangesContain reports whether frame n is in one of the inclusive ranges
+// of SessionStarted.Have.
+func RangesContain(ranges [][2]int, n int) bool {
+	for _, r := range ranges {
+		if r[0] <= n && n <= r[1] {
+			return true
+		}
+	}
+	return false
+}

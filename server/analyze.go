@@ -59,7 +59,7 @@ func (s *Server) bodyError(what string, err error) *httpError {
 // directory behind.
 func (s *Server) handleAnalyze(w http.ResponseWriter, r *http.Request) {
 	if !s.enter() {
-		writeError(w, nil, &httpError{http.StatusServiceUnavailable, protocol.CodeInternalError, "the server is shutting down"})
+		s.writeError(w, nil, &httpError{http.StatusServiceUnavailable, protocol.CodeInternalError, "the server is shutting down"})
 		return
 	}
 	defer s.wg.Done()
@@ -70,7 +70,7 @@ func (s *Server) handleAnalyze(w http.ResponseWriter, r *http.Request) {
 	id, dir, err := s.newUploadDir()
 	if err != nil {
 		s.log.Error("cannot create an artifact directory for an upload", "err", err)
-		writeError(w, nil, &httpError{http.StatusInternalServerError, protocol.CodeInternalError, err.Error()})
+		s.writeError(w, nil, &httpError{http.StatusInternalServerError, protocol.CodeInternalError, err.Error()})
 		return
 	}
 	log := s.log.With("session_id", id, "remote", r.RemoteAddr)
@@ -81,7 +81,7 @@ func (s *Server) handleAnalyze(w http.ResponseWriter, r *http.Request) {
 			log.Warn("cannot remove the artifacts of a failed upload", "path", dir, "err", err)
 		}
 		log.Warn("analysis failed", "status", herr.status, "code", herr.code, "message", herr.msg)
-		writeError(w, &id, herr)
+		s.writeError(w, &id, herr)
 		return
 	}
 	log.Info("analysis complete", "winner", res.Winner, "frames", res.Video.Frames, "wall_time_s", roundTo(res.WallTimeSeconds, 3), "artifact_dir", res.ArtifactDir)
@@ -202,6 +202,13 @@ func saveFile(path string, r io.Reader) (int64, error) {
 		err = cerr
 	}
 	return n, err
+}
+
+// writeError answers with a protocol error message as the JSON body and
+// counts it.
+func (s *Server) writeError(w http.ResponseWriter, id *string, e *httpError) {
+	s.metrics.errors.WithLabelValues(string(e.code)).Inc()
+	writeError(w, id, e)
 }
 
 // writeError answers with a protocol error message as the JSON body.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -104,6 +105,23 @@ type Config struct {
 	// (SESSION_START_FAILED) once it is reached, and a frame that would
 	// pass it ends its session with LIMIT_EXCEEDED. Default 20 GiB.
 	MaxSpoolBytes int64
+	// ResumeGrace is how long the server keeps a session whose client
+	// disconnected before session_end, or that it recovered from its spool
+	// at start, so that a client can resume it. Default 60 s.
+	ResumeGrace time.Duration
+	// Token, when set, is the shared secret every request but GET /health
+	// must carry as "Authorization: Bearer <token>"; the WebSocket endpoint
+	// also takes it as the query parameter "token" for clients (browsers)
+	// that cannot set headers. Others are answered 401.
+	Token string
+	// TLSCertFile and TLSKeyFile, PEM files, make the server speak HTTPS
+	// and WSS only. Both or neither.
+	TLSCertFile, TLSKeyFile string
+	// AllowedOrigins are the browser origins ("https://club.example", or
+	// "*" for any) that may open WebSocket connections besides pages of
+	// the server itself. Requests without an Origin header (programs, not
+	// browsers) are not checked.
+	AllowedOrigins []string
 	// Logger receives the server's logs. Default: discarded.
 	Logger *slog.Logger
 	// Version is reported by GET /health. Default "dev".
@@ -151,6 +169,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.KeepaliveTimeout < 0 {
 		bad("keepalive timeout %v: want a positive duration", c.KeepaliveTimeout)
 	}
+	if c.ResumeGrace < 0 {
+		bad("resume grace %v: want a positive duration", c.ResumeGrace)
+	}
 	if c.MaxFramesPerSession < 0 {
 		bad("max frames per session %d: want a positive number", c.MaxFramesPerSession)
 	}
@@ -159,6 +180,14 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxSpoolBytes < 0 {
 		bad("max spool bytes %d: want a positive number", c.MaxSpoolBytes)
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		bad("TLS certificate %q and key %q: give both or neither", c.TLSCertFile, c.TLSKeyFile)
+	}
+	for _, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); o != "*" && (err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" && u.Path != "/") {
+			bad("allowed origin %q: want scheme://host[:port], e.g. https://club.example, or *", o)
+		}
 	}
 	if c.Analyzer != "" && c.Analyzer != pipeline.AnalyzerSignal && c.Analyzers[c.Analyzer] == nil {
 		known := []string{pipeline.AnalyzerSignal}
@@ -187,7 +216,8 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.MaxSessions, DefaultMaxSessions)
 	setDefault(&c.MaxMemoryMB, DefaultMaxMemoryMB)
 	setDefault(&c.SessionTimeout, DefaultSessionTimeout)
-	setDefault(&c.ReaperInterval, min(c.SessionTimeout/10, 10*time.Second))
+	setDefault(&c.ResumeGrace, DefaultResumeGrace)
+	setDefault(&c.ReaperInterval, min(c.SessionTimeout/10, c.ResumeGrace/4, 10*time.Second))
 	setDefault(&c.Analyzer, DefaultAnalyzer)
 	setDefault(&c.VideoFormat, pipeline.VideoFormatMJPEG)
 	setDefault(&c.MaxFrameBytes, DefaultMaxFrameBytes)

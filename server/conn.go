@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +61,7 @@ var errPeerGone = errors.New("the client has gone")
 type conn struct {
 	srv        *Server
 	ws         *websocket.Conn
+	remote     string
 	log        *slog.Logger
 	ctx        context.Context
 	cancel     context.CancelCauseFunc
@@ -78,6 +80,7 @@ func newConn(srv *Server, ws *websocket.Conn, remote string) *conn {
 	c := &conn{
 		srv:        srv,
 		ws:         ws,
+		remote:     remote,
 		log:        srv.log.With("remote", remote),
 		ctx:        ctx,
 		cancel:     cancel,
@@ -102,8 +105,8 @@ func (c *conn) run() {
 	<-c.writerDone
 	c.ws.Close()
 	reason := c.lostReason(err)
-	if s := c.sess; s != nil && !c.srv.finish(s, failure("%s", reason), stateStreaming) && s.processing() {
-		s.log.Info("connection lost during processing; the result will be in the artifact directory", "reason", reason)
+	if s := c.sess; s != nil {
+		c.srv.detach(s, c, reason)
 	}
 	c.log.Debug("connection closed", "reason", reason)
 }
@@ -247,6 +250,7 @@ func (c *conn) sendError(s *session, code protocol.ErrorCode, msg string, recove
 		id, log = &s.id, s.log
 	}
 	log.Warn("sent error", "code", code, "message", msg, "recoverable", recoverable)
+	c.srv.metrics.errors.WithLabelValues(string(code)).Inc()
 	c.send(protocol.Error{SessionID: id, ErrorCode: code, ErrorMessage: msg, Recoverable: recoverable})
 }
 
@@ -255,7 +259,7 @@ func (c *conn) sendError(s *session, code protocol.ErrorCode, msg string, recove
 func (c *conn) fail(code protocol.ErrorCode, msg string) {
 	c.sendError(c.sess, code, msg, false)
 	if s := c.sess; s != nil {
-		c.srv.finish(s, failure("error %s: %s", code, msg), stateStreaming)
+		c.srv.finish(s, failure(strings.ToLower(string(code)), "error %s: %s", code, msg), stateStreaming)
 	}
 	c.closeWith(closeCodeFor(code), string(code))
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -64,24 +65,29 @@ func startMessage(id string) protocol.SessionStart {
 	return protocol.SessionStart{SessionID: id, FPS: 15, Width: testWidth, Height: testHeight}
 }
 
+// shortGrace keeps disconnected sessions for 200ms, looked at every 20ms.
+func shortGrace(c *Config) { c.ResumeGrace, c.ReaperInterval = 200*time.Millisecond, 20*time.Millisecond }
+
 var badInputs = []badInput{
 	{
 		name: "disconnect right after session_start",
+		cfg:  shortGrace,
 		run: func(t *testing.T, ts *testServer) {
 			c := ts.dial()
 			c.startV1("s1")
 			c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 			c.ws.Close()
 		},
-		log: []string{`msg="removed session"`, "session_id=s1", `reason="client disconnected after 0 frames (close 1000)"`},
+		log: []string{`msg="session disconnected"`, "session_id=s1", `reason="client disconnected after 0 frames (close 1000); keeping the session for 200ms to resume"`},
 	},
 	{
 		name: "connection dropped without a close frame",
+		cfg:  shortGrace,
 		run: func(t *testing.T, ts *testServer) {
 			c, _ := ts.startedWithFrames("s1", 2)
 			c.ws.NetConn().Close()
 		},
-		log: []string{`msg="removed session"`, "session_id=s1", `reason="client disconnected after 2 frames without a close frame`},
+		log: []string{`msg="session disconnected"`, "session_id=s1", `reason="client disconnected after 2 frames without a close frame; keeping the session for 200ms to resume"`},
 	},
 	{
 		name: "client aborts with a reason",

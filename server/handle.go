@@ -40,8 +40,8 @@ func (a *announcement) String() string {
 // when reading the message failed, which ends the connection; protocol
 // errors are answered (and, when fatal, close the connection) instead.
 func (c *conn) handle(kind int, r io.Reader) error {
-	if c.sess != nil && !c.sess.current() {
-		c.sess = nil // finished: processed, aborted or reaped
+	if c.sess != nil && !c.sess.attachedTo(c) {
+		c.sess = nil // finished (processed, aborted, reaped) or resumed elsewhere
 	}
 	if p := c.pending; p != nil {
 		c.pending = nil
@@ -175,6 +175,26 @@ func (c *conn) onStart(m protocol.SessionStart) {
 	default:
 		c.log.Info("client asked for an unknown protocol, answering v1", "protocol", clip(m.Protocol))
 	}
+	if m.Resume && m.SessionID != "" {
+		s, err := c.srv.reg.resume(m, proto, c)
+		if err != nil {
+			var se *startError
+			if !errors.As(err, &se) {
+				se = &startError{protocol.CodeInternalError, err.Error()}
+			}
+			c.fail(se.code, se.msg)
+			return
+		}
+		if s != nil {
+			c.sess = s
+			have := protocol.FrameRanges(s.spool.Numbers())
+			s.log.Info("resumed session", "remote", c.remote, "protocol", proto, "frames", s.spool.Count(), "ranges", len(have))
+			c.srv.metrics.resumed.Inc()
+			c.send(c.startedReply(s.id, proto, true, have))
+			return
+		}
+		c.log.Info("client asked to resume a session the server does not hold", "session_id", m.SessionID, "err", errNothingToResume)
+	}
 	s, active, err := c.srv.reg.create(m.SessionID, m, proto, c)
 	if err != nil {
 		var se *startError
@@ -185,12 +205,19 @@ func (c *conn) onStart(m protocol.SessionStart) {
 		return
 	}
 	c.sess = s
+	c.srv.metrics.started.Inc()
 	s.log.Info("created session", "active", active, "protocol", proto, "fps", m.FPS, "width", m.Width, "height", m.Height, "expected_frames", m.ExpectedFrames)
-	reply := protocol.SessionStarted{SessionID: s.id}
+	c.send(c.startedReply(s.id, proto, false, nil))
+}
+
+// startedReply is the session_started of a new or a resumed session; have
+// are the frames a resumed one holds.
+func (c *conn) startedReply(id, proto string, resumed bool, have [][2]int) protocol.SessionStarted {
+	reply := protocol.SessionStarted{SessionID: id, Resume: resumed, Have: have}
 	if proto == protocol.V2 {
 		reply.Protocol, reply.Window = protocol.V2, c.srv.cfg.Window
 	}
-	c.send(reply)
+	return reply
 }
 
 // requireSession returns the connection's session if the message (what,
@@ -231,6 +258,7 @@ func (c *conn) onFramePayload(f protocol.Frame, r io.Reader) error {
 	if c.sess == nil {
 		return nil
 	}
+	c.countFrame(len(data))
 	if len(data) != f.Size {
 		size, err := sizeOf(data, r)
 		if err != nil {
@@ -264,6 +292,7 @@ func (c *conn) onBinary(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	c.countFrame(len(data))
 	if int64(len(data)) > limit {
 		c.fail(protocol.CodeLimitExceeded, fmt.Sprintf("v2 frame message over the %d-byte frame limit", c.srv.cfg.MaxFrameBytes))
 		return nil
@@ -275,6 +304,12 @@ func (c *conn) onBinary(r io.Reader) error {
 	}
 	c.storeFrame(h.FrameNumber, h.Encoding, payload)
 	return nil
+}
+
+// countFrame counts a frame message of n bytes in the metrics.
+func (c *conn) countFrame(n int) {
+	c.srv.metrics.frames.Inc()
+	c.srv.metrics.bytes.Add(float64(n))
 }
 
 // checkFrame returns why a frame cannot be stored, or "".
@@ -325,8 +360,17 @@ func (c *conn) storeFrame(number int, encoding string, payload []byte) {
 		c.rejectFrame(number, reason)
 		return
 	}
+	if limit := c.srv.cfg.MaxFramesPerSession; s.spool.Count() >= limit && !s.spool.Has(number) {
+		c.fail(protocol.CodeLimitExceeded, fmt.Sprintf("frame %d refused: session %s holds %d frames, the limit (max frames per session); end the session and start another", number, s.id, limit))
+		return
+	}
 	res, err := s.addFrame(number, encoding, payload)
 	if err != nil {
+		var full *diskFullError
+		if errors.As(err, &full) {
+			c.fail(protocol.CodeLimitExceeded, err.Error())
+			return
+		}
 		if !errors.Is(err, errSpoolClosed) {
 			c.fail(protocol.CodeInternalError, fmt.Sprintf("cannot store frame %d: %v", number, err))
 		}
@@ -379,7 +423,7 @@ func (c *conn) onEnd(m protocol.SessionEnd) {
 		return
 	}
 	s.ended, s.totalFrames = true, m.TotalFrames
-	messages, hasSignal := s.messages, s.signal != nil
+	messages, hasSignal := s.messages-s.ackBase, s.signal != nil
 	s.mu.Unlock()
 	s.touch()
 	if s.protocol == protocol.V2 {
@@ -462,6 +506,6 @@ func (c *conn) onAbort(m protocol.SessionAbort) {
 	s.mu.Lock()
 	s.aborted = true
 	s.mu.Unlock()
-	c.srv.finish(s, failure("aborted by the client: %s", trimTo(reason, maxReason)), stateStreaming, stateProcessing)
+	c.srv.finish(s, failure("aborted", "aborted by the client: %s", trimTo(reason, maxReason)), stateStreaming, stateProcessing)
 	c.sess = nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,9 +121,13 @@ type testServer struct {
 	srv  *Server
 	logs *logBuffer
 	cfg  Config
-	base string // http://127.0.0.1:port
-	url  string // ws://127.0.0.1:port/stream
+	base string // http://127.0.0.1:port (https with TLS)
+	url  string // ws://127.0.0.1:port/stream (wss with TLS)
 	http *http.Client
+	// dialer and header open WebSocket connections: with the server's CA
+	// under TLS and its token, if any.
+	dialer *websocket.Dialer
+	header http.Header
 }
 
 // startServer starts a server on 127.0.0.1:0 in a temporary data
@@ -148,8 +153,21 @@ func startServer(t *testing.T, mod func(*Config)) *testServer {
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
-	ts := &testServer{t: t, srv: srv, logs: logs, cfg: srv.cfg, base: "http://" + srv.Addr(), url: "ws://" + srv.Addr() + protocol.Path, http: client}
+	transport := &http.Transport{DisableKeepAlives: true}
+	dialer := *websocket.DefaultDialer
+	scheme := "http"
+	if cfg.TLSCertFile != "" {
+		transport.TLSClientConfig = &tls.Config{RootCAs: certPool(t, cfg.TLSCertFile)}
+		dialer.TLSClientConfig = transport.TLSClientConfig
+		scheme = "https"
+	}
+	header := http.Header{}
+	if cfg.Token != "" {
+		header.Set("Authorization", "Bearer "+cfg.Token)
+	}
+	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	ts := &testServer{t: t, srv: srv, logs: logs, cfg: srv.cfg, base: scheme + "://" + srv.Addr(),
+		url: strings.Replace(scheme, "http", "ws", 1) + "://" + srv.Addr() + protocol.Path, http: client, dialer: &dialer, header: header}
 	t.Cleanup(func() {
 		if err := srv.Close(); err != nil {
 			t.Errorf("Close: %v", err)
@@ -180,7 +198,12 @@ func checkGoroutines(t *testing.T, baseline int) {
 // getJSON GETs path and decodes the JSON answer into v.
 func (ts *testServer) getJSON(path string, v any) {
 	ts.t.Helper()
-	resp, err := ts.http.Get(ts.base + path)
+	req, err := http.NewRequest(http.MethodGet, ts.base+path, nil)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	req.Header = ts.header.Clone()
+	resp, err := ts.http.Do(req)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
@@ -228,7 +251,7 @@ type wsClient struct {
 
 func (ts *testServer) dial() *wsClient {
 	ts.t.Helper()
-	ws, resp, err := websocket.DefaultDialer.Dial(ts.url, nil)
+	ws, resp, err := ts.dialer.Dial(ts.url, ts.header)
 	if err != nil {
 		ts.t.Fatalf("dial %s: %v", ts.url, err)
 	}

@@ -37,8 +37,8 @@ func (srv *Server) startProcessing(s *session, c *conn) {
 	s.mu.Unlock()
 	s.log.Info("signal received, starting processing", "frames", s.spool.Count(), "signal_bytes", signalBytes)
 	c.send(protocol.ProcessStart{SessionID: s.id})
-	if !srv.goTracked(func() { srv.process(ctx, s, c) }) {
-		srv.finish(s, failure("server shutting down before processing"), stateProcessing)
+	if !srv.goProcessing(func() { srv.process(ctx, s, c) }) {
+		srv.finish(s, failure("shutdown", "server shutting down before processing"), stateProcessing)
 	}
 }
 
@@ -65,6 +65,7 @@ func (srv *Server) process(ctx context.Context, s *session, c *conn) {
 	sig := s.signal
 	s.mu.Unlock()
 	fwd := &progressForwarder{c: c, id: s.id, log: s.log}
+	began := time.Now()
 	res, err := pipeline.Run(ctx, pipeline.Job{
 		SessionID:      s.id,
 		FPS:            s.start.FPS,
@@ -78,6 +79,7 @@ func (srv *Server) process(ctx context.Context, s *session, c *conn) {
 		VideoFormat:    srv.cfg.VideoFormat,
 		StreamingStats: s.stats(time.Now()),
 	}, fwd.report)
+	srv.metrics.processing.Observe(time.Since(began).Seconds())
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
 			err = fmt.Errorf("%w (%v)", err, cause)
@@ -104,7 +106,7 @@ func (srv *Server) processFailed(s *session, c *conn, dir string, err error) {
 			s.log.Warn("cannot remove the artifacts of a failed run", "path", dir, "err", rmErr)
 		}
 	}
-	if !srv.finish(s, failure("processing failed: %v", err), stateProcessing) {
+	if !srv.finish(s, failure("processing_failed", "processing failed: %v", err), stateProcessing) {
 		return // aborted by the client, who is not waiting for an answer
 	}
 	c.sendError(s, protocol.CodeProcessingFailed, err.Error(), false)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +40,8 @@ type Server struct {
 	workers   chan struct{} // a token per session being processed
 	readLimit int64
 	upgrader  websocket.Upgrader
+	tls       *tls.Config // nil: plain HTTP
+	metrics   *metrics
 	started   time.Time
 
 	ctx    context.Context // cancelled, with errShutdown, when the server stops
@@ -49,7 +52,9 @@ type Server struct {
 	ln      net.Listener
 	http    *http.Server
 	conns   map[*conn]struct{}
+	perAddr map[string]int // open WebSocket connections by remote host
 	wg      sync.WaitGroup // every goroutine and handler the server tracks
+	procWG  sync.WaitGroup // the goroutines processing sessions
 	stopped chan struct{}  // closed when Shutdown has finished
 }
 
@@ -65,8 +70,13 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("create directory %s: %w (check the data and output directory settings and their permissions)", dir, err)
 		}
 	}
+	tlsConfig, err := loadTLS(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("server configuration: %w", err)
+	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	s := &Server{
+		tls:       tlsConfig,
 		cfg:       cfg,
 		log:       cfg.Logger,
 		reg:       newRegistry(cfg),
@@ -75,17 +85,17 @@ func New(cfg Config) (*Server, error) {
 		ctx:       ctx,
 		cancel:    cancel,
 		conns:     make(map[*conn]struct{}),
+		perAddr:   make(map[string]int),
 		stopped:   make(chan struct{}),
 	}
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:   64 << 10,
 		WriteBufferSize:  16 << 10,
 		HandshakeTimeout: writeWait,
+		CheckOrigin:      s.originAllowed,
 	}
-	if leftovers, _ := os.ReadDir(filepath.Join(cfg.DataDir, "spool")); len(leftovers) > 0 {
-		s.log.Warn("spools of an earlier run found; they are not recovered and a new session with the same id replaces its spool",
-			"count", len(leftovers), "dir", filepath.Join(cfg.DataDir, "spool"))
-	}
+	s.metrics = newMetrics(s)
+	s.recoverSessions()
 	return s, nil
 }
 
@@ -107,6 +117,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
+	}
 	s.ln = ln
 	s.started = time.Now()
 	s.http = &http.Server{
@@ -127,7 +140,7 @@ func (s *Server) Start(ctx context.Context) error {
 		defer s.wg.Done()
 		s.reaper()
 	}()
-	s.log.Info("listening", "addr", ln.Addr().String(), "version", s.cfg.Version,
+	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "token", s.cfg.Token != "", "version", s.cfg.Version,
 		"data_dir", s.cfg.DataDir, "output_dir", s.cfg.OutputDir,
 		"max_sessions", s.cfg.MaxSessions, "max_memory_mb", s.cfg.MaxMemoryMB,
 		"session_timeout", s.cfg.SessionTimeout, "analyzer", s.cfg.Analyzer)
@@ -145,11 +158,15 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// Shutdown stops accepting connections, ends every session (the clients
-// get a close frame saying the server is shutting down, and processing is
-// cancelled) and waits for every goroutine the server started. If ctx ends
-// first, it drops the remaining connections, waits for the goroutines to
-// notice, and returns ctx's error. Later calls wait for the first.
+// Shutdown stops the server gracefully. It stops accepting connections
+// and sessions, closes every connection whose session is not being
+// processed with a close frame saying "server shutting down" (1001), and
+// keeps the spools of those sessions on disk, and of the sessions waiting
+// to be resumed, for the next start to recover. Sessions being processed,
+// and POST /analyze requests, may finish until ctx ends; then processing
+// is cancelled and their connections are closed the same way. It returns
+// when every goroutine the server started has, with an error if ctx ended
+// first. Later calls wait for the first.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closing {
@@ -170,34 +187,82 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.log.Info("shutting down", "active_sessions", s.reg.count())
 	}
 	s.reg.close()
-	s.cancel(errShutdown)
-	var err error
+	httpDone := make(chan error, 1)
 	if httpSrv != nil {
-		err = httpSrv.Shutdown(ctx)
+		// Closes the listener at once, then waits for running requests.
+		go func() { httpDone <- httpSrv.Shutdown(ctx) }()
+	} else {
+		httpDone <- nil
 	}
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			c.ws.Close()
+
+	processing := map[*conn]bool{}
+	for _, sess := range s.reg.list() {
+		sess.mu.Lock()
+		state, c := sess.state, sess.conn
+		sess.mu.Unlock()
+		switch state {
+		case stateProcessing:
+			processing[c] = true
+		case stateDisconnected:
+			s.suspend(sess, "server shutting down")
 		}
-		s.mu.Unlock()
-		if httpSrv != nil {
-			httpSrv.Close()
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		if !processing[c] {
+			c.closeWith(closeGoingAway, errShutdown.text)
 		}
-		<-done
-		err = ctx.Err()
+	}
+	s.mu.Unlock()
+
+	var err error
+	if !waitFor(&s.procWG, ctx) {
+		err = fmt.Errorf("processing cancelled: still running when the shutdown deadline passed: %w", ctx.Err())
+		s.log.Warn("shutdown deadline passed: cancelling the processing still running")
+	}
+	s.cancel(errShutdown)
+	if !waitFor(&s.wg, ctx) {
+		// The deadline has passed: give the connections the time of a
+		// close handshake, then drop them.
+		grace, cancel := context.WithTimeout(context.Background(), closeGrace+time.Second)
+		if !waitFor(&s.wg, grace) {
+			s.mu.Lock()
+			for c := range s.conns {
+				c.ws.Close()
+			}
+			s.mu.Unlock()
+			if httpSrv != nil {
+				httpSrv.Close()
+			}
+			s.wg.Wait()
+		}
+		cancel()
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	if herr := <-httpDone; herr != nil && err == nil && !errors.Is(herr, http.ErrServerClosed) {
+		err = herr
 	}
 	if httpSrv != nil {
 		s.log.Info("stopped")
 	}
 	return err
+}
+
+// waitFor waits for wg until ctx ends and reports whether wg was done.
+func waitFor(wg *sync.WaitGroup, ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // Close is Shutdown with a few seconds of grace.
@@ -207,17 +272,19 @@ func (s *Server) Close() error {
 	return s.Shutdown(ctx)
 }
 
-// goTracked runs f in a goroutine Shutdown waits for, unless the server is
-// shutting down.
-func (s *Server) goTracked(f func()) bool {
+// goProcessing runs f, the processing of a session, in a goroutine
+// Shutdown waits for, unless the server is shutting down.
+func (s *Server) goProcessing(f func()) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return false
 	}
 	s.wg.Add(1)
+	s.procWG.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer s.procWG.Done()
 		f()
 	}()
 	return true
@@ -252,9 +319,10 @@ func (s *Server) reaper() {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PathHealth, s.handleHealth)
-	mux.HandleFunc("GET "+PathStats, s.handleStats)
-	mux.HandleFunc("POST "+PathAnalyze, s.handleAnalyze)
-	mux.HandleFunc("GET "+protocol.Path, s.handleStream)
+	mux.HandleFunc("GET "+PathStats, s.withToken(s.handleStats, false))
+	mux.HandleFunc("POST "+PathAnalyze, s.withToken(s.handleAnalyze, false))
+	mux.HandleFunc("GET "+protocol.Path, s.withToken(s.handleStream, true))
+	mux.Handle("GET "+PathMetrics, s.withToken(s.metrics.handler(s.log).ServeHTTP, false))
 	return mux
 }
 
@@ -298,6 +366,23 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.wg.Done()
+	if !s.originAllowed(r) {
+		s.log.Warn("refused a connection from a browser page of another origin", "remote", r.RemoteAddr, "origin", clip(r.Header.Get("Origin")))
+		s.metrics.refused.WithLabelValues("origin").Inc()
+		s.writeError(w, nil, &httpError{http.StatusForbidden, protocol.CodeUnauthorized,
+			fmt.Sprintf("origin %q may not open a stream: serve the page from this server or add its origin to --allowed-origins", clip(r.Header.Get("Origin")))})
+		return
+	}
+	host := remoteHost(r.RemoteAddr)
+	if n, ok := s.admitAddr(host); !ok {
+		s.log.Warn("refused a connection: too many from its address", "remote", r.RemoteAddr, "open", n, "limit", s.cfg.MaxConnsPerAddr)
+		s.metrics.refused.WithLabelValues("per_address").Inc()
+		w.Header().Set("Retry-After", "5")
+		s.writeError(w, nil, &httpError{http.StatusTooManyRequests, protocol.CodeLimitExceeded,
+			fmt.Sprintf("too many connections from %s: %d open, the limit is %d (max connections per address); close one or try again later", host, n, s.cfg.MaxConnsPerAddr)})
+		return
+	}
+	defer s.leaveAddr(host)
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		s.log.Debug("WebSocket upgrade failed", "remote", r.RemoteAddr, "err", err)
@@ -311,6 +396,36 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+}
+
+// remoteHost is the host part of a request's remote address.
+func remoteHost(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+// admitAddr counts one more connection from host, unless host holds the
+// most allowed; it returns the number open before.
+func (s *Server) admitAddr(host string) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.perAddr[host]
+	if n >= s.cfg.MaxConnsPerAddr {
+		return n, false
+	}
+	s.perAddr[host] = n + 1
+	return n, true
+}
+
+// leaveAddr uncounts a connection from host.
+func (s *Server) leaveAddr(host string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perAddr[host]--; s.perAddr[host] <= 0 {
+		delete(s.perAddr, host)
+	}
 }
 
 // writeJSON answers with v as JSON.

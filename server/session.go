@@ -15,16 +15,19 @@ import (
 	"github.com/referee-project/referee/protocol"
 )
 
-// sessionState is where a session is in its life. A session only moves
-// forward: streaming, then processing (once both session_end and the signal
-// are in), then finished. Every way of finishing goes through
-// Server.finish, so exactly one of them wins and logs why.
+// sessionState is where a session is in its life: streaming, then
+// processing (once both session_end and the signal are in), then finished.
+// A streaming session whose client goes is disconnected for the resume
+// grace period, and streaming again if the client resumes it. Every way of
+// finishing goes through Server.finish, so exactly one of them wins and
+// logs why.
 type sessionState int
 
 const (
 	stateStreaming sessionState = iota
 	stateProcessing
 	stateFinished
+	stateDisconnected
 )
 
 // session is one streaming session: its parameters, its spool and the
@@ -37,15 +40,18 @@ type session struct {
 	created  time.Time
 	dir      string // the spool directory, DataDir/spool/<id>
 	spool    *spool
-	conn     *conn // the connection streaming the session
 
 	mu           sync.Mutex
+	conn         *conn // the connection streaming the session; nil while disconnected
 	state        sessionState
+	disconnected time.Time // when the session lost its client
+	ackBase      int       // messages before the current connection: v2 acks count from it
 	lastActivity time.Time
 	messages     int // frame messages received, duplicates and rejected ones included
 	duplicates   int
 	outOfOrder   int
 	maxNumber    int // highest frame number stored; -1 before the first
+	gapsBelow    int // maxNumber at the last resume: frames below it fill gaps, they are not out of order
 	bytes        int64
 	ended        bool // session_end received
 	totalFrames  int  // as the client's session_end says
@@ -62,11 +68,12 @@ func (s *session) touch() {
 	s.mu.Unlock()
 }
 
-// current reports whether the session is still streaming or processing.
-func (s *session) current() bool {
+// attachedTo reports whether c streams or awaits the processing of s: not
+// once s has finished or another connection has resumed it.
+func (s *session) attachedTo(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state != stateFinished
+	return s.conn == c && (s.state == stateStreaming || s.state == stateProcessing)
 }
 
 // processing reports whether the session is being processed.
@@ -80,7 +87,7 @@ func (s *session) processing() bool {
 type frameResult struct {
 	duplicate bool
 	total     int // distinct frames stored
-	messages  int // frame messages received
+	messages  int // frame messages received on the current connection
 }
 
 // addFrame stores one frame in the spool and counts it. The error is a
@@ -98,12 +105,13 @@ func (s *session) addFrame(number int, encoding string, payload []byte) (frameRe
 	switch {
 	case dup:
 		s.duplicates++
+	case number <= s.gapsBelow:
 	case number < s.maxNumber:
 		s.outOfOrder++
 	default:
 		s.maxNumber = number
 	}
-	return frameResult{duplicate: dup, total: s.spool.Count(), messages: s.messages}, nil
+	return frameResult{duplicate: dup, total: s.spool.Count(), messages: s.messages - s.ackBase}, nil
 }
 
 // countRejected counts a frame message that was refused.
@@ -112,7 +120,7 @@ func (s *session) countRejected() int {
 	defer s.mu.Unlock()
 	s.lastActivity = time.Now()
 	s.messages++
-	return s.messages
+	return s.messages - s.ackBase
 }
 
 // validation is the account of the session's frames for session_ended.
@@ -199,7 +207,8 @@ func roundTo(x float64, digits int) float64 {
 // registry holds the active streaming sessions and enforces the limits on
 // them.
 type registry struct {
-	cfg Config
+	cfg  Config
+	disk *diskBudget // the bytes of every spool
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -208,7 +217,7 @@ type registry struct {
 }
 
 func newRegistry(cfg Config) *registry {
-	return &registry{cfg: cfg, sessions: make(map[string]*session)}
+	return &registry{cfg: cfg, disk: &diskBudget{limit: cfg.MaxSpoolBytes}, sessions: make(map[string]*session)}
 }
 
 // startError is a refused session_start: Code and the message for the
@@ -233,7 +242,7 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 	if id == "" {
 		id = r.generateIDLocked()
 	} else if _, taken := r.sessions[id]; taken {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s already exists: another connection is streaming it; use another session_id or wait until it ends", id)}
+		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s already exists: another connection is streaming it, or it waits to be resumed (session_start with \"resume\": true); use another session_id or wait until it ends", id)}
 	}
 	if n := len(r.sessions); n >= r.cfg.MaxSessions {
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session limit reached: %d of %d streaming sessions active (max streaming sessions); try again when one has ended", n, r.cfg.MaxSessions)}
@@ -247,11 +256,19 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 			float64(used)/(1<<20), len(r.sessions), float64(spoolBufferSize)/(1<<20), r.cfg.MaxMemoryMB)}
 	}
 
+	if used := r.disk.used.Load(); used >= r.disk.limit {
+		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("spool disk limit reached: the spools of %d sessions hold %d bytes, the limit is %d (max spool bytes); try again when one has ended", len(r.sessions), used, r.disk.limit)}
+	}
+
 	dir := filepath.Join(r.cfg.DataDir, "spool", id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, 0, &startError{protocol.CodeInternalError, fmt.Sprintf("cannot create the spool directory for session %s: %v", id, err)}
 	}
-	sp, err := createSpool(filepath.Join(dir, "frames.spool"))
+	if err := writeMeta(dir, sessionMeta{SessionID: id, FPS: start.FPS, Width: start.Width, Height: start.Height, ExpectedFrames: start.ExpectedFrames, Protocol: proto}); err != nil {
+		os.RemoveAll(dir)
+		return nil, 0, &startError{protocol.CodeInternalError, fmt.Sprintf("cannot save the metadata of session %s: %v", id, err)}
+	}
+	sp, err := createSpool(filepath.Join(dir, spoolFileName), r.disk)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, 0, &startError{protocol.CodeInternalError, fmt.Sprintf("cannot create the spool for session %s: %v", id, err)}
@@ -260,6 +277,7 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 	s = &session{
 		id:           id,
 		log:          c.log.With("session_id", id),
+		state:        stateStreaming,
 		start:        start,
 		protocol:     proto,
 		created:      now,
@@ -268,6 +286,7 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 		conn:         c,
 		lastActivity: now,
 		maxNumber:    -1,
+		gapsBelow:    -1,
 	}
 	r.sessions[id] = s
 	return s, len(r.sessions), nil
@@ -332,15 +351,18 @@ func (r *registry) close() {
 }
 
 // endReason says why a session finished, for its one "removed session" line.
+// kind is the reason label of referee_sessions_failed_total: a few fixed
+// words, never a client's text.
 type endReason struct {
 	text  string
+	kind  string
 	level slog.Level
 }
 
-func completed() endReason { return endReason{"completed", slog.LevelInfo} }
+func completed() endReason { return endReason{"completed", "", slog.LevelInfo} }
 
-func failure(format string, args ...any) endReason {
-	return endReason{fmt.Sprintf(format, args...), slog.LevelWarn}
+func failure(kind, format string, args ...any) endReason {
+	return endReason{fmt.Sprintf(format, args...), kind, slog.LevelWarn}
 }
 
 // finish ends s if it is in one of the states from: it marks it finished,
@@ -371,25 +393,34 @@ func (srv *Server) finish(s *session, reason endReason, from ...sessionState) bo
 	if err := os.RemoveAll(s.dir); err != nil {
 		s.log.Warn("cannot remove the spool", "path", s.dir, "err", err)
 	}
+	srv.reg.disk.release(s.spool.Size())
+	if reason.kind == "" {
+		srv.metrics.completed.Inc()
+	} else {
+		srv.metrics.failed.WithLabelValues(reason.kind).Inc()
+	}
 	s.log.Log(context.Background(), reason.level, "removed session", "reason", reason.text, "frames", frames, "active", active)
 	return true
 }
 
 // reap ends every streaming session that has received nothing for longer
-// than the session timeout, and closes its connection.
+// than the session timeout, and closes its connection, and every
+// disconnected session not resumed within the grace period.
 func (srv *Server) reap(now time.Time) {
-	timeout := srv.cfg.SessionTimeout
+	timeout, grace := srv.cfg.SessionTimeout, srv.cfg.ResumeGrace
 	for _, s := range srv.reg.list() {
 		s.mu.Lock()
-		idle := now.Sub(s.lastActivity)
-		frames := s.messages
+		idle, gone := now.Sub(s.lastActivity), now.Sub(s.disconnected)
+		frames, state, c := s.messages, s.state, s.conn
 		s.mu.Unlock()
-		if idle <= timeout {
-			continue
-		}
-		reason := fmt.Sprintf("idle timeout: no message for %s after %d frames", formatDuration(idle), frames)
-		if srv.finish(s, failure("%s", reason), stateStreaming) {
-			s.conn.closeWith(closePolicy, "session "+s.id+" idle timeout")
+		switch {
+		case state == stateDisconnected && gone > grace:
+			srv.finish(s, failure("not_resumed", "disconnected and not resumed within %s", grace), stateDisconnected)
+		case state == stateStreaming && idle > timeout:
+			reason := fmt.Sprintf("idle timeout: no message for %s after %d frames", formatDuration(idle), frames)
+			if srv.finish(s, failure("idle_timeout", "%s", reason), stateStreaming) {
+				c.closeWith(closePolicy, "session "+s.id+" idle timeout")
+			}
 		}
 	}
 }

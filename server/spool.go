@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/protocol"
@@ -46,6 +48,38 @@ var spoolEncodings = map[string]byte{protocol.EncodingJPEG: 1, protocol.Encoding
 // errSpoolClosed is returned by the methods of a closed spool.
 var errSpoolClosed = errors.New("spool is closed")
 
+// diskBudget is the running count of the bytes all spools hold on disk,
+// checked before every append so that together they never pass the limit
+// without a directory walk.
+type diskBudget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// reserve counts n more bytes, unless that would pass the limit.
+func (b *diskBudget) reserve(n int64) bool {
+	if b.used.Add(n) > b.limit {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+// release uncounts n bytes whose spool has been removed.
+func (b *diskBudget) release(n int64) { b.used.Add(-n) }
+
+// diskFullError is returned by Append when the frame would pass the disk
+// limit of all spools.
+type diskFullError struct {
+	number      int
+	need        int64
+	used, limit int64
+}
+
+func (e *diskFullError) Error() string {
+	return fmt.Sprintf("spool disk limit reached: the spools hold %d bytes, the limit is %d (max spool bytes), and frame %d needs %d more", e.used, e.limit, e.number, e.need)
+}
+
 // spoolEntry locates one frame's record in the spool file.
 type spoolEntry struct {
 	offset   int64
@@ -57,7 +91,8 @@ type spoolEntry struct {
 // keeps only an index in memory. It implements pipeline.FrameSource.
 // Its methods are safe for concurrent use.
 type spool struct {
-	path string
+	path   string
+	budget *diskBudget // shared by every spool of the server
 
 	mu     sync.Mutex
 	f      *os.File
@@ -69,13 +104,14 @@ type spool struct {
 
 var _ pipeline.FrameSource = (*spool)(nil)
 
-// createSpool creates (or truncates) the spool file at path.
-func createSpool(path string) (*spool, error) {
+// createSpool creates (or truncates) the spool file at path, whose appends
+// count against budget.
+func createSpool(path string, budget *diskBudget) (*spool, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create spool: %w", err)
 	}
-	return &spool{path: path, f: f, w: bufio.NewWriterSize(f, spoolBufferSize), index: make(map[int]spoolEntry)}, nil
+	return &spool{path: path, budget: budget, f: f, w: bufio.NewWriterSize(f, spoolBufferSize), index: make(map[int]spoolEntry)}, nil
 }
 
 // Append stores the frame number with its payload unless that number is
@@ -101,6 +137,10 @@ func (s *spool) Append(number int, encoding string, payload []byte) (duplicate b
 	if _, dup := s.index[number]; dup {
 		return true, nil
 	}
+	need := spoolHeaderSize + int64(len(payload))
+	if !s.budget.reserve(need) {
+		return false, &diskFullError{number: number, need: need, used: s.budget.used.Load(), limit: s.budget.limit}
+	}
 	var h [spoolHeaderSize]byte
 	copy(h[0:4], spoolMagic[:])
 	binary.LittleEndian.PutUint32(h[4:8], uint32(number))
@@ -108,14 +148,107 @@ func (s *spool) Append(number int, encoding string, payload []byte) (duplicate b
 	binary.LittleEndian.PutUint32(h[12:16], uint32(len(payload)))
 	binary.LittleEndian.PutUint32(h[16:20], crc32.Checksum(payload, castagnoli))
 	if _, err := s.w.Write(h[:]); err != nil {
+		s.budget.release(need)
 		return false, fmt.Errorf("write spool %s: %w", s.path, err)
 	}
 	if _, err := s.w.Write(payload); err != nil {
+		s.budget.release(need)
 		return false, fmt.Errorf("write spool %s: %w", s.path, err)
 	}
 	s.index[number] = spoolEntry{offset: s.size, length: uint32(len(payload)), encoding: encoding}
-	s.size += spoolHeaderSize + int64(len(payload))
+	s.size += need
 	return false, nil
+}
+
+// openSpool opens an existing spool file, after a restart, and indexes its
+// records. It checks each record (magic, encoding, length, CRC) and
+// truncates the file after the last whole one: what follows was cut off
+// mid-write by a crash, and is never served. cut is the number of bytes
+// removed. The file's bytes are counted in budget, over its limit or not:
+// they are on the disk already.
+func openSpool(path string, budget *diskBudget) (sp *spool, cut int64, err error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open spool: %w", err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("open spool: %w", err)
+	}
+	index := make(map[int]spoolEntry)
+	r := bufio.NewReaderSize(f, 1<<16)
+	var good int64
+	var h [spoolHeaderSize]byte
+	for {
+		if _, err := io.ReadFull(r, h[:]); err != nil {
+			break // io.EOF after the last record, or a header cut off
+		}
+		code, length := h[8], binary.LittleEndian.Uint32(h[12:16])
+		encoding := ""
+		for name, c := range spoolEncodings {
+			if c == code {
+				encoding = name
+			}
+		}
+		if [4]byte(h[0:4]) != spoolMagic || encoding == "" || length > maxFrameBytesLimit {
+			break
+		}
+		payload := make([]byte, length)
+		if _, err := io.ReadFull(r, payload); err != nil || crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(h[16:20]) {
+			break
+		}
+		n := int(binary.LittleEndian.Uint32(h[4:8]))
+		if _, dup := index[n]; !dup {
+			index[n] = spoolEntry{offset: good, length: length, encoding: encoding}
+		}
+		good += spoolHeaderSize + int64(length)
+	}
+	if cut = info.Size() - good; cut > 0 {
+		if err := f.Truncate(good); err != nil {
+			f.Close()
+			return nil, 0, fmt.Errorf("truncate spool %s to its last whole record: %w", path, err)
+		}
+	}
+	if _, err := f.Seek(good, io.SeekStart); err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("open spool: %w", err)
+	}
+	budget.used.Add(good)
+	return &spool{path: path, budget: budget, f: f, w: bufio.NewWriterSize(f, spoolBufferSize), size: good, index: index}, cut, nil
+}
+
+// Flush writes the buffered frames to the file.
+func (s *spool) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errSpoolClosed
+	}
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("flush spool %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Numbers returns the stored frame numbers in ascending order.
+func (s *spool) Numbers() []int {
+	s.mu.Lock()
+	numbers := make([]int, 0, len(s.index))
+	for n := range s.index {
+		numbers = append(numbers, n)
+	}
+	s.mu.Unlock()
+	slices.Sort(numbers)
+	return numbers
+}
+
+// Has reports whether frame number is stored.
+func (s *spool) Has(number int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.index[number]
+	return ok
 }
 
 // Count returns the number of distinct frames stored.

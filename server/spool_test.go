@@ -16,6 +16,9 @@ import (
 	"github.com/referee-project/referee/protocol"
 )
 
+// testBudget is a disk budget no test reaches.
+func testBudget() *diskBudget { return &diskBudget{limit: 1 << 40} }
+
 // payloadFor is a distinct payload of frame n.
 func payloadFor(n, size int) []byte {
 	b := make([]byte, size)
@@ -27,7 +30,7 @@ func payloadFor(n, size int) []byte {
 }
 
 func TestSpoolEachInOrderOnce(t *testing.T) {
-	sp, err := createSpool(filepath.Join(t.TempDir(), "frames.spool"))
+	sp, err := createSpool(filepath.Join(t.TempDir(), "frames.spool"), testBudget())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +82,7 @@ func TestSpoolEachInOrderOnce(t *testing.T) {
 }
 
 func TestSpoolEachStops(t *testing.T) {
-	sp, err := createSpool(filepath.Join(t.TempDir(), "frames.spool"))
+	sp, err := createSpool(filepath.Join(t.TempDir(), "frames.spool"), testBudget())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +124,7 @@ func TestSpoolDetectsCorruption(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "frames.spool")
-			sp, err := createSpool(path)
+			sp, err := createSpool(path, testBudget())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,7 +155,7 @@ func TestSpoolDetectsCorruption(t *testing.T) {
 }
 
 func TestSpoolRefuses(t *testing.T) {
-	sp, err := createSpool(filepath.Join(t.TempDir(), "frames.spool"))
+	sp, err := createSpool(filepath.Join(t.TempDir(), "frames.spool"), testBudget())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +191,7 @@ func TestSpoolRefuses(t *testing.T) {
 func BenchmarkSpoolAppend(b *testing.B) {
 	for _, size := range []int{30 << 10, 60 << 10, 120 << 10} {
 		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
-			sp, err := createSpool(filepath.Join(b.TempDir(), "frames.spool"))
+			sp, err := createSpool(filepath.Join(b.TempDir(), "frames.spool"), testBudget())
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -131,7 +131,7 @@ func TestStreamV2(t *testing.T) {
 	const id = "v2-session"
 	c.send(protocol.SessionStart{SessionID: id, FPS: 25, Width: testWidth, Height: testHeight, Protocol: protocol.V2})
 	started := expect[protocol.SessionStarted](c)
-	if started != (protocol.SessionStarted{SessionID: id, Protocol: protocol.V2, Window: window}) {
+	if !reflect.DeepEqual(started, protocol.SessionStarted{SessionID: id, Protocol: protocol.V2, Window: window}) {
 		t.Fatalf("session_started %+v", started)
 	}
 	f := newFrames(t, testWidth, testHeight)
@@ -200,7 +200,7 @@ func TestStreamUnknownProtocol(t *testing.T) {
 	ts := startServer(t, nil)
 	c := ts.dial()
 	c.send(protocol.SessionStart{SessionID: "v9", FPS: 15, Width: testWidth, Height: testHeight, Protocol: "v9"})
-	if started := expect[protocol.SessionStarted](c); started != (protocol.SessionStarted{SessionID: "v9"}) {
+	if started := expect[protocol.SessionStarted](c); !reflect.DeepEqual(started, protocol.SessionStarted{SessionID: "v9"}) {
 		t.Fatalf("session_started %+v, want a v1 answer", started)
 	}
 	f := newFrames(t, testWidth, testHeight)
@@ -248,7 +248,10 @@ func TestShutdownEndsSessions(t *testing.T) {
 	if ce := <-closed; ce == nil || ce.Code != websocket.CloseGoingAway || ce.Text != "server shutting down" {
 		t.Errorf("close %+v, want %d \"server shutting down\"", ce, websocket.CloseGoingAway)
 	}
-	ts.logs.waitFor(t, `msg="removed session"`, "session_id=streaming", `reason="server shutting down"`)
+	ts.logs.waitFor(t, `msg="kept session on disk for recovery at the next start"`, "session_id=streaming", `reason="server shutting down"`, "frames=1")
+	if _, err := os.Stat(filepath.Join(ts.cfg.DataDir, "spool", id, spoolFileName)); err != nil {
+		t.Errorf("the spool of a session streaming at shutdown is gone: %v", err)
+	}
 	if _, err := ts.http.Get(ts.base + PathHealth); err == nil {
 		t.Error("the server still answers after Shutdown")
 	}

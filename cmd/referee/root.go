@@ -94,11 +94,13 @@ file.`,
 		return withExit(exitUsage, err)
 	})
 	root.AddCommand(
+		newAnalyzeCmd(a),
 		newGenTestVideoCmd(a),
 		newProbeVideoCmd(a),
 		newProbeSignalCmd(a),
 		newServeCmd(a),
 		newStreamCmd(a),
+		newBenchCmd(a),
 	)
 	return root
 }

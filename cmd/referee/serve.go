@@ -35,6 +35,14 @@ type serveOptions struct {
 	ProcessingWorkers int
 	KeepaliveTimeout  time.Duration
 	ShutdownTimeout   time.Duration
+	MaxFrames         int
+	MaxConnsPerAddr   int
+	MaxSpoolBytes     int64
+	ResumeGrace       time.Duration
+	Token             string
+	TLSCert           string
+	TLSKey            string
+	AllowedOrigins    []string
 
 	Version string
 	Logger  *slog.Logger
@@ -57,6 +65,7 @@ Endpoints:
                           service's) and v2 (windowed, negotiated)
   GET  /health            200 and JSON while the server runs
   GET  /streaming/stats   the active sessions and the limits, as JSON
+  GET  /metrics           Prometheus metrics (text format)
   POST /analyze           multipart upload of a whole "video" and its
                           "signal"; answers with the same result JSON
 
@@ -66,13 +75,25 @@ REFEREE_MAX_STREAMING_MEMORY_MB, REFEREE_STREAMING_SESSION_TIMEOUT (plain
 seconds are accepted) and REFEREE_OUTPUT_DIR. Every other flag has its
 REFEREE_<FLAG> variable too.
 
+With --token (REFEREE_TOKEN) every endpoint but /health needs the header
+"Authorization: Bearer <token>"; /stream also takes "?token=<token>" for
+browsers and old clients that cannot set headers (URLs end up in proxy logs:
+prefer the header). Without it, the answer is 401 with a JSON error.
+
 The log says where the server listens (with the real port under --port 0),
 and has one line per session event, each with the session id: created,
 every 100th frame received, ended, processing, and one "removed session"
 line that says why the session ended.
 
+A client that loses its connection before session_end may resume the
+session within --streaming-resume-grace; sessions still streaming when the
+server stops are kept on disk and recovered at the next start on the same
+--data-dir, for the same grace period.
+
 SIGINT or SIGTERM stops the server: it refuses new connections, closes the
-running sessions with a close frame that says so, and exits. A port already
+streaming sessions with a close frame that says so (1001 "server shutting
+down"), lets the sessions being processed finish within --shutdown-timeout,
+and exits. A port already
 in use, or a bad setting, exits with status 2.`,
 		Example: `  # Serve the club's network on port 8080, data in ./referee-data
   referee serve
@@ -103,10 +124,6 @@ in use, or a bad setting, exits with status 2.`,
 	f.IntVar(&opts.MaxMemoryMB, "max-streaming-memory-mb", server.DefaultMaxMemoryMB, "MB of RAM sessions may hold for frames not yet written to disk; a session start beyond it is refused")
 	f.DurationVar(&opts.SessionTimeout, "streaming-session-timeout", server.DefaultSessionTimeout, "end a streaming session that sends nothing for this long (e.g. 300s, 5m)")
 	addAnalyzerFlags(f, &opts.analyzerOptions)
-	// The server answers within a second of session_end by default; the
-	// video analyzers are chosen explicitly.
-	opts.Analyzer = pipeline.AnalyzerSignal
-	f.Lookup("analyzer").DefValue = pipeline.AnalyzerSignal
 	f.StringVar(&opts.VideoFormat, "video-format", pipeline.VideoFormatMJPEG, "rebuilt video: mjpeg (AVI, JPEG frames stored as received) or h264 (MP4 that browsers play, slower)")
 	f.Int64Var(&opts.MaxFrameBytes, "max-frame-bytes", server.DefaultMaxFrameBytes, "largest frame accepted, in bytes")
 	f.Int64Var(&opts.MaxSignalBytes, "max-signal-bytes", server.DefaultMaxSignalBytes, "largest phrase log accepted, in bytes (at most 1 MiB)")
@@ -115,6 +132,14 @@ in use, or a bad setting, exits with status 2.`,
 	f.IntVar(&opts.Window, "v2-window", server.DefaultWindow, "frames a protocol v2 client may send ahead of the server's acknowledgement")
 	f.IntVar(&opts.ProcessingWorkers, "processing-workers", 0, "sessions processed at once (0: one per CPU)")
 	f.DurationVar(&opts.KeepaliveTimeout, "keepalive-timeout", server.DefaultKeepaliveTimeout, "drop a connection silent this long (no message, no pong); pings go out at 9/10 of it")
+	f.IntVar(&opts.MaxFrames, "max-frames-per-session", server.DefaultMaxFrames, "distinct frames one session may hold; the next ends it with LIMIT_EXCEEDED")
+	f.IntVar(&opts.MaxConnsPerAddr, "max-connections-per-address", server.DefaultMaxConnsPerAddr, "WebSocket connections one remote address may hold open; more are answered 429")
+	f.Int64Var(&opts.MaxSpoolBytes, "max-spool-bytes", server.DefaultMaxSpoolBytes, "bytes of disk the frame spools of all sessions may use; beyond it starts are refused and the frame that passes it ends its session")
+	f.DurationVar(&opts.ResumeGrace, "streaming-resume-grace", server.DefaultResumeGrace, "keep a session whose client disconnected before session_end, or recovered from the data dir at start, this long for the client to resume it")
+	f.StringVar(&opts.Token, "token", "", "shared secret clients must send as \"Authorization: Bearer <token>\" (or ?token= on /stream) to use every endpoint but /health; empty: no token")
+	f.StringVar(&opts.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS and WSS only (with --tls-key)")
+	f.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
+	f.StringSliceVar(&opts.AllowedOrigins, "allowed-origins", nil, "browser origins (https://host[:port], or *) allowed to open /stream besides pages of this server")
 	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for sessions and processing to stop before dropping them")
 	return cmd
 }
@@ -135,25 +160,33 @@ func runServe(ctx context.Context, opts serveOptions) error {
 		return err
 	}
 	srv, err := server.New(server.Config{
-		Host:              opts.Host,
-		Port:              opts.Port,
-		DataDir:           opts.DataDir,
-		OutputDir:         opts.OutputDir,
-		MaxSessions:       opts.MaxSessions,
-		MaxMemoryMB:       opts.MaxMemoryMB,
-		SessionTimeout:    opts.SessionTimeout,
-		Analyzer:          opts.Analyzer,
-		Analyzers:         analyzers,
-		VideoFormat:       opts.VideoFormat,
-		MaxFrameBytes:     opts.MaxFrameBytes,
-		MaxSignalBytes:    opts.MaxSignalBytes,
-		MaxMessageBytes:   opts.MaxMessageBytes,
-		MaxUploadBytes:    opts.MaxUploadBytes,
-		Window:            opts.Window,
-		ProcessingWorkers: opts.ProcessingWorkers,
-		KeepaliveTimeout:  opts.KeepaliveTimeout,
-		Logger:            log,
-		Version:           opts.Version,
+		Host:                opts.Host,
+		Port:                opts.Port,
+		DataDir:             opts.DataDir,
+		OutputDir:           opts.OutputDir,
+		MaxSessions:         opts.MaxSessions,
+		MaxMemoryMB:         opts.MaxMemoryMB,
+		SessionTimeout:      opts.SessionTimeout,
+		Analyzer:            opts.Analyzer,
+		Analyzers:           analyzers,
+		VideoFormat:         opts.VideoFormat,
+		MaxFrameBytes:       opts.MaxFrameBytes,
+		MaxSignalBytes:      opts.MaxSignalBytes,
+		MaxMessageBytes:     opts.MaxMessageBytes,
+		MaxUploadBytes:      opts.MaxUploadBytes,
+		Window:              opts.Window,
+		ProcessingWorkers:   opts.ProcessingWorkers,
+		KeepaliveTimeout:    opts.KeepaliveTimeout,
+		MaxFramesPerSession: opts.MaxFrames,
+		MaxConnsPerAddr:     opts.MaxConnsPerAddr,
+		MaxSpoolBytes:       opts.MaxSpoolBytes,
+		ResumeGrace:         opts.ResumeGrace,
+		Token:               opts.Token,
+		TLSCertFile:         opts.TLSCert,
+		TLSKeyFile:          opts.TLSKey,
+		AllowedOrigins:      opts.AllowedOrigins,
+		Logger:              log,
+		Version:             opts.Version,
 	})
 	if err != nil {
 		return withExit(exitUsage, fmt.Errorf("%w (check the serve flags or their REFEREE_* variables)", err))

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/signal"
 	"github.com/referee-project/referee/pipeline/videoio"
@@ -25,6 +26,8 @@ const (
 	clipBeforeS = 1.5
 	// flashS is how long an event's banner stays on the overlay.
 	flashS = 0.4
+	// overlayQuality is the JPEG quality of the overlay's frames.
+	overlayQuality = 80
 )
 
 type colour struct{ b, g, r uint8 }
@@ -75,11 +78,16 @@ func writeArtifacts(ctx context.Context, in pipeline.AnalysisInput, tl Timeline,
 		clipFrom = max(0, int(math.Round((*hit-clipBeforeS)*tl.FPS)))
 		clipTo = min(tl.Frames-1, int(math.Round(end*tl.FPS)))
 	}
+	// A clip of an earlier analysis in the same directory must not pass
+	// for this one's.
+	if err := os.Remove(filepath.Join(in.ArtifactDir, ClipFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove an old %s: %w", ClipFile, err)
+	}
 	if err := writeVideos(ctx, in, tl, ls, rs, c, clipFrom, clipTo, progress); err != nil {
 		return nil, err
 	}
 	arts[ArtifactOverlay] = filepath.Join(in.ArtifactDir, OverlayFile)
-	if clipFrom >= 0 && clipTo >= clipFrom {
+	if _, err := os.Stat(filepath.Join(in.ArtifactDir, ClipFile)); err == nil {
 		arts[ArtifactClip] = filepath.Join(in.ArtifactDir, ClipFile)
 	}
 	return arts, nil
@@ -98,75 +106,143 @@ func writeFileAtomic(path string, data []byte) error {
 
 // writeVideos reads the video once more and writes the overlay (every
 // frame, shrunk to overlayMaxWidth, annotated) and the touch clip (frames
-// clipFrom..clipTo at full size, with the frame counter).
+// clipFrom..clipTo as they are; clipFrom < 0 for none). From a
+// Motion-JPEG AVI the frames are decoded in parallel, already shrunk, and
+// the clip's frames are copied without decoding.
 func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl Timeline, ls, rs []sample, c clip, clipFrom, clipTo int, progress func(float64, string)) (err error) {
+	info, err := videoio.Probe(in.VideoPath)
+	if err != nil {
+		return fmt.Errorf("open the video for the overlay: %w", err)
+	}
+	ow, oh := trackSize(info.Width, info.Height, overlayMaxWidth)
+	overlayPath := filepath.Join(in.ArtifactDir, OverlayFile)
+	clipPath := filepath.Join(in.ArtifactDir, ClipFile)
+	// From a Motion-JPEG AVI both videos are written as JPEG chunks with
+	// package avi (the overlay's encoded by the workers); from other
+	// videos, through OpenCV.
+	var ovJPEG, clipJPEG *avi.Writer
+	var ovFrames, clipFrames *videoio.Writer
+	defer func() {
+		closeErr := func(what string, c interface{ Close() error }) {
+			if cerr := c.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("finish the %s: %w", what, cerr)
+			}
+		}
+		for _, w := range []struct {
+			what string
+			j    *avi.Writer
+			f    *videoio.Writer
+		}{{"overlay video", ovJPEG, ovFrames}, {"touch clip", clipJPEG, clipFrames}} {
+			if w.j != nil {
+				closeErr(w.what, w.j)
+			}
+			if w.f != nil {
+				closeErr(w.what, w.f)
+			}
+		}
+		if err == nil && (ovJPEG != nil || ovFrames != nil) {
+			err = os.Rename(overlayPath+".part.avi", overlayPath)
+		}
+		if err == nil && (clipJPEG != nil || clipFrames != nil) {
+			err = os.Rename(clipPath+".part.avi", clipPath)
+		}
+		if err != nil {
+			_ = os.Remove(overlayPath + ".part.avi")
+			_ = os.Remove(clipPath + ".part.avi")
+		}
+	}()
+	sx, sy := float64(ow)/float64(c.w), float64(oh)/float64(c.h)
+	draw := func(k int, img bgr.Image, small *bgr.Image) error {
+		videoio.Resize(img, ow, oh, small)
+		return annotate(*small, tl, ls[k], rs[k], k, sx, sy)
+	}
+	inClip := func(k int) bool { return clipFrom >= 0 && k >= clipFrom && k <= clipTo }
+	report := func(k int) {
+		if k%16 == 0 {
+			progress(0.05+0.95*float64(k+1)/float64(len(ls)), "writing the overlay video")
+		}
+	}
+
+	encode := func(k int, _ []byte, img bgr.Image) ([]byte, error) {
+		if k >= len(ls) {
+			return nil, nil
+		}
+		var small bgr.Image
+		if err := draw(k, img, &small); err != nil {
+			return nil, err
+		}
+		return videoio.EncodeJPEG(small, overlayQuality)
+	}
+	err = eachMJPEG(ctx, in.VideoPath, func(int, int) int { return ow }, encode, func(k, _ int, jpeg, ovFrame []byte) error {
+		if inClip(k) {
+			if clipJPEG == nil {
+				var err error
+				if clipJPEG, err = avi.Create(clipPath+".part.avi", avi.Config{Width: info.Width, Height: info.Height, FPS: tl.FPS}); err != nil {
+					return fmt.Errorf("create the touch clip: %w", err)
+				}
+			}
+			if err := clipJPEG.WriteFrame(jpeg); err != nil {
+				return fmt.Errorf("write the touch clip: %w", err)
+			}
+		}
+		if ovFrame == nil {
+			return nil
+		}
+		if ovJPEG == nil {
+			var err error
+			if ovJPEG, err = avi.Create(overlayPath+".part.avi", avi.Config{Width: ow, Height: oh, FPS: tl.FPS}); err != nil {
+				return fmt.Errorf("create the overlay video: %w", err)
+			}
+		}
+		if err := ovJPEG.WriteFrame(ovFrame); err != nil {
+			return fmt.Errorf("write the overlay video: %w", err)
+		}
+		report(k)
+		return nil
+	})
+	if !errors.Is(err, errNotMJPEG) {
+		return err
+	}
+	if ovFrames, err = videoio.Create(overlayPath+".part.avi", "MJPG", tl.FPS, ow, oh); err != nil {
+		return fmt.Errorf("create the overlay video: %w", err)
+	}
 	r, err := videoio.OpenFile(in.VideoPath)
 	if err != nil {
 		return fmt.Errorf("open the video for the overlay: %w", err)
 	}
 	defer r.Close()
-	info := r.Info()
-	ow, oh := trackSize(info.Width, info.Height, overlayMaxWidth)
-	overlayPath := filepath.Join(in.ArtifactDir, OverlayFile)
-	ov, err := videoio.Create(overlayPath+".part.avi", "MJPG", tl.FPS, ow, oh)
-	if err != nil {
-		return fmt.Errorf("create the overlay video: %w", err)
-	}
-	defer func() {
-		if cerr := ov.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("finish the overlay video: %w", cerr)
-		}
-		if err == nil {
-			err = os.Rename(overlayPath+".part.avi", overlayPath)
-		}
-	}()
-	clipPath := filepath.Join(in.ArtifactDir, ClipFile)
-	var cw *videoio.Writer
-	if clipFrom >= 0 && clipTo >= clipFrom {
-		cw, err = videoio.Create(clipPath+".part.avi", "MJPG", tl.FPS, info.Width, info.Height)
-		if err != nil {
-			return fmt.Errorf("create the touch clip: %w", err)
-		}
-		defer func() {
-			if cerr := cw.Close(); err == nil && cerr != nil {
-				err = fmt.Errorf("finish the touch clip: %w", cerr)
-			}
-			if err == nil {
-				err = os.Rename(clipPath+".part.avi", clipPath)
-			}
-		}()
-	}
-	sx, sy := float64(ow)/float64(c.w), float64(oh)/float64(c.h)
-	var frame, small bgr.Image
-	for i := 0; i < tl.Frames; i++ {
+	var frame bgr.Image
+	for k := 0; ; k++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if err := r.Read(&frame); errors.Is(err, io.EOF) {
-			break
+			return nil
 		} else if err != nil {
-			return fmt.Errorf("read frame %d for the overlay: %w", i, err)
+			return fmt.Errorf("read frame %d for the overlay: %w", k, err)
 		}
-		if cw != nil && i >= clipFrom && i <= clipTo {
-			if err := drawCounter(frame, tl, i, 1.2); err != nil {
-				return err
+		if inClip(k) {
+			if clipFrames == nil {
+				if clipFrames, err = videoio.Create(clipPath+".part.avi", "MJPG", tl.FPS, frame.Width, frame.Height); err != nil {
+					return fmt.Errorf("create the touch clip: %w", err)
+				}
 			}
-			if err := cw.Write(frame); err != nil {
+			if err := clipFrames.Write(frame); err != nil {
 				return fmt.Errorf("write the touch clip: %w", err)
 			}
 		}
-		videoio.Resize(frame, ow, oh, &small)
-		if err := annotate(small, tl, ls[i], rs[i], i, sx, sy); err != nil {
+		if k >= len(ls) {
+			continue
+		}
+		var small bgr.Image
+		if err := draw(k, frame, &small); err != nil {
 			return err
 		}
-		if err := ov.Write(small); err != nil {
+		if err := ovFrames.Write(small); err != nil {
 			return fmt.Errorf("write the overlay video: %w", err)
 		}
-		if i%16 == 0 {
-			progress(0.05+0.95*float64(i+1)/float64(tl.Frames), "writing the overlay video")
-		}
+		report(k)
 	}
-	return nil
 }
 
 // drawCounter writes the frame number and time in the top left corner.

@@ -172,22 +172,22 @@ func decide(ph phrase, p *signal.Phrase) Decision {
 		}
 		first := diff > 0
 		w, otherName, win, other := side(first)
-		ws, os := ls, rs
+		winStart, otherStart := ls, rs
 		if !first {
-			ws, os = rs, ls
+			winStart, otherStart = rs, ls
 		}
 		d.Winner, d.Rule = w, "earlier_attack"
 		d.Confidence = 0.55 + 0.35*math.Min(1, (math.Abs(diff)-simultaneousS)/0.4)
-		why := ph.lastStop(other, ws, os, false)
+		why := ph.lastStop(other, winStart, otherStart, false)
 		if why == "" {
-			why = fmt.Sprintf("%s only started at %.2f s", strings.ToLower(otherName), ph.secs(os))
+			why = fmt.Sprintf("%s only started at %.2f s", strings.ToLower(otherName), ph.secs(otherStart))
 		} else {
-			why = fmt.Sprintf("%s %s, then attacked from %.2f s", strings.ToLower(otherName), why, ph.secs(os))
+			why = fmt.Sprintf("%s %s, then attacked from %.2f s", strings.ToLower(otherName), why, ph.secs(otherStart))
 		}
-		if stop := ph.lastStop(win, 0, ws, true); stop != "" {
-			d.Reason = fmt.Sprintf("%s %s and resumed first, attacking from %.2f s; %s; %s", title(w), stop, ph.secs(ws), why, hitText)
+		if stop := ph.lastStop(win, 0, winStart, true); stop != "" {
+			d.Reason = fmt.Sprintf("%s %s and resumed first, attacking from %.2f s; %s; %s", title(w), stop, ph.secs(winStart), why, hitText)
 		} else {
-			d.Reason = fmt.Sprintf("%s attacked from %.2f s; %s; %s", title(w), ph.secs(ws), why, hitText)
+			d.Reason = fmt.Sprintf("%s attacked from %.2f s; %s; %s", title(w), ph.secs(winStart), why, hitText)
 		}
 	default:
 		d.Winner, d.Rule = WinnerSimultaneous, "no_attack"

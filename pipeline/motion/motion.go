@@ -164,92 +164,138 @@ func trackSize(w, h, tw int) (int, int) {
 // core. It returns an error wrapping errNotMJPEG, having read nothing, if
 // the file is not one.
 func loadMJPEG(ctx context.Context, path string, tw int, progress func(float64)) (clip, error) {
+	var c clip
+	minWidth := func(w, h int) int {
+		c.w, c.h = trackSize(w, h, tw)
+		return c.w
+	}
+	shrink := func(_ int, _ []byte, img bgr.Image) ([]byte, error) {
+		if img.Width == c.w && img.Height == c.h {
+			return slices.Clone(img.Pix), nil
+		}
+		var small bgr.Image
+		videoio.Resize(img, c.w, c.h, &small)
+		return small.Pix, nil
+	}
+	err := eachMJPEG(ctx, path, minWidth, shrink, func(k, n int, _, pix []byte) error {
+		if k == 0 {
+			c.frames = make([][]byte, 0, n)
+		}
+		c.frames = append(c.frames, pix)
+		progress(float64(k+1) / float64(n))
+		return nil
+	})
+	return c, err
+}
+
+// lookahead bounds how many frames eachMJPEG works on ahead of the one its
+// caller is given.
+const lookahead = 8
+
+// eachMJPEG decodes the frames of a Motion-JPEG AVI in parallel, one
+// worker per core, and passes each through work in the worker and then,
+// in frame order, to fn: frame k of n, its JPEG bytes and what work made
+// of it. work gets the picture shrunk by the JPEG decoder by the largest
+// factor (up to 8) that keeps it at least minWidth(w, h) wide for a w x h
+// video; minWidth is called once, before any work, and the picture is
+// valid only during the call. It returns an error wrapping errNotMJPEG,
+// having called neither, if the file is not such an AVI.
+func eachMJPEG(ctx context.Context, path string, minWidth func(w, h int) int,
+	work func(k int, jpeg []byte, img bgr.Image) ([]byte, error), fn func(k, n int, jpeg, out []byte) error) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return clip{}, fmt.Errorf("open the video to analyse: %w", err)
+		return fmt.Errorf("open the video to analyse: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return clip{}, fmt.Errorf("open the video to analyse: %w", err)
+		return fmt.Errorf("open the video to analyse: %w", err)
 	}
 	chunks, err := mjpegChunks(f, st.Size())
 	if err != nil {
-		return clip{}, err
+		return err
 	}
-	readChunk := func(k int, buf []byte) ([]byte, error) {
-		buf = slices.Grow(buf[:0], chunks[k].size)[:chunks[k].size]
+	n := len(chunks)
+	read := func(k int) ([]byte, error) {
+		buf := make([]byte, chunks[k].size)
 		if _, err := f.ReadAt(buf, chunks[k].off); err != nil {
-			return buf, fmt.Errorf("read frame %d of %s: %w", k, path, err)
+			return nil, fmt.Errorf("read frame %d of %s: %w", k, path, err)
 		}
 		return buf, nil
 	}
-	first, err := readChunk(0, nil)
+	first, err := read(0)
 	if err != nil {
-		return clip{}, err
+		return err
 	}
 	var full bgr.Image
 	if err := videoio.Decode(first, &full); err != nil {
-		return clip{}, fmt.Errorf("frame 0 of %s: %w", path, err)
+		return fmt.Errorf("frame 0 of %s: %w", path, err)
 	}
-	var c clip
-	c.w, c.h = trackSize(full.Width, full.Height, tw)
+	want := minWidth(full.Width, full.Height)
 	factor := 8
-	for factor > 1 && (full.Width+factor-1)/factor < c.w {
+	for factor > 1 && (full.Width+factor-1)/factor < want {
 		factor /= 2
 	}
-	c.frames = make([][]byte, len(chunks))
-	workers := min(runtime.GOMAXPROCS(0), 4, len(chunks))
+
+	type decoded struct {
+		jpeg, out []byte
+		err       error
+	}
+	slots := make([]chan decoded, n)
+	for k := range slots {
+		slots[k] = make(chan decoded, 1)
+	}
+	tokens := make(chan struct{}, lookahead)
 	var next atomic.Int64
-	done := make(chan error, len(chunks))
 	// Deferred in this order so that the workers are told to stop before
 	// they are waited for.
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for range workers {
+	for range min(runtime.GOMAXPROCS(0), 4, n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf []byte
-			var dec, small bgr.Image
+			var img bgr.Image
 			for {
-				k := int(next.Add(1) - 1)
-				if k >= len(chunks) || ctx.Err() != nil {
+				select {
+				case tokens <- struct{}{}:
+				case <-ctx.Done():
 					return
 				}
-				var err error
-				if buf, err = readChunk(k, buf); err == nil {
-					err = videoio.DecodeReduced(buf, factor, &dec)
-					if err != nil {
-						err = fmt.Errorf("frame %d of %s: %w", k, path, err)
-					}
+				k := int(next.Add(1) - 1)
+				if k >= n {
+					return
 				}
-				if err == nil {
-					if dec.Width == c.w && dec.Height == c.h {
-						c.frames[k] = slices.Clone(dec.Pix)
+				var d decoded
+				if d.jpeg, d.err = read(k); d.err == nil {
+					if d.err = videoio.DecodeReduced(d.jpeg, factor, &img); d.err != nil {
+						d.err = fmt.Errorf("frame %d of %s: %w", k, path, d.err)
 					} else {
-						videoio.Resize(dec, c.w, c.h, &small)
-						c.frames[k] = slices.Clone(small.Pix)
+						d.out, d.err = work(k, d.jpeg, img)
 					}
 				}
-				done <- err
+				slots[k] <- d
 			}
 		}()
 	}
-	for i := range chunks {
+	for k := range n {
+		var d decoded
 		select {
-		case err := <-done:
-			if err != nil {
-				return clip{}, err
-			}
+		case d = <-slots[k]:
 		case <-ctx.Done():
-			return clip{}, ctx.Err()
+			return ctx.Err()
 		}
-		progress(float64(i+1) / float64(len(chunks)))
+		if d.err != nil {
+			return d.err
+		}
+		if err := fn(k, n, d.jpeg, d.out); err != nil {
+			return err
+		}
+		<-tokens
 	}
-	return c, nil
+	return nil
 }
 
 // loadCapture reads the frames of any video OpenCV can open, one by one;

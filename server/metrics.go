@@ -1,0 +1,74 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// PathMetrics serves the metrics in the Prometheus text format.
+const PathMetrics = "/metrics"
+
+// metrics are the server's Prometheus metrics, in a registry the server
+// owns (never the global one, so that two servers in one process, as in
+// the tests, count apart).
+type metrics struct {
+	reg        *prometheus.Registry
+	started    prometheus.Counter
+	resumed    prometheus.Counter
+	completed  prometheus.Counter
+	failed     *prometheus.CounterVec // by reason: see endReason.kind
+	frames     prometheus.Counter
+	bytes      prometheus.Counter
+	processing prometheus.Histogram
+	errors     *prometheus.CounterVec // error messages sent, by code
+	refused    *prometheus.CounterVec // requests refused before the upgrade, by reason
+}
+
+func newMetrics(srv *Server) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		started: prometheus.NewCounter(prometheus.CounterOpts{Name: "referee_sessions_started_total",
+			Help: "Streaming sessions started (resumed ones are counted once, when first started)."}),
+		resumed: prometheus.NewCounter(prometheus.CounterOpts{Name: "referee_sessions_resumed_total",
+			Help: "Sessions resumed by a client after a lost connection or a restart."}),
+		completed: prometheus.NewCounter(prometheus.CounterOpts{Name: "referee_sessions_completed_total",
+			Help: "Streaming sessions processed to a result."}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "referee_sessions_failed_total",
+			Help: "Streaming sessions that ended without a result, by reason."}, []string{"reason"}),
+		frames: prometheus.NewCounter(prometheus.CounterOpts{Name: "referee_frames_received_total",
+			Help: "Frame messages received, duplicates and refused ones included."}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "referee_frame_bytes_received_total",
+			Help: "Bytes of frame payloads received."}),
+		processing: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "referee_processing_duration_seconds",
+			Help:    "Time to reconstruct and analyse a streamed session, failed runs included.",
+			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "referee_errors_sent_total",
+			Help: "Error messages sent to clients (WebSocket and HTTP), by error code."}, []string{"code"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "referee_connections_refused_total",
+			Help: "Requests refused before the WebSocket upgrade, by reason."}, []string{"reason"}),
+	}
+	m.reg.MustRegister(m.started, m.resumed, m.completed, m.failed, m.frames, m.bytes, m.processing, m.errors, m.refused,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "referee_sessions_active",
+			Help: "Streaming sessions held: streaming, processing or disconnected and waiting to be resumed."},
+			func() float64 { return float64(srv.reg.count()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "referee_spool_bytes",
+			Help: "Bytes of disk used by the frame spools."},
+			func() float64 { return float64(srv.reg.disk.used.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "referee_spool_bytes_limit",
+			Help: "The limit of referee_spool_bytes (max spool bytes)."},
+			func() float64 { return float64(srv.reg.disk.limit) }),
+		collectors.NewGoCollector(),
+	)
+	return m
+}
+
+func (m *metrics) handler(log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Registry: m.reg,
+	})
+}

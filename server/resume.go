@@ -1,0 +1,223 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/referee-project/referee/protocol"
+)
+
+// Files of a session's spool directory, DataDir/spool/<id>.
+const (
+	spoolFileName = "frames.spool"
+	metaFileName  = "session.json"
+)
+
+// sessionMeta is session.json: what a restarted server needs, besides the
+// frames, to recover a session. It is written once, at session start.
+type sessionMeta struct {
+	SessionID      string  `json:"session_id"`
+	FPS            float64 `json:"fps"`
+	Width          int     `json:"width"`
+	Height         int     `json:"height"`
+	ExpectedFrames int     `json:"expected_frames"`
+	Protocol       string  `json:"protocol"`
+}
+
+// writeMeta writes session.json in dir atomically: a crash leaves the old
+// file or the new one, never half of one.
+func writeMeta(dir string, m sessionMeta) error {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, metaFileName+".tmp")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, metaFileName))
+}
+
+// readMeta reads and checks the session.json of the session directory dir.
+func readMeta(dir string) (sessionMeta, error) {
+	var m sessionMeta
+	data, err := os.ReadFile(filepath.Join(dir, metaFileName))
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, fmt.Errorf("%s: %w", metaFileName, err)
+	}
+	start := protocol.SessionStart{SessionID: m.SessionID, FPS: m.FPS, Width: m.Width, Height: m.Height, ExpectedFrames: m.ExpectedFrames}
+	if msg := checkStart(start); msg != "" || m.SessionID != filepath.Base(dir) {
+		return m, fmt.Errorf("%s does not describe session %s: %s", metaFileName, filepath.Base(dir), msg)
+	}
+	return m, nil
+}
+
+// recoverSessions scans the spool directory at start and keeps every
+// session it can read as disconnected, for the resume grace period. A
+// spool cut off mid-write is truncated to its last whole record; a
+// directory without valid metadata or spool is removed.
+func (srv *Server) recoverSessions() {
+	root := filepath.Join(srv.cfg.DataDir, "spool")
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		srv.log.Warn("cannot read the spool directory: no session recovered", "dir", root, "err", err)
+		return
+	}
+	now := time.Now()
+	for _, e := range entries {
+		id, dir := e.Name(), filepath.Join(root, e.Name())
+		log := srv.log.With("session_id", id)
+		if !e.IsDir() || !protocol.ValidSessionID(id) {
+			log.Warn("ignored an entry of the spool directory that is not a session", "path", dir)
+			continue
+		}
+		meta, err := readMeta(dir)
+		if err == nil && meta.Protocol != protocol.V2 {
+			meta.Protocol = protocol.V1
+		}
+		var sp *spool
+		var cut int64
+		if err == nil {
+			sp, cut, err = openSpool(filepath.Join(dir, spoolFileName), srv.reg.disk)
+		}
+		if err != nil {
+			log.Warn("cannot recover a session: removed its spool", "path", dir, "err", err)
+			if err := os.RemoveAll(dir); err != nil {
+				log.Warn("cannot remove the spool", "path", dir, "err", err)
+			}
+			continue
+		}
+		if cut > 0 {
+			log.Warn("truncated a spool cut off mid-write to its last whole frame", "cut_bytes", cut, "frames", sp.Count(), "path", sp.path)
+		}
+		s := &session{
+			id:           id,
+			log:          log,
+			start:        protocol.SessionStart{SessionID: id, FPS: meta.FPS, Width: meta.Width, Height: meta.Height, ExpectedFrames: meta.ExpectedFrames},
+			protocol:     meta.Protocol,
+			created:      now,
+			dir:          dir,
+			spool:        sp,
+			state:        stateDisconnected,
+			disconnected: now,
+			lastActivity: now,
+			maxNumber:    -1,
+			gapsBelow:    -1,
+		}
+		if numbers := sp.Numbers(); len(numbers) > 0 {
+			s.maxNumber = numbers[len(numbers)-1]
+		}
+		srv.reg.mu.Lock()
+		srv.reg.sessions[id] = s
+		srv.reg.mu.Unlock()
+		log.Info("recovered session", "frames", sp.Count(), "spool_bytes", sp.Size(), "keep_for", srv.cfg.ResumeGrace)
+	}
+}
+
+// resume attaches c to the session it asks to resume and returns it with
+// the frames it holds, or nil when there is no such session (the caller
+// starts a new one). A session still streaming on another connection, one
+// the server has not yet noticed is dead, is taken over: that connection
+// is closed.
+func (r *registry) resume(m protocol.SessionStart, proto string, c *conn) (*session, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, &startError{protocol.CodeSessionStartFailed, "the server is shutting down"}
+	}
+	s := r.sessions[m.SessionID]
+	if s == nil {
+		return nil, nil
+	}
+	if m.FPS != s.start.FPS || m.Width != s.start.Width || m.Height != s.start.Height {
+		return nil, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("cannot resume session %s: it was started at %vfps %dx%d, the resume asks for %vfps %dx%d",
+			s.id, s.start.FPS, s.start.Width, s.start.Height, m.FPS, m.Width, m.Height)}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var previous *conn
+	switch s.state {
+	case stateDisconnected:
+	case stateStreaming:
+		previous = s.conn
+	case stateProcessing:
+		return nil, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("cannot resume session %s: it has ended and is being processed; its result will be in its artifact directory", s.id)}
+	default:
+		return nil, nil
+	}
+	s.state, s.conn, s.protocol = stateStreaming, c, proto
+	s.ended, s.totalFrames, s.signal, s.signalName = false, 0, nil, ""
+	s.ackBase, s.gapsBelow, s.lastActivity = s.messages, s.maxNumber, time.Now()
+	if previous != nil && previous != c {
+		previous.closeWith(closePolicy, "session "+s.id+" resumed on another connection")
+	}
+	return s, nil
+}
+
+// detach handles the end of connection c for its session s: processing goes
+// on without it; a session still streaming is kept for the resume grace
+// period, or on disk for the next start when the server is shutting down.
+func (srv *Server) detach(s *session, c *conn, reason string) {
+	s.mu.Lock()
+	if s.conn != c {
+		s.mu.Unlock()
+		return
+	}
+	state := s.state
+	if state == stateStreaming && !srv.isClosing() {
+		s.state, s.conn, s.disconnected = stateDisconnected, nil, time.Now()
+	}
+	s.mu.Unlock()
+	switch {
+	case state == stateProcessing:
+		s.log.Info("connection lost during processing; the result will be in the artifact directory", "reason", reason)
+	case state != stateStreaming:
+	case srv.isClosing():
+		srv.suspend(s, reason)
+	default:
+		if err := s.spool.Flush(); err != nil {
+			s.log.Warn("cannot flush the spool of a disconnected session", "err", err)
+		}
+		s.log.Info("session disconnected", "reason", fmt.Sprintf("%s; keeping the session for %s to resume", reason, srv.cfg.ResumeGrace),
+			"frames", s.spool.Count())
+	}
+}
+
+// suspend ends s without deleting its spool, when the server stops: the
+// next start on the same data directory recovers it.
+func (srv *Server) suspend(s *session, reason string) {
+	s.mu.Lock()
+	if s.state != stateStreaming && s.state != stateDisconnected {
+		s.mu.Unlock()
+		return
+	}
+	s.state = stateFinished
+	s.mu.Unlock()
+	active := srv.reg.remove(s)
+	err := s.spool.Flush()
+	if cerr := s.spool.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		s.log.Warn("cannot write the spool of a session kept for recovery", "path", s.spool.path, "err", err)
+	}
+	s.log.Info("kept session on disk for recovery at the next start", "reason", reason, "frames", s.spool.Count(), "active", active)
+}
+
+// isClosing reports whether Shutdown has begun.
+func (srv *Server) isClosing() bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.closing
+}
+
+// errNothingToResume is logged when a client asks to resume a session the
+// server does not hold.
+var errNothingToResume = errors.New("no such session to resume (grace period over, or the data directory is new): starting it anew")
