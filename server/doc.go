@@ -1,12 +1,25 @@
 // Package server is the referee service: the streaming endpoint
-// (protocol.Path) beside GET /health, GET /streaming/stats and
+// (protocol.Path) beside GET /health, GET /streaming/stats, GET /metrics
+// (Prometheus text format, from a registry the Server owns) and
 // POST /analyze.
 //
 // # Lifecycle
 //
-// New checks a Config and creates the data directories; Start listens and
-// serves in goroutines the Server owns; Shutdown (or Close) stops accepting,
-// ends every session and waits for all of those goroutines.
+// New checks a Config, creates the data directories and recovers the
+// sessions an earlier run left in DataDir/spool; Start listens and serves
+// in goroutines the Server owns; Shutdown (or Close) stops accepting,
+// closes the streaming connections with 1001 "server shutting down"
+// keeping their spools for the next start, lets processing finish until
+// its deadline, and waits for all of those goroutines.
+//
+// # Access
+//
+// With Config.Token, every endpoint but /health needs
+// "Authorization: Bearer <token>" (the stream also takes ?token=), else
+// 401 with a JSON error (UNAUTHORIZED). With TLSCertFile and TLSKeyFile it
+// speaks HTTPS and WSS only. Browser pages of other origins than the
+// server's and Config.AllowedOrigins get 403, and an address holding
+// MaxConnsPerAddr connections gets 429, both before the upgrade.
 //
 // # Connections
 //
@@ -44,9 +57,21 @@
 // session_end and the signal are in, pipeline.Run rebuilds and analyses the
 // phrase into OutputDir/<id> in a goroutine owned by the server, with at
 // most Config.ProcessingWorkers sessions at once. A session ends exactly
-// once: completed, disconnected, aborted by the client, idle timeout,
-// refused input or failed processing; one "removed session" log line says
-// which, its spool is deleted and its id is free again. The artifacts of a
+// once: completed, aborted by the client, idle timeout, refused input,
+// failed processing, or disconnected and not resumed within
+// Config.ResumeGrace; one "removed session" log line says which, its spool
+// is deleted and its id is free again.
+//
+// # Resume and recovery
+//
+// A client that goes before session_end leaves its session disconnected
+// (its spool flushed) for ResumeGrace. A session_start with "resume": true
+// and its id continues it, on a new connection (taking over one the server
+// has not yet seen die): session_started lists the frames held as ranges
+// in "have". Every spool record carries a magic, its length and a CRC-32C,
+// and session.json beside the spool has the session's parameters, so a
+// restarted server recovers each spool, truncated to its last whole record
+// if a crash cut one, as a disconnected session. The artifacts of a
 // failed run are removed, so a directory without result.json is never left
 // behind; those of an earlier session with the same id are moved aside to
 // <id>.1, <id>.2, ...

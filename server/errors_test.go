@@ -66,7 +66,9 @@ func startMessage(id string) protocol.SessionStart {
 }
 
 // shortGrace keeps disconnected sessions for 200ms, looked at every 20ms.
-func shortGrace(c *Config) { c.ResumeGrace, c.ReaperInterval = 200*time.Millisecond, 20*time.Millisecond }
+func shortGrace(c *Config) {
+	c.ResumeGrace, c.ReaperInterval = 200*time.Millisecond, 20*time.Millisecond
+}
 
 var badInputs = []badInput{
 	{

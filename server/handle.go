@@ -193,7 +193,8 @@ func (c *conn) onStart(m protocol.SessionStart) {
 			c.send(c.startedReply(s.id, proto, true, have))
 			return
 		}
-		c.log.Info("client asked to resume a session the server does not hold", "session_id", m.SessionID, "err", errNothingToResume)
+		c.log.Info("client asked to resume a session the server does not hold", "session_id", m.SessionID,
+			"hint", "grace period over, or a new data directory: starting it anew")
 	}
 	s, active, err := c.srv.reg.create(m.SessionID, m, proto, c)
 	if err != nil {

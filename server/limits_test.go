@@ -47,7 +47,7 @@ func TestSpoolDiskLimit(t *testing.T) {
 	}
 	c := ts.dial()
 	c.send(startMessage("second"))
-	c.expectFatal(protocol.CodeSessionStartFailed, "spool disk limit reached: the spools of 1 sessions hold "+itoa(2*record)+" bytes, the limit is "+itoa(2*record)+" (max spool bytes)", websocket.CloseNormalClosure)
+	c.expectFatal(protocol.CodeSessionStartFailed, "spool disk limit reached: the spools hold "+itoa(2*record)+" bytes (1 sessions), the limit is "+itoa(2*record)+" (max spool bytes)", websocket.CloseNormalClosure)
 
 	holder.send(protocol.Frame{SessionID: "holder", FrameNumber: 2, Encoding: protocol.EncodingJPEG, Size: len(payload)})
 	holder.sendBinary(payload)

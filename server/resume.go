@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -217,7 +216,3 @@ func (srv *Server) isClosing() bool {
 	defer srv.mu.Unlock()
 	return srv.closing
 }
-
-// errNothingToResume is logged when a client asks to resume a session the
-// server does not hold.
-var errNothingToResume = errors.New("no such session to resume (grace period over, or the data directory is new): starting it anew")

@@ -391,7 +391,12 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	c := newConn(s, ws, r.RemoteAddr)
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
+	closing := s.closing
 	s.mu.Unlock()
+	if closing {
+		// Upgraded while Shutdown was closing the connections it knew.
+		c.closeWith(closeGoingAway, errShutdown.text)
+	}
 	c.run()
 	s.mu.Lock()
 	delete(s.conns, c)

@@ -257,7 +257,7 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 	}
 
 	if used := r.disk.used.Load(); used >= r.disk.limit {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("spool disk limit reached: the spools of %d sessions hold %d bytes, the limit is %d (max spool bytes); try again when one has ended", len(r.sessions), used, r.disk.limit)}
+		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("spool disk limit reached: the spools hold %d bytes (%d sessions), the limit is %d (max spool bytes); try again when one has ended", used, len(r.sessions), r.disk.limit)}
 	}
 
 	dir := filepath.Join(r.cfg.DataDir, "spool", id)

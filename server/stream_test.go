@@ -257,6 +257,76 @@ func TestShutdownEndsSessions(t *testing.T) {
 	}
 }
 
+// gatedAnalyzer waits until release is closed, then decides on the signal.
+type gatedAnalyzer struct{ started, release chan struct{} }
+
+func (a gatedAnalyzer) Analyze(ctx context.Context, in pipeline.AnalysisInput, progress func(float64, string)) (pipeline.Verdict, error) {
+	close(a.started)
+	select {
+	case <-a.release:
+	case <-ctx.Done():
+		return pipeline.Verdict{}, ctx.Err()
+	}
+	return pipeline.SignalAnalyzer{}.Analyze(ctx, in, progress)
+}
+
+// TestGracefulShutdown: Shutdown refuses new connections, closes a
+// streaming session's connection and an idle one at once with 1001
+// "server shutting down" keeping the session's spool for the next start,
+// lets the session being processed finish and deliver its result, then
+// closes its connection the same way.
+func TestGracefulShutdown(t *testing.T) {
+	analyzer := gatedAnalyzer{make(chan struct{}), make(chan struct{})}
+	ts := startServer(t, func(c *Config) {
+		c.Analyzer = "gated"
+		c.Analyzers = map[string]pipeline.Analyzer{"gated": analyzer}
+	})
+	busy, _ := ts.startedWithFrames("busy", 2)
+	busy.send(protocol.SessionEnd{SessionID: "busy", TotalFrames: 2})
+	expect[protocol.SessionEnded](busy)
+	busy.sendSignal("busy", readPhrase(t, logSingleLeft))
+	expect[protocol.SignalAck](busy)
+	<-analyzer.started
+	live, _ := ts.startedWithFrames("live", 3)
+	idle := ts.dial()
+	liveClosed, idleClosed := live.closedLater(), idle.closedLater()
+
+	shutdown := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		shutdown <- ts.srv.Shutdown(ctx)
+	}()
+	for name, ch := range map[string]<-chan *websocket.CloseError{"streaming": liveClosed, "idle": idleClosed} {
+		if ce := <-ch; ce == nil || ce.Code != websocket.CloseGoingAway || ce.Text != "server shutting down" {
+			t.Errorf("%s connection closed with %+v, want 1001 \"server shutting down\"", name, ce)
+		}
+	}
+	ts.logs.waitFor(t, `msg="kept session on disk for recovery at the next start"`, "session_id=live", "frames=3")
+	if _, _, err := websocket.DefaultDialer.Dial(ts.url, nil); err == nil {
+		t.Error("a new connection was accepted during the shutdown")
+	}
+	select {
+	case err := <-shutdown:
+		t.Fatalf("Shutdown returned %v while a session was being processed", err)
+	default:
+	}
+
+	close(analyzer.release)
+	res := busy.awaitResult("busy")
+	checkResult(t, res, seq(2))
+	if ce := busy.expectClose(); ce.Code != websocket.CloseGoingAway || ce.Text != "server shutting down" {
+		t.Errorf("the processed session's connection closed with %d %q", ce.Code, ce.Text)
+	}
+	if err := <-shutdown; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	ts.logs.waitFor(t, `msg="removed session"`, "session_id=busy", "reason=completed")
+	if _, err := os.Stat(filepath.Join(ts.cfg.DataDir, "spool", "live", spoolFileName)); err != nil {
+		t.Errorf("the streaming session's spool is gone: %v", err)
+	}
+}
+
 // blockingAnalyzer blocks until processing is cancelled.
 type blockingAnalyzer struct{ started chan struct{} }
 
@@ -266,8 +336,9 @@ func (a blockingAnalyzer) Analyze(ctx context.Context, _ pipeline.AnalysisInput,
 	return pipeline.Verdict{}, ctx.Err()
 }
 
-// TestShutdownCancelsProcessing: Shutdown cancels processing in progress
-// and leaves no artifacts that look complete.
+// TestShutdownCancelsProcessing: Shutdown cancels the processing still
+// running when its deadline passes, says so, and leaves no artifacts that
+// look complete.
 func TestShutdownCancelsProcessing(t *testing.T) {
 	started := make(chan struct{})
 	ts := startServer(t, func(c *Config) {
@@ -287,8 +358,10 @@ func TestShutdownCancelsProcessing(t *testing.T) {
 		t.Fatal("the analysis never started")
 	}
 	closed := c.closedLater()
-	if err := ts.srv.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "processing cancelled") {
+		t.Fatalf("Shutdown returned %v, want the deadline error saying processing was cancelled", err)
 	}
 	if ce := <-closed; ce == nil || ce.Code != websocket.CloseGoingAway {
 		t.Errorf("close %+v, want %d", ce, websocket.CloseGoingAway)

@@ -205,9 +205,9 @@ func (w *Writer) Frames() int { return w.frames }
 // WriteFrame appends one frame, the complete bytes of a JPEG picture of the
 // configured size. It checks only the JPEG start-of-image marker: decoding
 // the picture to check its size is the caller's choice. A frame refused with
-// ErrNotJPEG, ErrFrameTooLarge or ErrFileTooLarge leaves the file as it was;
-// after any other error the Writer is unusable and Close only releases the
-// file.
+// ErrNotJPEG, ErrFrameTooLarge or ErrFileTooLarge is not written and the
+// Writer goes on; after any other error the Writer is unusable and Close
+// only releases the file.
 func (w *Writer) WriteFrame(jpeg []byte) error {
 	if w.closed {
 		return ErrClosed
