@@ -18,6 +18,11 @@ const (
 	// DefaultWindow is the v2 window used when the server agrees to v2
 	// without naming one.
 	DefaultWindow = 32
+	// DefaultResumeTries, DefaultResumeTimeout and DefaultResumeBackoff
+	// bound the attempts to resume a session after a lost connection.
+	DefaultResumeTries   = 5
+	DefaultResumeTimeout = 60 * time.Second
+	DefaultResumeBackoff = 500 * time.Millisecond
 )
 
 // Options say what to stream where. The zero value of a field takes its
@@ -54,6 +59,23 @@ type Options struct {
 	KeepAlive time.Duration
 	// Protocol is protocol.V2 (default) or protocol.V1.
 	Protocol string
+	// Token, when set, is sent as "Authorization: Bearer <Token>" to a
+	// server that requires it.
+	Token string
+	// CAFile is a PEM bundle of the CAs trusted for an https server,
+	// instead of the system's roots.
+	CAFile string
+	// ResumeTries is how many times a lost connection is replaced before
+	// the run fails (default DefaultResumeTries; negative: never, the run
+	// fails at the first loss). The waits between attempts start at
+	// ResumeBackoff (default DefaultResumeBackoff) and double, and one
+	// outage may last at most ResumeTimeout (default
+	// DefaultResumeTimeout). Every frame sent is kept in a temporary file
+	// while the run lasts, so that those the server lacks after a resume
+	// can be sent again.
+	ResumeTries   int
+	ResumeTimeout time.Duration
+	ResumeBackoff time.Duration
 	// Logger receives the session's log lines; nil discards them.
 	Logger *slog.Logger
 	// ProgressBar, when set, shows the frames sent as a progress bar there
@@ -79,6 +101,9 @@ type Result struct {
 	Validation protocol.Validation
 	// Raw is the result object of process_complete, exactly as received.
 	Raw json.RawMessage
+	// Resumes is the number of times the session was resumed on a new
+	// connection.
+	Resumes int
 }
 
 // Run streams one phrase: it checks the inputs and the server, opens a
@@ -121,25 +146,40 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	log = log.With("session_id", id)
 	log.Debug("Inputs checked", "source", src.name, "width", src.first.Width, "height", src.first.Height,
 		"fps", src.fps, "expected_frames", src.expected, "signal_bytes", len(sig))
-	if err := checkHealth(ctx, ep.Health, opts.Timeout, log); err != nil {
-		return nil, err
-	}
-	c, err := dial(ctx, ep.Stream, opts.Timeout, opts.KeepAlive)
+	tlsConf, err := loadCA(opts.CAFile)
 	if err != nil {
 		return nil, err
 	}
-	defer c.close()
+	l := link{url: ep.Stream, timeout: opts.Timeout, keepAlive: opts.KeepAlive, token: opts.Token, tls: tlsConf}
+	var jr *journal
+	if opts.ResumeTries >= 0 {
+		if jr, err = newJournal(); err != nil {
+			return nil, &Error{Kind: KindInput, Err: err}
+		}
+		defer jr.close()
+	}
+	if err := checkHealth(ctx, ep.Health, l, log); err != nil {
+		return nil, err
+	}
+	c, err := dial(ctx, l)
+	if err != nil {
+		return nil, err
+	}
 	log.Info("Connected to " + ep.Stream)
 	s := &session{
 		opts:       &opts,
 		id:         id,
 		log:        log,
+		link:       l,
 		c:          c,
+		jr:         jr,
 		src:        src,
 		signal:     sig,
 		signalName: filepath.Base(opts.Signal),
 		timer:      newStoppedTimer(),
 	}
+	// s.c is the last connection: a resume replaces the first.
+	defer func() { s.c.close() }()
 	return s.run(ctx)
 }
 
@@ -159,6 +199,15 @@ func (o *Options) check() error {
 	}
 	if o.Protocol == "" {
 		o.Protocol = protocol.V2
+	}
+	if o.ResumeTries == 0 {
+		o.ResumeTries = DefaultResumeTries
+	}
+	if o.ResumeTimeout <= 0 {
+		o.ResumeTimeout = DefaultResumeTimeout
+	}
+	if o.ResumeBackoff <= 0 {
+		o.ResumeBackoff = DefaultResumeBackoff
 	}
 	switch {
 	case o.Encoding != protocol.EncodingJPEG && o.Encoding != protocol.EncodingPNG && o.Encoding != protocol.EncodingRaw:

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -64,22 +65,47 @@ type incoming struct {
 	err error
 }
 
-// dial connects to url and starts the pumps. They run until close is
-// called or the connection fails; ctx only bounds the handshake, so that
-// the owner can still send session_abort after its own context is
+// link says how to reach the server: where, with which token and TLS
+// roots, and how patiently.
+type link struct {
+	url       string
+	timeout   time.Duration
+	keepAlive time.Duration
+	// token, when set, goes in the Authorization header of the handshake.
+	token string
+	// tls holds the roots of a --ca bundle; nil means the system's.
+	tls *tls.Config
+}
+
+// header is the handshake's header: the token, if any.
+func (l link) header() http.Header {
+	if l.token == "" {
+		return nil
+	}
+	return http.Header{"Authorization": {"Bearer " + l.token}}
+}
+
+// dial connects to the link's URL and starts the pumps. They run until
+// close is called or the connection fails; ctx only bounds the handshake,
+// so that the owner can still send session_abort after its own context is
 // cancelled.
-func dial(ctx context.Context, url string, timeout, keepAlive time.Duration) (*conn, error) {
+func dial(ctx context.Context, l link) (*conn, error) {
+	url, timeout, keepAlive := l.url, l.timeout, l.keepAlive
 	d := websocket.Dialer{
 		Proxy:            http.ProxyFromEnvironment,
 		HandshakeTimeout: timeout,
 		ReadBufferSize:   16 << 10,
 		WriteBufferSize:  64 << 10,
+		TLSClientConfig:  l.tls,
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ws, resp, err := d.DialContext(dctx, url, nil)
+	ws, resp, err := d.DialContext(dctx, url, l.header())
 	if err != nil {
-		if resp != nil {
+		switch {
+		case resp != nil && resp.StatusCode == http.StatusUnauthorized:
+			return nil, serverErrorf("the server refused the token (401): check --token / REFEREE_TOKEN")
+		case resp != nil:
 			return nil, connErrorf("Cannot open %s: the server answered %s (check that the URL points at a referee server)", url, resp.Status)
 		}
 		return nil, dialError(dctx, url, timeout, err)
@@ -171,7 +197,11 @@ func (c *conn) readError(err error) error {
 	case errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure:
 		// 1006 is never sent: gorilla reports a TCP connection that ended
 		// without a close frame this way.
-		return &Error{Kind: KindConnection, Err: withCause(err, "Connection lost to %s: it ended without a close frame (check the network and that the server is still running)", c.url)}
+		return lostf(err, "Connection lost to %s: it ended without a close frame (check the network and that the server is still running)", c.url)
+	case errors.As(err, &ce) && (ce.Code == websocket.CloseGoingAway || ce.Code == websocket.CloseServiceRestart || ce.Code == websocket.CloseTryAgainLater):
+		// The server is shutting down or restarting: a later connection
+		// may find it, and the session, again.
+		return lostf(err, "Connection closed by the server (code %d: %s); it may come back", ce.Code, ce.Text)
 	case errors.As(err, &ce):
 		text := ce.Text
 		if text == "" {
@@ -179,9 +209,9 @@ func (c *conn) readError(err error) error {
 		}
 		return &Error{Kind: KindConnection, Err: withCause(err, "Connection closed by the server (code %d: %s); check the server's log", ce.Code, text)}
 	case errors.As(err, &ne) && ne.Timeout():
-		return &Error{Kind: KindConnection, Err: withCause(err, "Connection lost: nothing from %s for %s, not even a pong (check the network and that the server is still running)", c.url, c.keepAlive)}
+		return lostf(err, "Connection lost: nothing from %s for %s, not even a pong (check the network and that the server is still running)", c.url, c.keepAlive)
 	}
-	return &Error{Kind: KindConnection, Err: withCause(err, "Connection lost to %s: %v (check the network and the server's log)", c.url, err)}
+	return lostf(err, "Connection lost to %s: %v (check the network and the server's log)", c.url, err)
 }
 
 // errClosed is the reason of a connection we closed ourselves.
@@ -228,9 +258,9 @@ func (c *conn) writeError(err error) error {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return &Error{Kind: KindConnection, Err: withCause(err, "Connection timeout: a message to %s could not be sent within %s (check the network, or raise --timeout)", c.url, c.timeout)}
+		return lostf(err, "Connection timeout: a message to %s could not be sent within %s (check the network, or raise --timeout)", c.url, c.timeout)
 	}
-	return &Error{Kind: KindConnection, Err: withCause(err, "Connection lost to %s while sending: %v (check the network and the server's log)", c.url, err)}
+	return lostf(err, "Connection lost to %s while sending: %v (check the network and the server's log)", c.url, err)
 }
 
 // send queues one message for the write pump. It returns once the pump has

@@ -19,6 +19,14 @@
 // to v1 (a frame_ack per frame) when the server's session_started does not
 // name a protocol, as the existing Python service answers.
 //
+// A connection lost mid-session (dropped link, keepalive or answer timeout,
+// server closing with 1001, 1012 or 1013) is replaced: Run reconnects with
+// bounded, logged, doubling waits, asks to resume the session, and sends
+// only the frames the server's session_started "have" lacks, read back from
+// a temporary file that keeps every frame sent; then session_end and the
+// signal again. A refusal, our own cancellation or a close for another
+// reason ends the run at once.
+//
 // Every failure is an *Error whose Kind says whose fault it is: the server
 // (it answered with an error), the local input, or the connection.
 package client

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/referee-project/referee/protocol"
@@ -40,6 +41,10 @@ func (k Kind) String() string {
 type Error struct {
 	Kind Kind
 	Err  error
+	// resumable marks a lost connection that a new one may make good: the
+	// link dropped, the server went away or stopped answering. A refusal,
+	// a close for a reason of the server's, or our own close is not.
+	resumable bool
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
@@ -67,4 +72,15 @@ func connErrorf(format string, args ...any) error {
 
 func serverErrorf(format string, args ...any) error {
 	return &Error{Kind: KindServer, Err: fmt.Errorf(format, args...)}
+}
+
+// lostf is a connection failure that a resume may repair.
+func lostf(cause error, format string, args ...any) error {
+	return &Error{Kind: KindConnection, Err: withCause(cause, format, args...), resumable: true}
+}
+
+// isResumable reports whether err is a lost connection worth resuming.
+func isResumable(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.resumable
 }

@@ -134,15 +134,18 @@ func decodeCounters(t testing.TB, frames []receivedFrame) []int {
 	return out
 }
 
-// baseOptions streams video to the peer with short timeouts.
+// baseOptions streams video to the peer with short timeouts. A lost
+// connection fails the run at once, as the peer's faults expect: the
+// resume tests turn resuming on.
 func baseOptions(p *peer, video, sig string, logs *logBuffer) Options {
 	return Options{
-		Server:    p.url(),
-		Video:     video,
-		Signal:    sig,
-		Timeout:   5 * time.Second,
-		KeepAlive: 10 * time.Second,
-		Logger:    logs.logger(),
+		Server:      p.url(),
+		Video:       video,
+		Signal:      sig,
+		Timeout:     5 * time.Second,
+		KeepAlive:   10 * time.Second,
+		Logger:      logs.logger(),
+		ResumeTries: -1,
 	}
 }
 

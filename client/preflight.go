@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -167,14 +169,19 @@ func readSignal(path string) ([]byte, *signal.Phrase, error) {
 // checkHealth asks the server's /health and wants a 200 within timeout. It
 // is the last check before a session is opened: a server that is down fails
 // here, before anything is streamed.
-func checkHealth(ctx context.Context, url string, timeout time.Duration, log *slog.Logger) error {
+func checkHealth(ctx context.Context, url string, l link, log *slog.Logger) error {
+	timeout := l.timeout
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return inputErrorf("server URL %s: %v", url, err)
 	}
+	for k, v := range l.header() {
+		req.Header[k] = v
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = l.tls
 	defer tr.CloseIdleConnections()
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
@@ -201,9 +208,12 @@ func checkHealth(ctx context.Context, url string, timeout time.Duration, log *sl
 func dialError(ctx context.Context, url string, timeout time.Duration, err error) error {
 	var dnsErr *net.DNSError
 	var netErr net.Error
+	var certErr *tls.CertificateVerificationError
 	switch {
 	case errors.Is(context.Cause(ctx), context.Canceled):
 		return fmt.Errorf("interrupted while connecting to %s: %w", url, context.Canceled)
+	case errors.As(err, &certErr):
+		return &Error{Kind: KindConnection, Err: withCause(err, "Cannot connect to %s: the server's TLS certificate is not trusted: %v (give the CA that signed it with --ca FILE)", url, certErr.Err)}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return &Error{Kind: KindConnection, Err: withCause(err, "Cannot connect to %s: connection refused (check that `referee serve` is running at that address and port)", url)}
 	case errors.As(err, &dnsErr):
@@ -212,6 +222,23 @@ func dialError(ctx context.Context, url string, timeout time.Duration, err error
 		return &Error{Kind: KindConnection, Err: withCause(err, "Connection timeout: %s did not answer within %s (check that `referee serve` is running at that address, that no firewall blocks the port, or raise --timeout)", url, timeout)}
 	}
 	return &Error{Kind: KindConnection, Err: withCause(err, "Cannot connect to %s: %v (check the network and that `referee serve` is running there)", url, err)}
+}
+
+// loadCA reads a PEM bundle of CA certificates into a TLS configuration
+// that trusts them alone; an empty path means the system's roots (nil).
+func loadCA(path string) (*tls.Config, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot read the CA file %s: %v (check the --ca path)", path, err)}
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, inputErrorf("CA file %s holds no PEM certificate (give the PEM bundle of the CA that signed the server's certificate)", path)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // causeError is a message written for the user that still wraps the error

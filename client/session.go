@@ -19,6 +19,7 @@ type session struct {
 	opts       *Options
 	id         string
 	log        *slog.Logger
+	link       link
 	c          *conn
 	src        *source
 	signal     []byte
@@ -35,32 +36,123 @@ type session struct {
 
 	proto  string
 	window int
-	sent   int
-	acked  int // v1: frame_acks received; v2: the last frames_ack's through
 	prog   *progress
+
+	// enc yields the source's frames once, across every connection; eof
+	// says it has yielded the last.
+	enc *encoder
+	eof bool
+	// sent is the number of frames taken from enc: frames 0..sent-1 have
+	// gone out at least once, and are kept in jr for a resume.
+	sent      int
+	paceStart time.Time
+	jr        *journal
+	// resend lists the frames to send again on this connection, before
+	// new ones: those the server lacked when the session was resumed.
+	resend []int
+	// connSent counts the frame messages sent on this connection,
+	// connAcked those acknowledged (v1: frame_acks; v2: the last
+	// frames_ack's through, which counts from 0 on each connection).
+	connSent  int
+	connAcked int
+	// outage is the loss of connection being repaired, nil while a
+	// connection works; resumes counts the sessions resumed.
+	outage  *outage
+	resumes int
 }
+
+// outage is one loss of connection and the attempts to resume after it.
+type outage struct {
+	start time.Time
+	tries int
+	cause error
+}
+
+// maxBackoff caps the wait between two attempts to reconnect.
+const maxBackoff = 8 * time.Second
 
 // run does the session and, when it fails while the server may still hold
-// the session, tells the server why with session_abort.
+// the session, tells the server why with session_abort. A lost connection
+// is resumed on a new one, within the retry budget of the options.
 func (s *session) run(ctx context.Context) (*Result, error) {
-	res, err := s.stream(ctx)
-	if err != nil {
-		s.abort(err)
-		return nil, err
+	defer func() {
+		if s.enc != nil {
+			s.enc.stop()
+		}
+		if s.prog != nil {
+			s.prog.done()
+		}
+	}()
+	for {
+		res, err := s.attempt(ctx)
+		if err == nil {
+			return res, nil
+		}
+		if ctx.Err() != nil || !isResumable(err) || s.opts.ResumeTries < 0 {
+			s.abort(err)
+			return nil, err
+		}
+		if s.outage == nil {
+			s.outage = &outage{start: time.Now()}
+		}
+		s.outage.cause = err
+		if err := s.reconnect(ctx); err != nil {
+			s.abort(err)
+			return nil, err
+		}
 	}
-	return res, nil
 }
 
-func (s *session) stream(ctx context.Context) (*Result, error) {
+// reconnect replaces the lost connection with a new one, waiting before
+// each attempt (ResumeBackoff, doubling, at most maxBackoff) until one
+// succeeds or the outage's tries or time are used up.
+func (s *session) reconnect(ctx context.Context) error {
+	o := s.outage
+	s.c.close()
+	for {
+		wait := min(s.opts.ResumeBackoff<<min(o.tries, 16), maxBackoff)
+		if o.tries >= s.opts.ResumeTries || time.Since(o.start)+wait > s.opts.ResumeTimeout {
+			return &Error{Kind: KindConnection, Err: withCause(o.cause,
+				"Connection lost and not regained: %d attempts to resume session %s in %s failed (at most %d within --resume-timeout %s); the last: %v",
+				o.tries, s.id, time.Since(o.start).Round(time.Millisecond), s.opts.ResumeTries, s.opts.ResumeTimeout, o.cause)}
+		}
+		o.tries++
+		s.log.Warn(fmt.Sprintf("Connection lost; resuming the session in %s (attempt %d of %d)", wait, o.tries, s.opts.ResumeTries),
+			"frames_sent", s.sent, "error", o.cause.Error())
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("interrupted while resuming after %d frames: %w", s.sent, context.Cause(ctx))
+		}
+		c, err := dial(ctx, s.link)
+		if err == nil {
+			s.c = c
+			s.log.Info("Reconnected to "+s.link.url, "attempt", o.tries)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted while resuming after %d frames: %w", s.sent, context.Cause(ctx))
+		}
+		var e *Error
+		if errors.As(err, &e) && e.Kind != KindConnection {
+			return err // a refused token: trying again changes nothing
+		}
+		o.cause = err
+	}
+}
+
+// attempt runs the session over the current connection: from session_start
+// (a resume after the first) to the result.
+func (s *session) attempt(ctx context.Context) (*Result, error) {
 	if err := s.start(ctx); err != nil {
 		return nil, err
 	}
-	s.prog = newProgress(s.log, s.opts.ProgressBar, s.src.expected)
-	err := s.sendFrames(ctx)
-	s.prog.done()
-	if err != nil {
+	if err := s.sendFrames(ctx); err != nil {
 		return nil, err
 	}
+	s.prog.done()
 	if err := s.c.sendMessage(ctx, protocol.SessionEnd{SessionID: s.id, TotalFrames: s.sent}); err != nil {
 		return nil, s.sendError(ctx, err)
 	}
@@ -96,12 +188,16 @@ func (s *session) stream(ctx context.Context) (*Result, error) {
 		StreamTime: s.prog.elapsed(),
 		Validation: v,
 		Raw:        raw,
+		Resumes:    s.resumes,
 	}, nil
 }
 
-// start opens the session and settles the protocol.
+// start opens the session and settles the protocol; after the first
+// session_start it asks to resume the session and lists the frames the
+// server lacks for sendFrames.
 func (s *session) start(ctx context.Context) error {
 	first := s.src.first
+	resume := s.startSent
 	msg := protocol.SessionStart{
 		SessionID:      s.id,
 		FPS:            s.src.fps,
@@ -109,6 +205,7 @@ func (s *session) start(ctx context.Context) error {
 		Height:         first.Height,
 		ExpectedFrames: s.src.expected,
 		VideoFormat:    protocol.DefaultVideoFormat,
+		Resume:         resume,
 	}
 	if s.opts.Protocol == protocol.V2 {
 		// A v1 request carries no protocol field at all, exactly what the
@@ -120,7 +217,7 @@ func (s *session) start(ctx context.Context) error {
 	}
 	s.startSent = true
 	s.log.Info("Sent session start", "fps", msg.FPS, "width", msg.Width, "height", msg.Height,
-		"expected_frames", msg.ExpectedFrames, "protocol", s.opts.Protocol)
+		"expected_frames", msg.ExpectedFrames, "protocol", s.opts.Protocol, "resume", resume)
 	m, err := s.await(ctx, s.opts.Timeout, protocol.TypeSessionStarted)
 	if err != nil {
 		return err
@@ -131,43 +228,64 @@ func (s *session) start(ctx context.Context) error {
 		s.id = started.SessionID
 		s.log = s.log.With("session_id", s.id)
 	}
+	proto, window := protocol.V1, 0
 	switch {
 	case s.opts.Protocol == protocol.V1:
-		s.proto = protocol.V1
 	case started.Protocol == protocol.V2:
-		s.proto, s.window = protocol.V2, started.Window
-		if s.window <= 0 {
-			s.window = DefaultWindow
+		proto, window = protocol.V2, started.Window
+		if window <= 0 {
+			window = DefaultWindow
 		}
 	case started.Protocol == "" || started.Protocol == protocol.V1:
-		s.proto = protocol.V1
-		s.log.Info("The server answered without protocol v2: falling back to v1 (one frame_ack per frame)")
+		if s.proto == "" {
+			s.log.Info("The server answered without protocol v2: falling back to v1 (one frame_ack per frame)")
+		}
 	default:
 		return serverErrorf("the server chose protocol %q, which this client does not speak (check the server's version)", started.Protocol)
 	}
-	if s.proto == protocol.V2 {
+	if s.proto != "" && proto != s.proto {
+		// The frames kept for resending are encoded for the first.
+		return serverErrorf("the server resumed session %s with protocol %s, it was started with %s (check the server's version)", s.id, proto, s.proto)
+	}
+	s.proto, s.window = proto, window
+	s.connSent, s.connAcked = 0, 0
+	s.outage = nil
+	if resume {
+		s.resumes++
+		s.resend = s.resend[:0]
+		for n := range s.sent {
+			if !started.Resume || !protocol.RangesContain(started.Have, n) {
+				s.resend = append(s.resend, n)
+			}
+		}
+		s.log.Info("Session resumed", "server_had_it", started.Resume, "have", fmt.Sprint(started.Have),
+			"frames_sent", s.sent, "to_resend", len(s.resend), "protocol", s.proto)
+	} else if s.proto == protocol.V2 {
 		s.log.Info("Session started successfully", "protocol", s.proto, "window", s.window)
 	} else {
 		s.log.Info("Session started successfully", "protocol", s.proto)
 	}
+	if s.enc == nil {
+		s.prog = newProgress(s.log, s.opts.ProgressBar, s.src.expected)
+		s.enc = startEncoder(ctx, s.src.frames, s.src.first, encodeConfig{
+			encoding: s.opts.Encoding,
+			quality:  s.opts.JPEGQuality,
+			v2:       s.proto == protocol.V2,
+			fps:      s.src.fps,
+			live:     s.src.live,
+			start:    time.Now(),
+			maxTime:  s.opts.Duration,
+			workers:  workersFor(s.opts.Encoding),
+		})
+	}
 	return nil
 }
 
-// sendFrames sends every frame of the source, v1 one acknowledged frame at
-// a time, v2 with up to window frames unacknowledged.
+// sendFrames sends the frames the server lacks from an earlier connection,
+// then every new frame of the source: v1 one acknowledged frame at a time,
+// v2 with up to window frames unacknowledged.
 func (s *session) sendFrames(ctx context.Context) error {
 	v2 := s.proto == protocol.V2
-	enc := startEncoder(ctx, s.src.frames, s.src.first, encodeConfig{
-		encoding: s.opts.Encoding,
-		quality:  s.opts.JPEGQuality,
-		v2:       v2,
-		fps:      s.src.fps,
-		live:     s.src.live,
-		start:    time.Now(),
-		maxTime:  s.opts.Duration,
-		workers:  workersFor(s.opts.Encoding),
-	})
-	defer enc.stop()
 	limit, ackName := 1, protocol.TypeFrameAck
 	if v2 {
 		limit, ackName = s.window, protocol.TypeFramesAck
@@ -175,21 +293,31 @@ func (s *session) sendFrames(ctx context.Context) error {
 	pace := newStoppedTimer()
 	defer pace.Stop()
 	defer s.timer.Stop()
-	var paceStart time.Time
 	timerArmed := false
-	eof := false
 	for {
-		inflight := s.sent - s.acked
-		if eof && (v2 || inflight == 0) {
+		inflight := s.connSent - s.connAcked
+		done := s.eof && len(s.resend) == 0
+		if done && (v2 || inflight == 0) {
 			return nil
+		}
+		blocked := inflight >= limit
+		if !blocked && len(s.resend) > 0 {
+			f, err := s.jr.frame(s.resend[0])
+			if err != nil {
+				return &Error{Kind: KindInput, Err: withCause(err, "Cannot resend a frame the server lacks: %v", err)}
+			}
+			if err := s.sendFrame(ctx, f); err != nil {
+				return err
+			}
+			s.resend = s.resend[1:]
+			continue
 		}
 		var next <-chan encodedFrame
 		var paceC <-chan time.Time
-		blocked := inflight >= limit
-		if !eof && !blocked {
-			next = enc.frames()
+		if !s.eof && !blocked && len(s.resend) == 0 {
+			next = s.enc.frames()
 			if s.opts.FPS > 0 && s.sent > 0 {
-				due := paceStart.Add(time.Duration(float64(s.sent) / s.opts.FPS * float64(time.Second)))
+				due := s.paceStart.Add(time.Duration(float64(s.sent) / s.opts.FPS * float64(time.Second)))
 				if wait := time.Until(due); wait > 0 {
 					next = nil
 					pace.Reset(wait)
@@ -199,7 +327,7 @@ func (s *session) sendFrames(ctx context.Context) error {
 		}
 		// An answer is due while the window is full, or when the last v1
 		// frame awaits its ack.
-		if waiting := blocked || eof; waiting != timerArmed {
+		if waiting := blocked || done; waiting != timerArmed {
 			if waiting {
 				s.timer.Reset(s.opts.Timeout)
 			} else {
@@ -215,31 +343,28 @@ func (s *session) sendFrames(ctx context.Context) error {
 					// end of the video.
 					return fmt.Errorf("interrupted after %d frames: %w", s.sent, context.Cause(ctx))
 				}
-				eof = true
+				s.eof = true
 				continue
 			}
 			if f.err != nil {
 				return &Error{Kind: KindInput, Err: withCause(f.err, "%v (%s); check the source with referee probe-video", f.err, s.src.name)}
 			}
-			if s.sent == 0 {
-				paceStart = time.Now()
-			}
-			if err := s.sendFrame(ctx, f); err != nil {
+			if err := s.sendNew(ctx, f); err != nil {
 				return err
 			}
 		case in := <-s.c.in:
-			before := s.acked
+			before := s.connAcked
 			if err := s.handle(in); err != nil {
 				return err
 			}
-			if s.acked != before && timerArmed {
+			if s.connAcked != before && timerArmed {
 				// Progress: the next wait gets a full timeout again.
 				s.timer.Stop()
 				timerArmed = false
 			}
 		case <-paceC:
 		case <-s.timer.C:
-			return connErrorf("Connection timeout: no %s from the server within %s with %d frames unacknowledged (check the server's log and the network)", ackName, s.opts.Timeout, inflight)
+			return lostf(nil, "Connection timeout: no %s from the server within %s with %d frames unacknowledged (check the server's log and the network)", ackName, s.opts.Timeout, inflight)
 		case <-s.c.dead:
 			if len(s.c.in) > 0 {
 				continue // what the server said before it closed comes first
@@ -249,6 +374,22 @@ func (s *session) sendFrames(ctx context.Context) error {
 			return fmt.Errorf("interrupted after %d frames: %w", s.sent, context.Cause(ctx))
 		}
 	}
+}
+
+// sendNew sends a frame the encoder yielded, keeping a copy first: once
+// taken from the encoder, only the journal can give it again.
+func (s *session) sendNew(ctx context.Context, f encodedFrame) error {
+	if s.jr != nil {
+		if err := s.jr.add(f); err != nil {
+			return &Error{Kind: KindInput, Err: err}
+		}
+	}
+	if s.sent == 0 {
+		s.paceStart = time.Now()
+	}
+	s.sent++
+	s.prog.frameSent(f.size)
+	return s.sendFrame(ctx, f)
 }
 
 func (s *session) sendFrame(ctx context.Context, f encodedFrame) error {
@@ -270,8 +411,7 @@ func (s *session) sendFrame(ctx context.Context, f encodedFrame) error {
 	if err := s.c.send(ctx, websocket.BinaryMessage, f.data); err != nil {
 		return s.sendError(ctx, err)
 	}
-	s.sent++
-	s.prog.frameSent(f.size)
+	s.connSent++
 	return nil
 }
 
@@ -362,7 +502,7 @@ func (s *session) await(ctx context.Context, timeout time.Duration, types ...str
 				return nil, err
 			}
 		case <-deadline:
-			return nil, connErrorf("Connection timeout: no %s from the server within %s (check the server's log, or raise --timeout)", types[0], timeout)
+			return nil, lostf(nil, "Connection timeout: no %s from the server within %s (check the server's log, or raise --timeout)", types[0], timeout)
 		case <-s.c.dead:
 			// The read pump delivers every message before it reports the
 			// connection dead, so a result followed by the server's close
@@ -403,7 +543,7 @@ func (s *session) handle(in incoming) error {
 		if s.proto != protocol.V1 {
 			return nil
 		}
-		s.acked++
+		s.connAcked++
 		switch m.Status {
 		case protocol.AckError:
 			s.log.Warn("The server could not store a frame", "frame", m.FrameNumber)
@@ -415,10 +555,10 @@ func (s *session) handle(in incoming) error {
 			return nil
 		}
 		switch {
-		case m.Through > s.sent:
-			return serverErrorf("the server acknowledged %d frames but only %d were sent (check the server's version)", m.Through, s.sent)
-		case m.Through > s.acked:
-			s.acked = m.Through
+		case m.Through > s.connSent:
+			return serverErrorf("the server acknowledged %d frames but only %d were sent on this connection (check the server's version)", m.Through, s.connSent)
+		case m.Through > s.connAcked:
+			s.connAcked = m.Through
 		}
 	case protocol.Pong:
 	default:

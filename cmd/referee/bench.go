@@ -253,17 +253,20 @@ func runBench(ctx context.Context, opts benchOptions) error {
 		}
 	}()
 
+	var profile *os.File
+	if opts.CPUProfileClient != "" {
+		// Created before the inputs, so that a bad path fails at once.
+		if profile, err = os.Create(opts.CPUProfileClient); err != nil {
+			return usageErrorf("--cpuprofile-client: %v", err)
+		}
+		defer profile.Close()
+	}
 	inputs, err := benchInputs(ctx, dir, cases, opts.FramesScale, log)
 	if err != nil {
 		return err
 	}
-	if opts.CPUProfileClient != "" {
-		f, err := os.Create(opts.CPUProfileClient)
-		if err != nil {
-			return usageErrorf("--cpuprofile-client: %v", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err != nil {
 			return fmt.Errorf("start the client's CPU profile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
@@ -281,7 +284,7 @@ func runBench(ctx context.Context, opts benchOptions) error {
 	for _, c := range cases {
 		for _, link := range []string{linkLoopback, linkRelay} {
 			for _, proto := range []string{protocol.V1, protocol.V2} {
-				b := benchRunner{opts: opts, exe: exe, c: c, link: link, proto: proto, input: inputs[c.Name], log: log}
+				b := benchRunner{opts: opts, exe: exe, c: c, link: link, proto: proto, input: inputs[c.Name]}
 				b.dir = filepath.Join(dir, "runs", b.name())
 				log.Info("Running "+b.name(), "sessions", c.Sessions, "frames_per_session", inputs[c.Name].frames)
 				run, err := b.run(ctx)
@@ -292,6 +295,7 @@ func runBench(ctx context.Context, opts benchOptions) error {
 					}
 					run.Problem = err.Error()
 				}
+				log.Info("Ran "+b.name(), "frames", run.Frames, "frames_per_s", round1(run.FPS), "verified", run.Verified)
 				if !run.Verified {
 					failed = append(failed, fmt.Sprintf("%s: %s", b.name(), run.Problem))
 					keep = true
@@ -427,7 +431,6 @@ type benchRunner struct {
 	proto string
 	input benchInput
 	dir   string
-	log   *slog.Logger
 }
 
 func (b *benchRunner) name() string { return b.c.Name + "-" + b.link + "-" + b.proto }

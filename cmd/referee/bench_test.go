@@ -122,6 +122,7 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{[]string{"--frames-scale", "0"}, "referee: --frames-scale 0: want more than 0 and at most 10\n"},
 		{[]string{"--rtt", "-1ms"}, "referee: --rtt -1ms: want 0 or more\n"},
 		{[]string{"--jpeg-quality", "101"}, "referee: --jpeg-quality 101: want 1 to 100\n"},
+		{[]string{"--cases", "640x480", "--cpuprofile-client", "/nonexistent/client.pprof"}, "referee: --cpuprofile-client: open /nonexistent/client.pprof: no such file or directory\n"},
 		{[]string{"extra"}, `referee: bench takes no arguments, got ["extra"] (see referee bench --help)` + "\n"},
 	} {
 		code, out, errs := run(t, append([]string{"bench"}, tc.args...)...)

@@ -293,7 +293,8 @@ func TestAbortAndServerClose(t *testing.T) {
 
 	srv, url2, logs2 := startServer(t, nil)
 	go func() {
-		_, err := client.Run(context.Background(), client.Options{Server: url2, Video: video, Signal: sampleSignal, SessionID: "cut", FPS: 50})
+		_, err := client.Run(context.Background(), client.Options{Server: url2, Video: video, Signal: sampleSignal, SessionID: "cut", FPS: 50,
+			ResumeTries: 2, ResumeBackoff: 50 * time.Millisecond})
 		done <- err
 	}()
 	logs2.waitFor(t, "session_id=cut frame=0")
@@ -302,8 +303,10 @@ func TestAbortAndServerClose(t *testing.T) {
 	_ = srv.Shutdown(sctx)
 	err := <-done
 	var ce *client.Error
-	if !errors.As(err, &ce) || ce.Kind != client.KindConnection {
-		t.Errorf("client returned %v, want a connection error", err)
+	if !errors.As(err, &ce) || ce.Kind != client.KindConnection ||
+		!strings.HasPrefix(err.Error(), "Connection lost and not regained: 2 attempts to resume session cut in ") ||
+		!strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("client returned %v, want a connection error naming 2 attempts and the refused connection", err)
 	}
 	if got := streamExit(err); exitCode(got) != exitUnavailable {
 		t.Errorf("exit status %d for %v, want 3", exitCode(got), err)

@@ -34,7 +34,15 @@ type streamOptions struct {
 	Output      string
 	Timeout     time.Duration
 	Protocol    string
-	Verbose     bool
+	// Token is the server's shared secret; CA a PEM bundle of the CAs
+	// trusted for an https server.
+	Token string
+	CA    string
+	// ResumeTries (0: never resume) and ResumeTimeout bound the attempts
+	// to resume the session after a lost connection.
+	ResumeTries   int
+	ResumeTimeout time.Duration
+	Verbose       bool
 
 	Logger *slog.Logger
 	Out    io.Writer
@@ -45,7 +53,7 @@ type streamOptions struct {
 }
 
 func newStreamCmd(a *app) *cobra.Command {
-	opts := streamOptions{Camera: -1, Timeout: client.DefaultTimeout}
+	opts := streamOptions{Camera: -1, Timeout: client.DefaultTimeout, ResumeTries: client.DefaultResumeTries, ResumeTimeout: client.DefaultResumeTimeout}
 	cmd := &cobra.Command{
 		Use:   "stream SERVER (--video FILE | --camera N --duration S) --signal FILE",
 		Short: "Stream a phrase's video and signal to a referee server and print the verdict",
@@ -55,7 +63,16 @@ to rebuild the video and analyse it, and print the result JSON.
 
 SERVER is the server's base URL: http://HOST:PORT, https://HOST/PREFIX, or
 just HOST:PORT. The WebSocket endpoint ws(s)://HOST:PORT/stream is derived
-from it.
+from it. An https server's certificate is checked against the system's
+roots, or against --ca FILE. A server started with a token needs the same
+--token (or REFEREE_TOKEN).
+
+When the connection drops mid-stream (Wi-Fi, a server restart), the client
+reconnects up to --resume-tries times, waiting 0.5 s, 1 s, 2 s, ... between
+attempts for at most --resume-timeout, resumes the same session and sends
+only the frames the server lacks, then the end of the session and the
+signal again. Every frame sent is kept in a temporary file until the run
+ends for that purpose.
 
 Before any session is opened, the video must open and its first frame
 decode, the signal file must read as a phrase log, and the server's
@@ -64,9 +81,9 @@ session exists, the server is told why (session_abort) before the client
 disconnects.
 
 The result JSON goes to stdout (or --output FILE); logs and progress go to
-stderr. Exit status: 0 result received; 1 the server answered with an error
-or processing failed; 2 bad local input or usage; 3 the server can't be
-reached or the connection was lost.`,
+stderr. Exit status: 0 result received; 1 the server answered with an error,
+refused the token, or processing failed; 2 bad local input or usage; 3 the
+server can't be reached or the connection was lost and not regained.`,
 		Example: `  # Stream a recorded phrase to a server on the club's network
   referee stream http://192.168.1.20:8080 --video phrase04.avi --signal phrase04.txt
 
@@ -103,6 +120,10 @@ reached or the connection was lost.`,
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result JSON to this file (atomically) instead of stdout")
 	f.Var((*streamSeconds)(&opts.Timeout), "timeout", "connect and response timeout: seconds or a duration")
 	f.StringVar(&opts.Protocol, "protocol", protocol.V2, "streaming protocol: v2 (windowed, falls back to v1 if the server lacks it) or v1 (one ack per frame, as the existing service's clients)")
+	f.StringVar(&opts.Token, "token", "", "the server's shared token, sent as \"Authorization: Bearer TOKEN\" (prefer REFEREE_TOKEN: a flag shows in the process list)")
+	f.StringVar(&opts.CA, "ca", "", "PEM file of the CA certificates to trust for an https server (default: the system's)")
+	f.IntVar(&opts.ResumeTries, "resume-tries", client.DefaultResumeTries, "how many times to reconnect and resume the session after a lost connection (0: never)")
+	f.Var((*streamSeconds)(&opts.ResumeTimeout), "resume-timeout", "how long one outage may last before the run fails: seconds or a duration")
 	return cmd
 }
 
@@ -116,18 +137,26 @@ func runStream(ctx context.Context, opts streamOptions) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	copts := client.Options{
-		Server:      opts.Server,
-		Video:       opts.Video,
-		Camera:      opts.Camera,
-		Duration:    opts.Duration,
-		Signal:      opts.Signal,
-		SessionID:   opts.SessionID,
-		Encoding:    opts.Encoding,
-		JPEGQuality: opts.JPEGQuality,
-		FPS:         opts.FPS,
-		Timeout:     opts.Timeout,
-		Protocol:    opts.Protocol,
-		Logger:      log,
+		Server:        opts.Server,
+		Video:         opts.Video,
+		Camera:        opts.Camera,
+		Duration:      opts.Duration,
+		Signal:        opts.Signal,
+		SessionID:     opts.SessionID,
+		Encoding:      opts.Encoding,
+		JPEGQuality:   opts.JPEGQuality,
+		FPS:           opts.FPS,
+		Timeout:       opts.Timeout,
+		Protocol:      opts.Protocol,
+		Token:         opts.Token,
+		CAFile:        opts.CA,
+		ResumeTries:   opts.ResumeTries,
+		ResumeTimeout: opts.ResumeTimeout,
+		Logger:        log,
+	}
+	if opts.ResumeTries == 0 {
+		// Never resume: to the client, 0 would mean its default.
+		copts.ResumeTries = -1
 	}
 	if opts.ErrIsTerminal && !opts.Verbose {
 		copts.ProgressBar = opts.Err
@@ -183,6 +212,10 @@ func (o *streamOptions) check() error {
 		return usageErrorf("--timeout %v: want a positive duration", o.Timeout)
 	case o.Protocol != protocol.V1 && o.Protocol != protocol.V2:
 		return usageErrorf("--protocol %q: want v1 or v2", o.Protocol)
+	case o.ResumeTries < 0:
+		return usageErrorf("--resume-tries %d: want 0 (never resume) or more", o.ResumeTries)
+	case o.ResumeTimeout <= 0:
+		return usageErrorf("--resume-timeout %v: want a positive duration", o.ResumeTimeout)
 	case o.SessionID != "" && !protocol.ValidSessionID(o.SessionID):
 		return usageErrorf("--session-id %q: want 1 to %d characters of A-Z, a-z, 0-9, _ and -", o.SessionID, protocol.MaxSessionIDLength)
 	}
