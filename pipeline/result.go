@@ -133,7 +133,8 @@ func extraKeys[V any](data []byte, fixed []string) (map[string]V, error) {
 // or not omitempty leaves them out.
 func jsonKeys(t reflect.Type) []string {
 	var keys []string
-	for f := range t.Fields() {
+	for i := range t.NumField() {
+		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name != "-" && f.IsExported() {
 			if name == "" {
