@@ -59,7 +59,7 @@
 // most Config.ProcessingWorkers sessions at once. A session ends exactly
 // once: completed, aborted by the client, idle timeout, refused input,
 // failed processing, or disconnected and not resumed within
-// Config.ResumeGrace; one "removed session" log line says which, its spool
+// Config.ResumeGrace (processed, its result not collected within it); one "removed session" log line says which, its spool
 // is deleted and its id is free again.
 //
 // # Resume and recovery
@@ -71,7 +71,17 @@
 // in "have". Every spool record carries a magic, its length and a CRC-32C,
 // and session.json beside the spool has the session's parameters, so a
 // restarted server recovers each spool, truncated to its last whole record
-// if a crash cut one, as a disconnected session. The artifacts of a
+// if a crash cut one, as a disconnected session.
+//
+// A client that goes once session_end and the signal are in does not lose
+// the verdict: the session is kept while it is processed, and then for
+// ResumeGrace with its result in result.json (its spool dropped). A resume
+// then answers "have" with every frame, takes session_end and the signal
+// again without a second run, and sends process_start, the rest of the
+// progress and process_complete (the stored result, read back from
+// result.json, if processing has ended).
+//
+// The artifacts of a
 // failed run are removed, so a directory without result.json is never left
 // behind; those of an earlier session with the same id are moved aside to
 // <id>.1, <id>.2, ...

@@ -176,7 +176,7 @@ func (c *conn) onStart(m protocol.SessionStart) {
 		c.log.Info("client asked for an unknown protocol, answering v1", "protocol", clip(m.Protocol))
 	}
 	if m.Resume && m.SessionID != "" {
-		s, err := c.srv.reg.resume(m, proto, c)
+		s, state, err := c.srv.reg.resume(m, proto, c)
 		if err != nil {
 			var se *startError
 			if !errors.As(err, &se) {
@@ -188,7 +188,14 @@ func (c *conn) onStart(m protocol.SessionStart) {
 		if s != nil {
 			c.sess = s
 			have := protocol.FrameRanges(s.spool.Numbers())
-			s.log.Info("resumed session", "remote", c.remote, "protocol", proto, "frames", s.spool.Count(), "ranges", len(have))
+			msg := "resumed session"
+			switch state {
+			case stateProcessing:
+				msg = "resumed during processing"
+			case stateProcessed:
+				msg = "resumed after processing; sending the stored result"
+			}
+			s.log.Info(msg, "remote", c.remote, "protocol", proto, "frames", s.spool.Count(), "ranges", len(have))
 			c.srv.metrics.resumed.Inc()
 			c.send(c.startedReply(s.id, proto, true, have))
 			return
@@ -418,6 +425,17 @@ func (c *conn) onEnd(m protocol.SessionEnd) {
 		return
 	}
 	s.mu.Lock()
+	if s.replayEnd {
+		s.replayEnd = false
+		messages := s.messages - s.ackBase
+		s.mu.Unlock()
+		if s.protocol == protocol.V2 {
+			c.ackWindow(s, messages, true)
+		}
+		c.send(protocol.SessionEnded{SessionID: s.id, Validation: s.validation()})
+		c.replayed(s)
+		return
+	}
 	if s.ended {
 		s.mu.Unlock()
 		c.sendError(s, protocol.CodeInvalidMessage, "session_end already received; ignored", true)
@@ -478,6 +496,17 @@ func (c *conn) onSignalPayload(m protocol.Signal, r io.Reader) error {
 		return nil
 	}
 	s.mu.Lock()
+	if s.replaySignal {
+		s.replaySignal = false
+		same := bytes.Equal(data, s.signal)
+		s.mu.Unlock()
+		if !same {
+			s.log.Warn("the signal sent again after the resume differs from the one processed; the result is the first one's", "bytes", len(data))
+		}
+		c.send(protocol.SignalAck{SessionID: s.id, Status: protocol.AckReceived})
+		c.replayed(s)
+		return nil
+	}
 	if s.signal != nil {
 		s.mu.Unlock()
 		c.sendError(s, protocol.CodeInvalidMessage, "signal already received; ignored", true)
@@ -495,6 +524,29 @@ func (c *conn) onSignalPayload(m protocol.Signal, r io.Reader) error {
 	return nil
 }
 
+// replayed goes on once c, which resumed s after its end, has sent both
+// session_end and the signal again: as after the first time, process_start
+// comes next, then the progress and the result; a result already stored is
+// sent at once.
+func (c *conn) replayed(s *session) {
+	s.mu.Lock()
+	if s.replayEnd || s.replaySignal || s.conn != c {
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	c.send(protocol.ProcessStart{SessionID: s.id})
+	s.mu.Lock()
+	state, mine := s.state, s.conn == c
+	if state == stateProcessing && mine {
+		s.ready = true
+	}
+	s.mu.Unlock()
+	if state == stateProcessed && mine {
+		c.srv.sendStoredResult(s, c)
+	}
+}
+
 func (c *conn) onAbort(m protocol.SessionAbort) {
 	s := c.requireSession(m.SessionID, "session_abort")
 	if s == nil {
@@ -507,6 +559,6 @@ func (c *conn) onAbort(m protocol.SessionAbort) {
 	s.mu.Lock()
 	s.aborted = true
 	s.mu.Unlock()
-	c.srv.finish(s, failure("aborted", "aborted by the client: %s", trimTo(reason, maxReason)), stateStreaming, stateProcessing)
+	c.srv.finish(s, failure("aborted", "aborted by the client: %s", trimTo(reason, maxReason)), stateStreaming, stateProcessing, stateProcessed)
 	c.sess = nil
 }

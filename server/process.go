@@ -23,7 +23,8 @@ const progressInterval = 100 * time.Millisecond
 // startProcessing moves s to processing, once both session_end and the
 // signal are in, and runs it in a goroutine the server owns: processing
 // goes on if the client disconnects, and stops when the server shuts down
-// or the client aborts.
+// or the client aborts. c, which sent the last of the two, takes the
+// processing messages until it goes or another connection resumes s.
 func (srv *Server) startProcessing(s *session, c *conn) {
 	ctx, cancel := context.WithCancelCause(srv.ctx)
 	s.mu.Lock()
@@ -32,39 +33,39 @@ func (srv *Server) startProcessing(s *session, c *conn) {
 		cancel(nil)
 		return
 	}
-	s.state, s.cancel = stateProcessing, cancel
+	s.state, s.cancel, s.ready = stateProcessing, cancel, true
 	signalBytes := len(s.signal)
 	s.mu.Unlock()
 	s.log.Info("signal received, starting processing", "frames", s.spool.Count(), "signal_bytes", signalBytes)
 	c.send(protocol.ProcessStart{SessionID: s.id})
-	if !srv.goProcessing(func() { srv.process(ctx, s, c) }) {
+	if !srv.goProcessing(func() { srv.process(ctx, s) }) {
 		srv.finish(s, failure("shutdown", "server shutting down before processing"), stateProcessing)
 	}
 }
 
-// process runs the pipeline for s and answers on c with the progress and
-// the result, or the error.
-func (srv *Server) process(ctx context.Context, s *session, c *conn) {
+// process runs the pipeline for s and sends the progress and the result,
+// or the error, to the connection attached to s at the time.
+func (srv *Server) process(ctx context.Context, s *session) {
 	if s.spool.Count() == 0 {
-		srv.processFailed(s, c, "", errors.New("no frames were received: nothing to reconstruct"))
+		srv.processFailed(s, "", errors.New("no frames were received: nothing to reconstruct"))
 		return
 	}
 	select {
 	case srv.workers <- struct{}{}:
 		defer func() { <-srv.workers }()
 	case <-ctx.Done():
-		srv.processFailed(s, c, "", context.Cause(ctx))
+		srv.processFailed(s, "", context.Cause(ctx))
 		return
 	}
 	dir := filepath.Join(srv.cfg.OutputDir, s.id)
 	if err := keepEarlierArtifacts(dir, s.log); err != nil {
-		srv.processFailed(s, c, "", err)
+		srv.processFailed(s, "", err)
 		return
 	}
 	s.mu.Lock()
 	sig := s.signal
 	s.mu.Unlock()
-	fwd := &progressForwarder{c: c, id: s.id, log: s.log}
+	fwd := &progressForwarder{s: s}
 	began := time.Now()
 	res, err := pipeline.Run(ctx, pipeline.Job{
 		SessionID:      s.id,
@@ -84,30 +85,82 @@ func (srv *Server) process(ctx context.Context, s *session, c *conn) {
 		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
 			err = fmt.Errorf("%w (%v)", err, cause)
 		}
-		srv.processFailed(s, c, dir, err)
+		srv.processFailed(s, dir, err)
 		return
 	}
 	result, err := json.Marshal(res)
 	if err != nil {
-		srv.processFailed(s, c, dir, fmt.Errorf("encode the result: %w", err))
+		srv.processFailed(s, dir, fmt.Errorf("encode the result: %w", err))
 		return
 	}
 	s.log.Info("processing complete", "winner", res.Winner, "frames", res.Video.Frames, "wall_time_s", roundTo(res.WallTimeSeconds, 3), "artifact_dir", res.ArtifactDir)
-	if srv.finish(s, completed(), stateProcessing) {
+	srv.completeProcessing(s, result, res.Artifacts.ResultJSON)
+}
+
+// completeProcessing ends the processing of s with its result: it goes to
+// the connection waiting for it, and s is removed. With no such
+// connection, s becomes processed and is kept for the resume grace period,
+// its result in result.json and its spool dropped: a client that resumes it
+// gets the result.
+func (srv *Server) completeProcessing(s *session, result []byte, resultPath string) {
+	closing := srv.isClosing()
+	s.mu.Lock()
+	if s.state != stateProcessing {
+		s.mu.Unlock()
+		return // aborted by the client, or cancelled by a shutdown
+	}
+	if (s.ready && s.conn != nil) || closing {
+		c, cancel := s.conn, s.cancel
+		if !s.ready {
+			c = nil
+		}
+		s.state = stateFinished
+		s.mu.Unlock()
+		srv.removeFinished(s, completed(), cancel)
+		if c != nil {
+			c.send(protocol.ProcessComplete{SessionID: s.id, Result: result})
+		}
+		return
+	}
+	cancel := s.cancel
+	s.state, s.cancel, s.result, s.disconnected = stateProcessed, nil, resultPath, time.Now()
+	s.mu.Unlock()
+	cancel(nil)
+	srv.dropSpool(s)
+	s.log.Info("processing complete while no client waits for the result; keeping the session to resume", "keep_for", srv.cfg.ResumeGrace, "result", resultPath)
+}
+
+// sendStoredResult ends s, processed, with the result read back from its
+// result.json, sent on c, the connection that resumed s and asked for it.
+func (srv *Server) sendStoredResult(s *session, c *conn) {
+	s.mu.Lock()
+	path := s.result
+	s.mu.Unlock()
+	result, err := os.ReadFile(path)
+	if err != nil {
+		msg := fmt.Sprintf("cannot read the stored result of session %s: %v (check the output directory)", s.id, err)
+		if srv.finish(s, failure("internal_error", "error %s: %s", protocol.CodeInternalError, msg), stateProcessed) {
+			c.sendError(s, protocol.CodeInternalError, msg, false)
+			c.closeWith(closeCodeFor(protocol.CodeInternalError), string(protocol.CodeInternalError))
+		}
+		return
+	}
+	if srv.finish(s, completed(), stateProcessed) {
 		c.send(protocol.ProcessComplete{SessionID: s.id, Result: result})
 	}
 }
 
 // processFailed ends s with err, removes what the failed run left in dir
-// (if dir is not ""), and tells the client if it is still there.
-func (srv *Server) processFailed(s *session, c *conn, dir string, err error) {
+// (if dir is not ""), and tells the client if one is attached.
+func (srv *Server) processFailed(s *session, dir string, err error) {
 	if dir != "" {
 		if rmErr := os.RemoveAll(dir); rmErr != nil {
 			s.log.Warn("cannot remove the artifacts of a failed run", "path", dir, "err", rmErr)
 		}
 	}
-	if !srv.finish(s, failure("processing_failed", "processing failed: %v", err), stateProcessing) {
-		return // aborted by the client, who is not waiting for an answer
+	c, ok := srv.end(s, failure("processing_failed", "processing failed: %v", err), stateProcessing)
+	if !ok || c == nil {
+		return // aborted by the client, who is not waiting for an answer, or no client attached
 	}
 	c.sendError(s, protocol.CodeProcessingFailed, err.Error(), false)
 	c.closeWith(closeCodeFor(protocol.CodeProcessingFailed), string(protocol.CodeProcessingFailed))
@@ -135,12 +188,10 @@ func keepEarlierArtifacts(dir string, log *slog.Logger) error {
 }
 
 // progressForwarder sends the pipeline's progress as process_progress
-// messages, at most one per progressInterval and stage besides each
-// stage's first and last.
+// messages to the connection that takes them at the time, at most one per
+// progressInterval and stage besides each stage's first and last.
 type progressForwarder struct {
-	c   *conn
-	id  string
-	log *slog.Logger
+	s *session
 
 	mu    sync.Mutex
 	stage string
@@ -156,6 +207,8 @@ func (p *progressForwarder) report(stage string, progress float64, message strin
 		return
 	}
 	p.stage, p.last = stage, now
-	p.log.Debug("processing", "stage", stage, "progress", roundTo(progress, 3), "message", message)
-	p.c.send(protocol.ProcessProgress{SessionID: p.id, Stage: stage, Progress: progress, Message: message})
+	p.s.log.Debug("processing", "stage", stage, "progress", roundTo(progress, 3), "message", message)
+	if c := p.s.receiver(); c != nil {
+		c.send(protocol.ProcessProgress{SessionID: p.s.id, Stage: stage, Progress: progress, Message: message})
+	}
 }

@@ -120,65 +120,75 @@ func (srv *Server) recoverSessions() {
 	}
 }
 
-// resume attaches c to the session it asks to resume and returns it with
-// the frames it holds, or nil when there is no such session (the caller
+// resume attaches c to the session it asks to resume and returns it, with
+// the state it was in, or nil when there is no such session (the caller
 // starts a new one). A session still streaming on another connection, one
 // the server has not yet noticed is dead, is taken over: that connection
-// is closed.
-func (r *registry) resume(m protocol.SessionStart, proto string, c *conn) (*session, error) {
+// is closed. So is a session being processed, or processed and waiting for
+// its client: c then owes session_end and the signal again, which are
+// answered without a second run, before it gets the result.
+func (r *registry) resume(m protocol.SessionStart, proto string, c *conn) (*session, sessionState, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return nil, &startError{protocol.CodeSessionStartFailed, "the server is shutting down"}
+		return nil, 0, &startError{protocol.CodeSessionStartFailed, "the server is shutting down"}
 	}
 	s := r.sessions[m.SessionID]
 	if s == nil {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if m.FPS != s.start.FPS || m.Width != s.start.Width || m.Height != s.start.Height {
-		return nil, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("cannot resume session %s: it was started at %vfps %dx%d, the resume asks for %vfps %dx%d",
+		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("cannot resume session %s: it was started at %vfps %dx%d, the resume asks for %vfps %dx%d",
 			s.id, s.start.FPS, s.start.Width, s.start.Height, m.FPS, m.Width, m.Height)}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var previous *conn
-	switch s.state {
-	case stateDisconnected:
-	case stateStreaming:
-		previous = s.conn
-	case stateProcessing:
-		return nil, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("cannot resume session %s: it has ended and is being processed; its result will be in its artifact directory", s.id)}
+	previous, state := s.conn, s.state
+	switch state {
+	case stateDisconnected, stateStreaming:
+		s.state = stateStreaming
+		s.ended, s.totalFrames, s.signal, s.signalName = false, 0, nil, ""
+		s.gapsBelow = s.maxNumber
+	case stateProcessing, stateProcessed:
+		s.ready, s.replayEnd, s.replaySignal = false, true, true
 	default:
-		return nil, nil
+		return nil, 0, nil
 	}
-	s.state, s.conn, s.protocol = stateStreaming, c, proto
-	s.ended, s.totalFrames, s.signal, s.signalName = false, 0, nil, ""
-	s.ackBase, s.gapsBelow, s.lastActivity = s.messages, s.maxNumber, time.Now()
+	s.conn, s.protocol = c, proto
+	s.ackBase, s.lastActivity = s.messages, time.Now()
 	if previous != nil && previous != c {
 		previous.closeWith(closePolicy, "session "+s.id+" resumed on another connection")
 	}
-	return s, nil
+	return s, state, nil
 }
 
 // detach handles the end of connection c for its session s: processing goes
 // on without it; a session still streaming is kept for the resume grace
 // period, or on disk for the next start when the server is shutting down.
+// A session being processed is kept until its processing ends and then for
+// the grace period, so that its client can resume it for the result.
 func (srv *Server) detach(s *session, c *conn, reason string) {
+	closing := srv.isClosing()
 	s.mu.Lock()
 	if s.conn != c {
 		s.mu.Unlock()
 		return
 	}
 	state := s.state
-	if state == stateStreaming && !srv.isClosing() {
+	switch {
+	case state == stateStreaming && !closing:
 		s.state, s.conn, s.disconnected = stateDisconnected, nil, time.Now()
+	case state == stateProcessing, state == stateProcessed:
+		s.conn, s.ready, s.disconnected = nil, false, time.Now()
 	}
 	s.mu.Unlock()
 	switch {
 	case state == stateProcessing:
-		s.log.Info("connection lost during processing; the result will be in the artifact directory", "reason", reason)
+		s.log.Info("connection lost during processing", "reason", fmt.Sprintf("%s; keeping the session until processing ends, then for %s to resume", reason, srv.cfg.ResumeGrace))
+	case state == stateProcessed:
+		s.log.Info("connection lost before the stored result was sent", "reason", fmt.Sprintf("%s; keeping the session for %s to resume", reason, srv.cfg.ResumeGrace))
 	case state != stateStreaming:
-	case srv.isClosing():
+	case closing:
 		srv.suspend(s, reason)
 	default:
 		if err := s.spool.Flush(); err != nil {

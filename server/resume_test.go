@@ -1,17 +1,24 @@
 package server
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -286,4 +293,251 @@ func TestRecoverAfterRestart(t *testing.T) {
 	r.complete(id, 8)
 	second.waitIdle()
 	checkNoPartialArtifacts(t, second.cfg)
+}
+
+// firstGated holds the first analysis until release is closed, closing
+// started when it begins; later ones run at once, so that checkServing
+// works on the same server.
+type firstGated struct {
+	started, release chan struct{}
+	calls            *atomic.Int32
+	once             *sync.Once
+}
+
+func newFirstGated() firstGated {
+	return firstGated{make(chan struct{}), make(chan struct{}), new(atomic.Int32), new(sync.Once)}
+}
+
+// open lets the first analysis go on; more calls do nothing.
+func (a firstGated) open() { a.once.Do(func() { close(a.release) }) }
+
+// use makes it the server's analyzer.
+func (a firstGated) use(c *Config) {
+	c.Analyzer = "first-gated"
+	c.Analyzers = map[string]pipeline.Analyzer{"first-gated": a}
+}
+
+func (a firstGated) Analyze(ctx context.Context, in pipeline.AnalysisInput, progress func(float64, string)) (pipeline.Verdict, error) {
+	if a.calls.Add(1) == 1 {
+		close(a.started)
+		select {
+		case <-a.release:
+		case <-ctx.Done():
+			return pipeline.Verdict{}, ctx.Err()
+		}
+	}
+	return pipeline.SignalAnalyzer{}.Analyze(ctx, in, progress)
+}
+
+// processingSession streams a session of n frames in proto on a new
+// connection, then session_end and the signal, up to process_start: the
+// session is being processed when it returns, with the validation of
+// session_ended.
+func (ts *testServer) processingSession(id, proto string, n int) (*wsClient, protocol.Validation) {
+	ts.t.Helper()
+	c := ts.dial()
+	c.send(protocol.SessionStart{SessionID: id, FPS: 15, Width: testWidth, Height: testHeight, Protocol: proto})
+	expect[protocol.SessionStarted](c)
+	f := newFrames(ts.t, testWidth, testHeight)
+	v := c.streamAndEnd(id, proto, f, seq(n), n)
+	c.sendSignal(id, readPhrase(ts.t, logSingleLeft))
+	expect[protocol.SignalAck](c)
+	expect[protocol.ProcessStart](c)
+	return c, v
+}
+
+// streamAndEnd sends the frames in proto, then session_end with total, and
+// returns the validation of session_ended.
+func (c *wsClient) streamAndEnd(id, proto string, f *frames, sent []int, total int) protocol.Validation {
+	c.t.Helper()
+	if proto == protocol.V2 {
+		c.sendFramesV2(f, sent...)
+		_, v := c.endV2(id, total)
+		return v
+	}
+	for _, n := range sent {
+		if ack := c.sendFrameV1(id, n, protocol.EncodingJPEG, f.jpeg(n)); ack.Status != protocol.AckReceived {
+			c.t.Fatalf("frame %d: ack %q", n, ack.Status)
+		}
+	}
+	c.send(protocol.SessionEnd{SessionID: id, TotalFrames: total})
+	return expect[protocol.SessionEnded](c).Validation
+}
+
+// resumeEnded resumes the session id, whose frames 0..n-1 the server holds
+// and which it has ended, in proto on c, and checks session_started.
+func (ts *testServer) resumeEnded(c *wsClient, id, proto string, n int) {
+	ts.t.Helper()
+	c.send(protocol.SessionStart{SessionID: id, FPS: 15, Width: testWidth, Height: testHeight, Protocol: proto, Resume: true})
+	started := expect[protocol.SessionStarted](c)
+	want := protocol.SessionStarted{SessionID: id, Resume: true, Have: [][2]int{{0, n - 1}}}
+	if proto == protocol.V2 {
+		want.Protocol, want.Window = protocol.V2, ts.cfg.Window
+	}
+	if !reflect.DeepEqual(started, want) {
+		ts.t.Fatalf("session_started %+v, want %+v", started, want)
+	}
+}
+
+// resumedResult reads what follows process_start on a connection that
+// resumed a session during or after its processing: progress, then
+// process_complete. It returns the result and the stages of the progress.
+func (c *wsClient) resumedResult(id string) (map[string]any, []string) {
+	c.t.Helper()
+	var stages []string
+	for {
+		switch m := c.recv().(type) {
+		case protocol.ProcessProgress:
+			if m.SessionID != id {
+				c.t.Fatalf("process_progress %+v", m)
+			}
+			if len(stages) == 0 || stages[len(stages)-1] != m.Stage {
+				stages = append(stages, m.Stage)
+			}
+		case protocol.ProcessComplete:
+			var res map[string]any
+			if err := json.Unmarshal(m.Result, &res); err != nil {
+				c.t.Fatalf("result: %v in %s", err, m.Result)
+			}
+			if m.SessionID != id || res["session_id"] != id || res["status"] != pipeline.StatusSuccess {
+				c.t.Fatalf("process_complete for %s with result %s", m.SessionID, m.Result)
+			}
+			return res, stages
+		default:
+			c.t.Fatalf("received %T %+v while waiting for the result", m, m)
+		}
+	}
+}
+
+// replayEnd sends session_end and the signal again on c, which resumed
+// the ended session id, and checks the answers: the validation of the
+// first session_ended (with the signal now in), signal_ack, process_start.
+func (c *wsClient) replayEnd(id, proto string, n int, first protocol.Validation) {
+	c.t.Helper()
+	v := c.streamAndEnd(id, proto, nil, nil, n)
+	first.HasSignal = true
+	if !reflect.DeepEqual(v, first) {
+		c.t.Errorf("session_ended after the resume: %+v, want %+v", v, first)
+	}
+	c.sendSignal(id, readPhrase(c.t, logSingleLeft))
+	if ack := expect[protocol.SignalAck](c); ack.SessionID != id || ack.Status != protocol.AckReceived {
+		c.t.Fatalf("signal_ack %+v", ack)
+	}
+	if ps := expect[protocol.ProcessStart](c); ps.SessionID != id {
+		c.t.Fatalf("process_start %+v", ps)
+	}
+}
+
+// checkProcessedOnce checks that session id was processed once, completed,
+// and left one artifact directory.
+func (ts *testServer) checkProcessedOnce(id string) {
+	ts.t.Helper()
+	ts.logs.waitFor(ts.t, `msg="removed session"`, "session_id="+id, "reason=completed", "frames=3")
+	if runs := ts.logs.lines(`msg="signal received, starting processing"`, "session_id="+id); len(runs) != 1 {
+		ts.t.Errorf("session %s processed %d times, want once", id, len(runs))
+	}
+	if _, err := os.Stat(filepath.Join(ts.cfg.OutputDir, id+".1")); !errors.Is(err, fs.ErrNotExist) {
+		ts.t.Errorf("a second artifact directory for %s: %v", id, err)
+	}
+	if m := ts.scrape(); m["referee_sessions_resumed_total"] != 1 || m["referee_sessions_completed_total"] != 1 || m["referee_sessions_started_total"] != 1 {
+		ts.t.Errorf("started %v, resumed %v, completed %v; want 1 each", m["referee_sessions_started_total"], m["referee_sessions_resumed_total"], m["referee_sessions_completed_total"])
+	}
+	ts.waitIdle()
+	checkNoPartialArtifacts(ts.t, ts.cfg)
+}
+
+// TestResumeDuringProcessing: the connection is lost (or looks alive but
+// another connection resumes) while the session is processed; the resume
+// answers with every frame, takes session_end and the signal again without
+// a second run, and the new connection gets the rest of the progress and
+// the result. v1 and v2.
+func TestResumeDuringProcessing(t *testing.T) {
+	for _, tc := range []struct {
+		name, proto string
+		takeover    bool
+	}{
+		{"v1", protocol.V1, false},
+		{"v2", protocol.V2, false},
+		{"v1_takeover", protocol.V1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gate := newFirstGated()
+			ts := startServer(t, gate.use)
+			t.Cleanup(gate.open) // before Close, when the test stops early
+			id := "processing-" + strings.ReplaceAll(tc.name, "_", "-")
+			old, first := ts.processingSession(id, tc.proto, 3)
+			<-gate.started
+			var oldClosed <-chan *websocket.CloseError
+			if tc.takeover {
+				oldClosed = old.closedLater()
+			} else {
+				old.ws.NetConn().Close()
+				ts.logs.waitFor(t, `msg="connection lost during processing"`, "session_id="+id, "keeping the session until processing ends, then for 1m0s to resume")
+			}
+			if h := ts.health(); h.ActiveSessions != 1 {
+				t.Errorf("%d active sessions while one is processed for a lost client, want 1", h.ActiveSessions)
+			}
+
+			c := ts.dial()
+			ts.resumeEnded(c, id, tc.proto, 3)
+			ts.logs.waitFor(t, `msg="resumed during processing"`, "session_id="+id, "frames=3", "ranges=1")
+			if tc.takeover {
+				if ce := <-oldClosed; ce == nil || ce.Code != websocket.ClosePolicyViolation || ce.Text != "session "+id+" resumed on another connection" {
+					t.Errorf("the old connection closed with %+v", ce)
+				}
+			}
+			c.replayEnd(id, tc.proto, 3, first)
+			gate.open()
+			res, stages := c.resumedResult(id)
+			if want := []string{protocol.StageAnalysis}; !slices.Equal(stages, want) {
+				t.Errorf("progress stages after the resume %q, want %q", stages, want)
+			}
+			checkResult(t, res, seq(3))
+			ts.checkProcessedOnce(id)
+			ts.checkServing()
+		})
+	}
+}
+
+// TestResumeAfterProcessing: the connection is lost once processing has
+// begun, and processing ends before the client resumes: the session is kept
+// with its result (its spool dropped), the resume answers with every frame,
+// and after session_end and the signal again the result comes from
+// result.json, with no second run. v1 and v2.
+func TestResumeAfterProcessing(t *testing.T) {
+	for _, proto := range []string{protocol.V1, protocol.V2} {
+		t.Run(proto, func(t *testing.T) {
+			gate := newFirstGated()
+			ts := startServer(t, gate.use)
+			t.Cleanup(gate.open) // before Close, when the test stops early
+			id := "processed-" + proto
+			old, first := ts.processingSession(id, proto, 3)
+			<-gate.started
+			old.ws.NetConn().Close()
+			ts.logs.waitFor(t, `msg="connection lost during processing"`, "session_id="+id)
+			gate.open()
+			ts.logs.waitFor(t, `msg="processing complete while no client waits for the result; keeping the session to resume"`, "session_id="+id, "keep_for=1m0s")
+			if _, err := os.Stat(filepath.Join(ts.cfg.DataDir, "spool", id)); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the spool of a processed session is still there: %v", err)
+			}
+			if used := ts.srv.reg.disk.used.Load(); used != 0 {
+				t.Errorf("spool bytes counted %d after processing, want 0", used)
+			}
+			if h := ts.health(); h.ActiveSessions != 1 {
+				t.Errorf("%d active sessions while a result waits for its client, want 1", h.ActiveSessions)
+			}
+
+			c := ts.dial()
+			ts.resumeEnded(c, id, proto, 3)
+			ts.logs.waitFor(t, `msg="resumed after processing; sending the stored result"`, "session_id="+id, "frames=3")
+			c.replayEnd(id, proto, 3, first)
+			res, stages := c.resumedResult(id)
+			if len(stages) != 0 {
+				t.Errorf("progress %q with a stored result, want none", stages)
+			}
+			checkResult(t, res, seq(3))
+			ts.checkProcessedOnce(id)
+			ts.checkServing()
+		})
+	}
 }

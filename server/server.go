@@ -164,7 +164,9 @@ func (s *Server) Addr() string {
 // keeps the spools of those sessions on disk, and of the sessions waiting
 // to be resumed, for the next start to recover. Sessions being processed,
 // and POST /analyze requests, may finish until ctx ends; then processing
-// is cancelled and their connections are closed the same way. It returns
+// is cancelled and their connections are closed the same way. Processed
+// sessions kept for a client to collect the result are removed (the result
+// stays in the artifact directory). It returns
 // when every goroutine the server started has, with an error if ctx ended
 // first. Later calls wait for the first.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -198,13 +200,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	processing := map[*conn]bool{}
 	for _, sess := range s.reg.list() {
 		sess.mu.Lock()
-		state, c := sess.state, sess.conn
+		state, c, result := sess.state, sess.conn, sess.result
 		sess.mu.Unlock()
 		switch state {
 		case stateProcessing:
 			processing[c] = true
 		case stateDisconnected:
 			s.suspend(sess, "server shutting down")
+		case stateProcessed:
+			s.finish(sess, uncollected("server shutting down", result), stateProcessed)
 		}
 	}
 	s.mu.Lock()

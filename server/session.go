@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -18,9 +19,11 @@ import (
 // sessionState is where a session is in its life: streaming, then
 // processing (once both session_end and the signal are in), then finished.
 // A streaming session whose client goes is disconnected for the resume
-// grace period, and streaming again if the client resumes it. Every way of
-// finishing goes through Server.finish, so exactly one of them wins and
-// logs why.
+// grace period, and streaming again if the client resumes it. A session
+// whose processing ends while no client waits for the result is processed:
+// it is kept for the grace period, so that a client resuming it gets the
+// result. Every way of finishing goes through Server.end, so exactly one of
+// them wins and logs why.
 type sessionState int
 
 const (
@@ -28,6 +31,7 @@ const (
 	stateProcessing
 	stateFinished
 	stateDisconnected
+	stateProcessed
 )
 
 // session is one streaming session: its parameters, its spool and the
@@ -41,10 +45,14 @@ type session struct {
 	dir      string // the spool directory, DataDir/spool/<id>
 	spool    *spool
 
+	// dropSpool makes the spool's removal happen once: when the session
+	// is removed, or as soon as processing has put its frames in the video.
+	dropSpool sync.Once
+
 	mu           sync.Mutex
 	conn         *conn // the connection streaming the session; nil while disconnected
 	state        sessionState
-	disconnected time.Time // when the session lost its client
+	disconnected time.Time // when the session lost its client, or its processing ended without one
 	ackBase      int       // messages before the current connection: v2 acks count from it
 	lastActivity time.Time
 	messages     int // frame messages received, duplicates and rejected ones included
@@ -59,6 +67,15 @@ type session struct {
 	signalName   string
 	aborted      bool
 	cancel       context.CancelCauseFunc // stops processing; set in stateProcessing
+	// ready: conn takes the processing messages. The connection that sent
+	// the last of session_end and the signal does; one that resumes the
+	// session after its end does once it has sent them again (replayEnd
+	// and replaySignal say which it still owes): a client waits for
+	// session_ended and signal_ack before it listens for the result.
+	ready        bool
+	replayEnd    bool
+	replaySignal bool
+	result       string // result.json of a processed session
 }
 
 // touch records activity now, which keeps the reaper away.
@@ -68,19 +85,23 @@ func (s *session) touch() {
 	s.mu.Unlock()
 }
 
-// attachedTo reports whether c streams or awaits the processing of s: not
-// once s has finished or another connection has resumed it.
+// attachedTo reports whether c streams s or awaits its result: not once s
+// has finished or another connection has resumed it.
 func (s *session) attachedTo(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.conn == c && (s.state == stateStreaming || s.state == stateProcessing)
+	return s.conn == c && (s.state == stateStreaming || s.state == stateProcessing || s.state == stateProcessed)
 }
 
-// processing reports whether the session is being processed.
-func (s *session) processing() bool {
+// receiver returns the connection that takes the processing messages of s,
+// or nil.
+func (s *session) receiver() *conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state == stateProcessing
+	if !s.ready {
+		return nil
+	}
+	return s.conn
 }
 
 // frameResult is what happened to one received frame.
@@ -370,48 +391,68 @@ func failure(kind, format string, args ...any) endReason {
 // spool, and logs the one line that says why. It reports whether it did;
 // false means another path finished s first.
 func (srv *Server) finish(s *session, reason endReason, from ...sessionState) bool {
+	_, ok := srv.end(s, reason, from...)
+	return ok
+}
+
+// end is finish that also returns the connection attached to s when it
+// ended (nil if none), the one to tell.
+func (srv *Server) end(s *session, reason endReason, from ...sessionState) (*conn, bool) {
 	s.mu.Lock()
-	ok := false
-	for _, st := range from {
-		ok = ok || s.state == st
-	}
-	if !ok {
+	if !slices.Contains(from, s.state) {
 		s.mu.Unlock()
-		return false
+		return nil, false
 	}
+	c, cancel := s.conn, s.cancel
 	s.state = stateFinished
-	cancel := s.cancel
-	frames := s.spool.Count()
 	s.mu.Unlock()
+	srv.removeFinished(s, reason, cancel)
+	return c, true
+}
+
+// removeFinished does the rest of ending s, which its caller has marked
+// finished: it stops the processing (cancel may be nil), removes s from the
+// registry, drops its spool, counts and logs why.
+func (srv *Server) removeFinished(s *session, reason endReason, cancel context.CancelCauseFunc) {
 	if cancel != nil {
 		cancel(fmt.Errorf("session %s ended: %s", s.id, reason.text))
 	}
 	active := srv.reg.remove(s)
-	if err := s.spool.Close(); err != nil {
-		s.log.Warn("cannot close the spool", "path", s.spool.path, "err", err)
-	}
-	if err := os.RemoveAll(s.dir); err != nil {
-		s.log.Warn("cannot remove the spool", "path", s.dir, "err", err)
-	}
-	srv.reg.disk.release(s.spool.Size())
+	srv.dropSpool(s)
 	if reason.kind == "" {
 		srv.metrics.completed.Inc()
 	} else {
 		srv.metrics.failed.WithLabelValues(reason.kind).Inc()
 	}
-	s.log.Log(context.Background(), reason.level, "removed session", "reason", reason.text, "frames", frames, "active", active)
-	return true
+	s.log.Log(context.Background(), reason.level, "removed session", "reason", reason.text, "frames", s.spool.Count(), "active", active)
+}
+
+// dropSpool closes the spool of s, deletes its directory and gives its
+// bytes back to the disk budget, once. The spool's index stays: a processed
+// session still answers a resume with the frames it had.
+func (srv *Server) dropSpool(s *session) {
+	s.dropSpool.Do(func() {
+		if err := s.spool.Close(); err != nil {
+			s.log.Warn("cannot close the spool", "path", s.spool.path, "err", err)
+		}
+		if err := os.RemoveAll(s.dir); err != nil {
+			s.log.Warn("cannot remove the spool", "path", s.dir, "err", err)
+		}
+		srv.reg.disk.release(s.spool.Size())
+	})
 }
 
 // reap ends every streaming session that has received nothing for longer
-// than the session timeout, and closes its connection, and every
-// disconnected session not resumed within the grace period.
+// than the session timeout, and closes its connection, every disconnected
+// session not resumed within the grace period, and every processed session
+// whose result no client came for within the grace period (or whose
+// resuming client went quiet for the session timeout).
 func (srv *Server) reap(now time.Time) {
 	timeout, grace := srv.cfg.SessionTimeout, srv.cfg.ResumeGrace
 	for _, s := range srv.reg.list() {
 		s.mu.Lock()
 		idle, gone := now.Sub(s.lastActivity), now.Sub(s.disconnected)
-		frames, state, c := s.messages, s.state, s.conn
+		frames, state, c, result := s.messages, s.state, s.conn, s.result
 		s.mu.Unlock()
 		switch {
 		case state == stateDisconnected && gone > grace:
@@ -421,8 +462,21 @@ func (srv *Server) reap(now time.Time) {
 			if srv.finish(s, failure("idle_timeout", "%s", reason), stateStreaming) {
 				c.closeWith(closePolicy, "session "+s.id+" idle timeout")
 			}
+		case state == stateProcessed && c == nil && gone > grace:
+			srv.finish(s, uncollected(fmt.Sprintf("not resumed within %s", grace), result), stateProcessed)
+		case state == stateProcessed && c != nil && idle > timeout:
+			reason := fmt.Sprintf("the resuming client sent no session_end and signal for %s", formatDuration(idle))
+			if srv.finish(s, uncollected(reason, result), stateProcessed) {
+				c.closeWith(closePolicy, "session "+s.id+" idle timeout")
+			}
 		}
 	}
+}
+
+// uncollected is the end of a processed session whose result no client
+// took, for why: it is complete, its result stays in result.json.
+func uncollected(why, result string) endReason {
+	return endReason{fmt.Sprintf("completed; the result was not sent (%s): it is in %s", why, result), "", slog.LevelInfo}
 }
 
 // formatDuration prints d rounded to what a person reads in a log.

@@ -210,10 +210,11 @@ func TestStreamUnknownProtocol(t *testing.T) {
 }
 
 // TestDisconnectDuringProcessing: once the signal is in, processing
-// finishes even if the client goes; the result is in the artifact
-// directory.
+// finishes even if the client goes; the session waits with its result for
+// the resume grace period, then is removed as completed, the result in the
+// artifact directory. A resume after that starts the session anew.
 func TestDisconnectDuringProcessing(t *testing.T) {
-	ts := startServer(t, nil)
+	ts := startServer(t, shortGrace)
 	c := ts.dial()
 	id := c.startV1("gone")
 	f := newFrames(t, testWidth, testHeight)
@@ -224,10 +225,25 @@ func TestDisconnectDuringProcessing(t *testing.T) {
 	expect[protocol.SessionEnded](c)
 	c.sendSignal(id, readPhrase(t, logSingleLeft))
 	c.ws.Close()
-	ts.logs.waitFor(t, `msg="removed session"`, "session_id=gone", "reason=completed")
-	if _, err := os.Stat(filepath.Join(ts.cfg.OutputDir, id, pipeline.ResultFileName)); err != nil {
+	result := filepath.Join(ts.cfg.OutputDir, id, pipeline.ResultFileName)
+	ts.logs.waitFor(t, `msg="removed session"`, "session_id=gone", `reason="completed; the result was not sent (not resumed within 200ms): it is in `+result+`"`)
+	if _, err := os.Stat(result); err != nil {
 		t.Errorf("no result.json after the client left during processing: %v", err)
 	}
+	if m := ts.scrape(); m["referee_sessions_completed_total"] != 1 {
+		t.Errorf("completed %v, want 1", m["referee_sessions_completed_total"])
+	}
+	late := ts.dial()
+	start := startMessage(id)
+	start.Resume = true
+	late.send(start)
+	if started := expect[protocol.SessionStarted](late); started.Resume {
+		t.Errorf("resume after the grace period: %+v, want a new session", started)
+	}
+	for i := range 3 {
+		late.sendFrameV1(id, i, protocol.EncodingJPEG, f.jpeg(i))
+	}
+	late.complete(id, 3)
 	ts.checkServing()
 }
 

@@ -171,9 +171,12 @@ func (p *cutProxy) pipe(dst, src net.Conn, limit int64, mark string, drop func(b
 
 // TestChaosCutsEveryStreamAndItStillCompletes streams 20 phrases, v1 and v2
 // in turn, through a proxy that cuts each one's connection at a random
-// point: before session_started, mid-frames, or after session_end; some
-// resumed connections are cut again during their start. Every session must
-// complete and its reconstructed video hold every frame exactly once.
+// point: before session_started, mid-frames, after session_end, or once
+// the server has session_end and the signal (at signal_ack, or at the
+// first process_progress: during processing); some resumed connections are
+// cut again during their start. Every session must complete and its
+// reconstructed video hold every frame exactly once; one cut during
+// processing is resumed as such, not run twice.
 func TestChaosCutsEveryStreamAndItStillCompletes(t *testing.T) {
 	_, url, logs := startServer(t, nil)
 	target := strings.TrimPrefix(url, "http://")
@@ -184,6 +187,11 @@ func TestChaosCutsEveryStreamAndItStillCompletes(t *testing.T) {
 	// the second is the WebSocket. The 60 frames, 320x240 counter JPEGs
 	// of about 20 KB, fill over 1 MB of it.
 	kinds := []string{"before session_started", "mid-frames", "after session_end"}
+	// Cuts once the server has session_end and the signal replace about
+	// half of the other cuts but mid-frames ones, drawn apart so that
+	// every stream keeps the rest of its draws.
+	late := rand.New(rand.NewPCG(6, 21))
+	lateKinds := []string{"after signal_ack", "during processing"}
 	for i := range 20 {
 		proto := []string{protocol.V1, protocol.V2}[i%2]
 		kind := kinds[rng.IntN(len(kinds))]
@@ -195,6 +203,13 @@ func TestChaosCutsEveryStreamAndItStillCompletes(t *testing.T) {
 			first.upAt = 600 + rng.Int64N(1_000_000)
 		case "after session_end":
 			first.downMark = `"type":"session_ended"`
+		}
+		if kind != "mid-frames" && late.IntN(2) == 0 {
+			kind = lateKinds[late.IntN(len(lateKinds))]
+			first = cut{upAt: -1, downMark: map[string]string{
+				"after signal_ack":  `"type":"signal_ack"`,
+				"during processing": `"type":"process_progress"`,
+			}[kind]}
 		}
 		// One resume in three is cut again before it is answered.
 		again := noCut
@@ -253,6 +268,14 @@ func TestChaosCutsEveryStreamAndItStillCompletes(t *testing.T) {
 			}
 			if !strings.Contains(clientLog.String(), "Connection lost; resuming the session") {
 				t.Errorf("the client did not log its attempt:\n%s", clientLog.String())
+			}
+			// Cut once processing has begun: the server resumes the session
+			// it is processing, or has processed, rather than a new one.
+			if kind == "after signal_ack" || kind == "during processing" {
+				resumed := regexp.MustCompile(`msg="resumed (during|after) processing[^"]*".* session_id=` + id + ` `)
+				if !resumed.MatchString(logs.String()) {
+					t.Errorf("a cut %s was not resumed as a session processed\nserver log:\n%s", kind, logs.String())
+				}
 			}
 		})
 	}
