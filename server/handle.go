@@ -195,7 +195,7 @@ func (c *conn) onStart(m protocol.SessionStart) {
 			case stateProcessed:
 				msg = "resumed after processing; sending the stored result"
 			}
-			s.log.Info(msg, "remote", c.remote, "protocol", proto, "frames", s.spool.Count(), "ranges", len(have))
+			s.log.Info(msg, "new_remote", c.remote, "protocol", proto, "frames", s.spool.Count(), "ranges", len(have))
 			c.srv.metrics.resumed.Inc()
 			c.send(c.startedReply(s.id, proto, true, have))
 			return
