@@ -20,7 +20,7 @@ deps:
 		echo "OpenCV 4 was not found by pkg-config: installing libopencv-dev and pkg-config with apt-get"; \
 		SUDO=""; if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
 		$$SUDO apt-get update && \
-		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libopencv-dev pkg-config; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y libopencv-dev pkg-config; \
 	fi
 
 build: deps
