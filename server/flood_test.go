@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -101,6 +102,24 @@ func TestFlood(t *testing.T) {
 	frames := [][]byte{f.jpeg(0), f.jpeg(1), f.jpeg(2)}
 	sig := readPhrase(t, logSingleLeft)
 
+	// Memory must stay bounded by the session limit, not grow with the
+	// connections refused: the heap (server and test clients together) is
+	// sampled during the flood against a wide margin over the baseline.
+	const heapMargin = 128 << 20
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	baseline := ms.HeapInuse
+	var peakHeap atomic.Uint64
+	var sampleMu sync.Mutex
+	samplePeak := func() {
+		sampleMu.Lock()
+		defer sampleMu.Unlock()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		peakHeap.Store(max(peakHeap.Load(), ms.HeapInuse))
+	}
+
 	stop := make(chan struct{})
 	var healthChecks, healthFailures atomic.Int32
 	var healthWG sync.WaitGroup
@@ -113,6 +132,7 @@ func TestFlood(t *testing.T) {
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
+			samplePeak()
 			resp, err := ts.http.Get(ts.base + PathHealth)
 			healthChecks.Add(1)
 			if err != nil || resp.StatusCode != http.StatusOK {
@@ -150,6 +170,9 @@ func TestFlood(t *testing.T) {
 			m, err := c.recv()
 			once() // every client holds its slot until all have their answer
 			answered.Wait()
+			if i == 0 {
+				samplePeak() // every connection is open and answered now
+			}
 			switch m := m.(type) {
 			case protocol.SessionStarted:
 				admitted.Add(1)
@@ -181,6 +204,9 @@ func TestFlood(t *testing.T) {
 	}
 	if healthChecks.Load() == 0 || healthFailures.Load() != 0 {
 		t.Errorf("/health failed %d of %d times during the flood", healthFailures.Load(), healthChecks.Load())
+	}
+	if peak := peakHeap.Load(); peak > baseline+heapMargin {
+		t.Errorf("heap in use peaked at %d MB during the flood, baseline %d MB: memory is not bounded by the session limit", peak>>20, baseline>>20)
 	}
 	ts.waitIdle()
 	checkNoPartialArtifacts(t, ts.cfg)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,6 +43,7 @@ type benchOptions struct {
 	JSON             bool
 	Keep             bool
 	JPEGQuality      int
+	Repeat           int
 	CPUProfileClient string
 	CPUProfileServer string
 
@@ -85,7 +87,7 @@ func benchCaseNames() []string {
 }
 
 func newBenchCmd(a *app) *cobra.Command {
-	opts := benchOptions{RTT: 20 * time.Millisecond, FramesScale: 1, JPEGQuality: protocol.DefaultJPEGQuality}
+	opts := benchOptions{RTT: 20 * time.Millisecond, FramesScale: 1, JPEGQuality: protocol.DefaultJPEGQuality, Repeat: 1}
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure streaming throughput, CPU, server memory and latency on this machine",
@@ -120,7 +122,11 @@ The table, one row per case, protocol and link:
 Every session's rebuilt video is then read back and its frame codes
 checked in order, as "referee probe-video --verify-sequence" does; a lost,
 duplicated or reordered frame fails the bench with exit status 1. Missed
-performance targets are reported, not failed.`,
+performance targets are reported, not failed.
+
+Other work on the machine takes CPU from both ends: run it on a quiet
+machine, and with --repeat 3 for figures that hold; the load average at the
+start and the end is printed with the table.`,
 		Example: `  # The full run (several minutes)
   referee bench
 
@@ -148,6 +154,7 @@ performance targets are reported, not failed.`,
 	f.BoolVar(&opts.JSON, "json", false, "print the results as JSON instead of a table")
 	f.BoolVar(&opts.Keep, "keep", false, "keep the temporary directory (inputs, server data and logs) and print its path")
 	f.IntVar(&opts.JPEGQuality, "jpeg-quality", opts.JPEGQuality, "JPEG quality the client encodes frames with, 1 to 100")
+	f.IntVar(&opts.Repeat, "repeat", opts.Repeat, "run the whole set this many times and report, per row, the run of median frames/s (other work on the machine makes single runs noisy)")
 	f.StringVar(&opts.CPUProfileClient, "cpuprofile-client", "", "write a pprof CPU profile of this process (client and relay) to FILE; samples carry the labels case, protocol, link and phase (stream or verify)")
 	f.StringVar(&opts.CPUProfileServer, "cpuprofile-server", "", "write a pprof CPU profile of each server run to FILE with the run's name before the extension (needs serve --cpuprofile)")
 	return cmd
@@ -194,6 +201,10 @@ type benchRun struct {
 	// V2OverV1 is, on v2 rows, FPS over the v1 row's of the same case and
 	// link; 0 elsewhere.
 	V2OverV1 float64 `json:"v2_over_v1,omitempty"`
+	// Repeats is how many times the row was run; FPSAll their frames/s,
+	// in the order run. The row's other figures are the median run's.
+	Repeats int       `json:"repeats"`
+	FPSAll  []float64 `json:"frames_per_second_all"`
 	// Verified says every session's rebuilt video decoded to 0..N-1 in
 	// order with N the frames sent; Problem says what was wrong if not.
 	Verified bool   `json:"verified"`
@@ -216,6 +227,7 @@ type benchReport struct {
 	FramesScale float64       `json:"frames_scale"`
 	JPEGQuality int           `json:"jpeg_quality"`
 	Runs        []benchRun    `json:"runs"`
+	Repeat      int           `json:"repeat"`
 	Targets     []benchTarget `json:"targets"`
 	// LoadAverage is /proc/loadavg's 1-minute figure at the start and the
 	// end: other work on the machine takes CPU from the figures.
@@ -278,33 +290,47 @@ func runBench(ctx context.Context, opts benchOptions) error {
 		RTTms:       ms(opts.RTT),
 		FramesScale: opts.FramesScale,
 		JPEGQuality: opts.JPEGQuality,
+		Repeat:      opts.Repeat,
 	}
 	rep.LoadAverage[0] = loadAverage()
 	var failed []string
-	for _, c := range cases {
-		for _, link := range []string{linkLoopback, linkRelay} {
-			for _, proto := range []string{protocol.V1, protocol.V2} {
-				b := benchRunner{opts: opts, exe: exe, c: c, link: link, proto: proto, input: inputs[c.Name]}
-				b.dir = filepath.Join(dir, "runs", b.name())
-				log.Info("Running "+b.name(), "sessions", c.Sessions, "frames_per_session", inputs[c.Name].frames)
-				run, err := b.run(ctx)
-				if err != nil {
-					if ctx.Err() != nil {
-						keep = true
-						return fmt.Errorf("bench interrupted during %s: %w", b.name(), context.Cause(ctx))
+	// Repeats go over the whole set in turn rather than one row at a time,
+	// so that a burst of other work on the machine hits one run of several
+	// rows, not every run of one row.
+	tries := map[string][]benchRun{}
+	var order []string
+	for i := range opts.Repeat {
+		for _, c := range cases {
+			for _, link := range []string{linkLoopback, linkRelay} {
+				for _, proto := range []string{protocol.V1, protocol.V2} {
+					b := benchRunner{opts: opts, exe: exe, c: c, link: link, proto: proto, input: inputs[c.Name]}
+					b.dir = filepath.Join(dir, "runs", fmt.Sprintf("%s-%d", b.name(), i+1))
+					log.Info("Running "+b.name(), "repeat", i+1, "sessions", c.Sessions, "frames_per_session", inputs[c.Name].frames)
+					run, err := b.run(ctx)
+					if err != nil {
+						if ctx.Err() != nil {
+							keep = true
+							return fmt.Errorf("bench interrupted during %s: %w", b.name(), context.Cause(ctx))
+						}
+						run.Problem = err.Error()
 					}
-					run.Problem = err.Error()
+					log.Info("Ran "+b.name(), "repeat", i+1, "frames", run.Frames, "frames_per_s", round1(run.FPS), "verified", run.Verified)
+					if !run.Verified {
+						failed = append(failed, fmt.Sprintf("%s (repeat %d): %s", b.name(), i+1, run.Problem))
+						keep = true
+					} else if !opts.Keep {
+						os.RemoveAll(b.dir)
+					}
+					if i == 0 {
+						order = append(order, b.name())
+					}
+					tries[b.name()] = append(tries[b.name()], run)
 				}
-				log.Info("Ran "+b.name(), "frames", run.Frames, "frames_per_s", round1(run.FPS), "verified", run.Verified)
-				if !run.Verified {
-					failed = append(failed, fmt.Sprintf("%s: %s", b.name(), run.Problem))
-					keep = true
-				} else if !opts.Keep {
-					os.RemoveAll(b.dir)
-				}
-				rep.Runs = append(rep.Runs, run)
 			}
 		}
+	}
+	for _, name := range order {
+		rep.Runs = append(rep.Runs, medianRun(tries[name]))
 	}
 	rep.LoadAverage[1] = loadAverage()
 	setRatios(rep.Runs)
@@ -337,6 +363,8 @@ func (o *benchOptions) check() ([]benchCase, error) {
 		return nil, usageErrorf("--frames-scale %v: want more than 0 and at most 10", o.FramesScale)
 	case o.JPEGQuality < 1 || o.JPEGQuality > 100:
 		return nil, usageErrorf("--jpeg-quality %d: want 1 to 100", o.JPEGQuality)
+	case o.Repeat < 1 || o.Repeat > 100:
+		return nil, usageErrorf("--repeat %d: want 1 to 100", o.Repeat)
 	}
 	if o.CPUProfileServer != "" && newServeCmd(&app{}).Flags().Lookup("cpuprofile") == nil {
 		return nil, usageErrorf("--cpuprofile-server: this referee's serve has no --cpuprofile flag, so the server process cannot be profiled; use --cpuprofile-client for the client")
@@ -929,6 +957,26 @@ func procStatusMB(pid int) (map[string]float64, error) {
 	return fields, nil
 }
 
+// medianRun is the run of median frames/s among runs, with Repeats and
+// FPSAll set; a failed run, if any, is returned instead, so that the
+// failure shows.
+func medianRun(runs []benchRun) benchRun {
+	all := make([]float64, len(runs))
+	for i, r := range runs {
+		all[i] = r.FPS
+	}
+	var pick benchRun
+	if i := slices.IndexFunc(runs, func(r benchRun) bool { return !r.Verified }); i >= 0 {
+		pick = runs[i]
+	} else {
+		sorted := slices.Clone(runs)
+		slices.SortFunc(sorted, func(a, b benchRun) int { return cmp.Compare(a.FPS, b.FPS) })
+		pick = sorted[(len(sorted)-1)/2]
+	}
+	pick.Repeats, pick.FPSAll = len(runs), all
+	return pick
+}
+
 // setRatios puts on each v2 run its frames/s over the v1 run's of the same
 // case and link.
 func setRatios(runs []benchRun) {
@@ -1028,6 +1076,12 @@ func writeBenchTable(w io.Writer, rep benchReport) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if rep.Repeat > 1 {
+		fmt.Fprintf(w, "\nEach row is the run of median frames/s of %d; frames/s of every run:\n", rep.Repeat)
+		for _, r := range rep.Runs {
+			fmt.Fprintf(w, "  %s %s %s: %s\n", r.Case, r.Protocol, r.Link, floatList(r.FPSAll))
+		}
+	}
 	fmt.Fprintln(w, "\nframes/s and Mbps: frames delivered, from the client's \"session started\" to its receipt of session_ended, all sessions together.")
 	fmt.Fprintln(w, "end->done: client clock, sending session_end to receiving process_complete, worst session. Client CPU includes the relay.")
 	fmt.Fprintln(w, "server peak RSS: VmHWM, shared libraries included; anon: the largest sampled RssAnon (heap, stacks).")
@@ -1084,6 +1138,14 @@ func loadAverage() float64 {
 	first, _, _ := strings.Cut(string(data), " ")
 	v, _ := strconv.ParseFloat(first, 64)
 	return v
+}
+
+func floatList(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = strconv.FormatFloat(x, 'f', 1, 64)
+	}
+	return strings.Join(parts, " ")
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

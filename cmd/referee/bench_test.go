@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +40,7 @@ func TestBenchShortRunMeasuresBothProtocolsOverBothLinks(t *testing.T) {
 		FramesScale: 0.02, // 36 frames
 		JSON:        true,
 		JPEGQuality: 85,
+		Repeat:      2,
 		Out:         &out,
 	}
 	if err := runBench(context.Background(), opts); err != nil {
@@ -60,6 +63,9 @@ func TestBenchShortRunMeasuresBothProtocolsOverBothLinks(t *testing.T) {
 		if !(r.FPS > 0 && r.Mbps > 0 && r.ServerCPUSecs > 0 && r.ClientCPUSecs > 0 && r.ServerPeakRSSMB > 0 && r.EndToCompleteMs > 0) {
 			t.Errorf("%s %s: a figure is missing: %+v", r.Protocol, r.Link, r)
 		}
+		if r.Repeats != 2 || len(r.FPSAll) != 2 || !slices.Contains(r.FPSAll, r.FPS) {
+			t.Errorf("%s %s: %d repeats with frames/s %v, row %v; want 2, the row one of them", r.Protocol, r.Link, r.Repeats, r.FPSAll, r.FPS)
+		}
 		if (r.Protocol == "v2") != (r.V2OverV1 > 0) {
 			t.Errorf("%s %s: v2/v1 ratio %v, want one on v2 rows only", r.Protocol, r.Link, r.V2OverV1)
 		}
@@ -76,7 +82,7 @@ func TestBenchShortRunMeasuresBothProtocolsOverBothLinks(t *testing.T) {
 	if relayV1 := byName["v1 relay"]; relayV1.FPS > 75 {
 		t.Errorf("v1 through a 20 ms relay made %.0f frames/s, want at most about 50", relayV1.FPS)
 	}
-	if rep.CPUs <= 0 || rep.RTTms != 20 || rep.FramesScale != 0.02 || rep.TempDir != "" {
+	if rep.CPUs <= 0 || rep.RTTms != 20 || rep.FramesScale != 0.02 || rep.Repeat != 2 || rep.TempDir != "" {
 		t.Errorf("report header %+v", rep)
 	}
 	if len(rep.Targets) != 3 {
@@ -122,6 +128,7 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{[]string{"--frames-scale", "0"}, "referee: --frames-scale 0: want more than 0 and at most 10\n"},
 		{[]string{"--rtt", "-1ms"}, "referee: --rtt -1ms: want 0 or more\n"},
 		{[]string{"--jpeg-quality", "101"}, "referee: --jpeg-quality 101: want 1 to 100\n"},
+		{[]string{"--repeat", "0"}, "referee: --repeat 0: want 1 to 100\n"},
 		{[]string{"--cases", "640x480", "--cpuprofile-client", "/nonexistent/client.pprof"}, "referee: --cpuprofile-client: open /nonexistent/client.pprof: no such file or directory\n"},
 		{[]string{"extra"}, `referee: bench takes no arguments, got ["extra"] (see referee bench --help)` + "\n"},
 	} {
@@ -175,6 +182,25 @@ func TestVerifyBenchSessionFailsOnLostOrReorderedFrames(t *testing.T) {
 	res := &client.Result{Frames: 1, Raw: json.RawMessage(`{"status":"success"}`)}
 	if err := verifyBenchSession(context.Background(), res); err == nil || err.Error() != `the result names no video (artifacts.video): {"status":"success"}` {
 		t.Errorf("verify a result without a video: %v", err)
+	}
+}
+
+func TestMedianRunPicksTheMedianOrTheFailure(t *testing.T) {
+	ok := func(fps float64) benchRun { return benchRun{FPS: fps, Mbps: fps / 10, Verified: true} }
+	for _, tc := range []struct {
+		name string
+		runs []benchRun
+		want benchRun
+	}{
+		{"one", []benchRun{ok(5)}, benchRun{FPS: 5, Mbps: 0.5, Verified: true, Repeats: 1, FPSAll: []float64{5}}},
+		{"three", []benchRun{ok(30), ok(10), ok(20)}, benchRun{FPS: 20, Mbps: 2, Verified: true, Repeats: 3, FPSAll: []float64{30, 10, 20}}},
+		{"two: the lower", []benchRun{ok(30), ok(10)}, benchRun{FPS: 10, Mbps: 1, Verified: true, Repeats: 2, FPSAll: []float64{30, 10}}},
+		{"a failure shows", []benchRun{ok(30), {FPS: 40, Problem: "lost frame 3"}, ok(20)},
+			benchRun{FPS: 40, Problem: "lost frame 3", Repeats: 3, FPSAll: []float64{30, 40, 20}}},
+	} {
+		if got := medianRun(tc.runs); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: medianRun = %+v, want %+v", tc.name, got, tc.want)
+		}
 	}
 }
 
