@@ -157,13 +157,14 @@ func TestGenTestVideoSignalMatchesScenario(t *testing.T) {
 // default, with the file's command section before its top level.
 func TestConfigPrecedence(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "referee.yaml")
-	must(t, os.WriteFile(cfg, []byte("port: 7000\nhost: file-host\nlabel: top\ntimeout: 5\nserve:\n  label: section\n"), 0o644))
+	must(t, os.WriteFile(cfg, []byte("port: 7000\nhost: file-host\nlabel: top\ntimeout: 5\norigins: [https://a.example, https://b.example]\nserve:\n  label: section\n"), 0o644))
 	t.Setenv("REFEREE_HOST", "env-host")
 	t.Setenv("REFEREE_MAX_STREAMING_SESSIONS", "4")
 
 	var port, sessions int
 	var host, label, untouched string
 	var timeout time.Duration
+	var origins []string
 	cmd := &cobra.Command{Use: "serve"}
 	f := cmd.Flags()
 	f.IntVar(&port, "port", 8080, "")
@@ -172,6 +173,7 @@ func TestConfigPrecedence(t *testing.T) {
 	f.StringVar(&untouched, "untouched", "default", "")
 	f.IntVar(&sessions, "max-streaming-sessions", 10, "")
 	f.DurationVar(&timeout, "timeout", time.Second, "")
+	f.StringSliceVar(&origins, "origins", nil, "")
 	must(t, f.Parse([]string{"--port", "9000"}))
 
 	if err := resolveConfig(cmd, cfg); err != nil {
@@ -179,6 +181,9 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 	if port != 9000 || host != "env-host" || label != "section" || untouched != "default" || sessions != 4 || timeout != 5*time.Second {
 		t.Errorf("port %d host %q label %q untouched %q sessions %d timeout %v", port, host, label, untouched, sessions, timeout)
+	}
+	if !reflect.DeepEqual(origins, []string{"https://a.example", "https://b.example"}) {
+		t.Errorf("origins from a YAML list: %q", origins)
 	}
 
 	t.Setenv("REFEREE_PORT", "eighty")

@@ -141,6 +141,14 @@ func resolveConfig(cmd *cobra.Command, configFile string) error {
 			return
 		}
 		s := fmt.Sprint(value)
+		if list, ok := value.([]any); ok {
+			// A YAML list for a list flag such as --allowed-origins.
+			parts := make([]string, len(list))
+			for i, v := range list {
+				parts[i] = fmt.Sprint(v)
+			}
+			s = strings.Join(parts, ",")
+		}
 		if f.Value.Type() == "duration" && isNumber(s) {
 			s += "s" // the Python service's timeouts are plain seconds
 		}

@@ -43,6 +43,8 @@ type serveOptions struct {
 	TLSCert           string
 	TLSKey            string
 	AllowedOrigins    []string
+	// CPUProfile, when set, receives a pprof CPU profile of the whole run.
+	CPUProfile string
 
 	Version string
 	Logger  *slog.Logger
@@ -139,6 +141,7 @@ in use, or a bad setting, exits with status 2.`,
 	f.StringVar(&opts.Token, "token", "", "shared secret clients must send as \"Authorization: Bearer <token>\" (or ?token= on /stream) to use every endpoint but /health; empty: no token")
 	f.StringVar(&opts.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS and WSS only (with --tls-key)")
 	f.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
+	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a pprof CPU profile of the server to FILE until it stops")
 	f.StringSliceVar(&opts.AllowedOrigins, "allowed-origins", nil, "browser origins (https://host[:port], or *) allowed to open /stream besides pages of this server")
 	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for sessions and processing to stop before dropping them")
 	return cmd
@@ -158,6 +161,13 @@ func runServe(ctx context.Context, opts serveOptions) error {
 	analyzers, err := newAnalyzers(opts.analyzerOptions)
 	if err != nil {
 		return err
+	}
+	if opts.CPUProfile != "" {
+		stop, err := startCPUProfile(opts.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	srv, err := server.New(server.Config{
 		Host:                opts.Host,
