@@ -1,15 +1,14 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/referee-project/referee/server/servertest"
 
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/synth"
@@ -81,28 +80,6 @@ func video(t testing.TB, n int, ext string) string {
 	return counterVideo(t, t.TempDir(), fmt.Sprintf("counter%d.%s", n, ext), n, 160, 120, 25)
 }
 
-// logBuffer collects a run's log lines for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
 // decodeCounters reads back the frame index of every received frame; -1
 // marks one that does not decode.
 func decodeCounters(t testing.TB, frames []receivedFrame) []int {
@@ -137,14 +114,14 @@ func decodeCounters(t testing.TB, frames []receivedFrame) []int {
 // baseOptions streams video to the peer with short timeouts. A lost
 // connection fails the run at once, as the peer's faults expect: the
 // resume tests turn resuming on.
-func baseOptions(p *peer, video, sig string, logs *logBuffer) Options {
+func baseOptions(p *peer, video, sig string, logs *servertest.LogBuffer) Options {
 	return Options{
 		Server:      p.url(),
 		Video:       video,
 		Signal:      sig,
 		Timeout:     5 * time.Second,
 		KeepAlive:   10 * time.Second,
-		Logger:      logs.logger(),
+		Logger:      logs.Logger(),
 		ResumeTries: -1,
 	}
 }

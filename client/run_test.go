@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/referee-project/referee/server/servertest"
+
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/signal"
 	"github.com/referee-project/referee/pipeline/synth"
@@ -45,7 +47,7 @@ func TestRunPythonLikeServer(t *testing.T) {
 	// stop the run.
 	p := newPeer(t, peerConfig{})
 	sigPath, sigData := signalFile(t)
-	var logs logBuffer
+	var logs servertest.LogBuffer
 	opts := baseOptions(p, video(t, 120, "avi"), sigPath, &logs)
 	res, err := Run(testContext(t), opts)
 	if err != nil {
@@ -123,7 +125,7 @@ func TestRunV2(t *testing.T) {
 			// every full window: it must never have more in flight.
 			p := newPeer(t, peerConfig{v2: true, window: 4, ackEvery: 4})
 			sigPath, _ := signalFile(t)
-			var logs logBuffer
+			var logs servertest.LogBuffer
 			opts := baseOptions(p, video(t, 30, "mp4"), sigPath, &logs)
 			opts.Encoding = enc
 			opts.SessionID = "v2-" + enc
@@ -154,7 +156,7 @@ func TestRunV2(t *testing.T) {
 func TestRunProtocolV1Requested(t *testing.T) {
 	p := newPeer(t, peerConfig{v2: true})
 	sigPath, _ := signalFile(t)
-	var logs logBuffer
+	var logs servertest.LogBuffer
 	opts := baseOptions(p, video(t, 12, "avi"), sigPath, &logs)
 	opts.Protocol = protocol.V1
 	res, err := Run(testContext(t), opts)
@@ -207,7 +209,7 @@ func TestRunBadInputFailsBeforeSession(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPeer(t, peerConfig{})
-			var logs logBuffer
+			var logs servertest.LogBuffer
 			_, err := Run(testContext(t), baseOptions(p, tc.video, tc.signal, &logs))
 			e := errorOf(t, err)
 			if e.Kind != KindInput || !strings.HasPrefix(err.Error(), tc.want) {
@@ -229,7 +231,7 @@ func TestRunBadInputFailsBeforeSession(t *testing.T) {
 func TestRunCameraThatWontOpen(t *testing.T) {
 	p := newPeer(t, peerConfig{})
 	sigPath, _ := signalFile(t)
-	var logs logBuffer
+	var logs servertest.LogBuffer
 	opts := baseOptions(p, "", sigPath, &logs)
 	opts.Video, opts.Camera, opts.Duration = "", 97, time.Second
 	_, err := Run(testContext(t), opts)
@@ -325,7 +327,7 @@ func TestRunServerSilent(t *testing.T) {
 func TestRunSessionStartRefused(t *testing.T) {
 	p := newPeer(t, peerConfig{startError: &protocol.Error{ErrorCode: protocol.CodeSessionStartFailed, ErrorMessage: "Session limit reached (10 active)"}})
 	sigPath, _ := signalFile(t)
-	var logs logBuffer
+	var logs servertest.LogBuffer
 	_, err := Run(testContext(t), baseOptions(p, video(t, 5, "avi"), sigPath, &logs))
 	e := errorOf(t, err)
 	var se *ServerError
@@ -345,7 +347,7 @@ func TestRunSessionStartRefused(t *testing.T) {
 func TestRunProcessingFailed(t *testing.T) {
 	p := newPeer(t, peerConfig{processError: &protocol.Error{ErrorCode: protocol.CodeProcessingFailed, ErrorMessage: "No frames to write"}})
 	sigPath, _ := signalFile(t)
-	var logs logBuffer
+	var logs servertest.LogBuffer
 	opts := baseOptions(p, video(t, 5, "avi"), sigPath, &logs)
 	opts.SessionID = "failing"
 	_, err := Run(testContext(t), opts)
@@ -375,7 +377,7 @@ func TestRunServerClosesMidStream(t *testing.T) {
 			t.Run(tc.name+"/"+proto, func(t *testing.T) {
 				p := newPeer(t, peerConfig{v2: true, window: 8, ackEvery: 2, closeAfter: 6, drop: tc.drop})
 				sigPath, _ := signalFile(t)
-				var logs logBuffer
+				var logs servertest.LogBuffer
 				opts := baseOptions(p, video(t, 60, "avi"), sigPath, &logs)
 				opts.Protocol = proto
 				_, err := Run(testContext(t), opts)
@@ -404,7 +406,7 @@ func TestRunInterruptedAborts(t *testing.T) {
 		}
 	}})
 	sigPath, _ := signalFile(t)
-	var logs logBuffer
+	var logs servertest.LogBuffer
 	_, err := Run(ctx, baseOptions(p, video(t, 300, "avi"), sigPath, &logs))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want one wrapping context.Canceled", err)
@@ -440,7 +442,7 @@ func TestRunReadErrorAborts(t *testing.T) {
 		t.Run(proto, func(t *testing.T) {
 			p := newPeer(t, peerConfig{v2: true})
 			sigPath, _ := signalFile(t)
-			var logs logBuffer
+			var logs servertest.LogBuffer
 			opts := baseOptions(p, video(t, 20, "avi"), sigPath, &logs)
 			opts.Protocol = proto
 			opts.wrapSource = func(s frameSource) frameSource { return &failingSource{frameSource: s, failAt: 7} }
@@ -462,7 +464,7 @@ func TestRunReadErrorAborts(t *testing.T) {
 func TestRunNoAnswerToSessionStart(t *testing.T) {
 	p := newPeer(t, peerConfig{silent: true})
 	sigPath, _ := signalFile(t)
-	var logs logBuffer
+	var logs servertest.LogBuffer
 	opts := baseOptions(p, video(t, 5, "avi"), sigPath, &logs)
 	opts.Timeout = 300 * time.Millisecond
 	_, err := Run(testContext(t), opts)
@@ -487,7 +489,7 @@ func TestRunNoFrameAcks(t *testing.T) {
 		t.Run(tc.proto, func(t *testing.T) {
 			p := newPeer(t, peerConfig{v2: true, window: 4, noAcks: true})
 			sigPath, _ := signalFile(t)
-			var logs logBuffer
+			var logs servertest.LogBuffer
 			opts := baseOptions(p, video(t, 20, "avi"), sigPath, &logs)
 			opts.Protocol, opts.Timeout = tc.proto, 300*time.Millisecond
 			_, err := Run(testContext(t), opts)
@@ -512,7 +514,7 @@ func TestRunServerGoesSilent(t *testing.T) {
 	stall := make(chan struct{})
 	p := newPeer(t, peerConfig{stall: stall})
 	sigPath, _ := signalFile(t)
-	var logs logBuffer
+	var logs servertest.LogBuffer
 	opts := baseOptions(p, video(t, 5, "avi"), sigPath, &logs)
 	opts.KeepAlive = 600 * time.Millisecond
 	start := time.Now()
@@ -533,7 +535,7 @@ func TestRunServerGoesSilent(t *testing.T) {
 func TestRunPacing(t *testing.T) {
 	p := newPeer(t, peerConfig{v2: true, window: 64})
 	sigPath, _ := signalFile(t)
-	var logs logBuffer
+	var logs servertest.LogBuffer
 	opts := baseOptions(p, video(t, 9, "avi"), sigPath, &logs)
 	opts.FPS = 40
 	res, err := Run(testContext(t), opts)
@@ -550,7 +552,7 @@ func TestRunPacing(t *testing.T) {
 func TestRunProgressBar(t *testing.T) {
 	p := newPeer(t, peerConfig{v2: true})
 	sigPath, _ := signalFile(t)
-	var logs, bar logBuffer
+	var logs, bar servertest.LogBuffer
 	opts := baseOptions(p, video(t, 20, "avi"), sigPath, &logs)
 	opts.ProgressBar = &bar
 	if _, err := Run(testContext(t), opts); err != nil {
@@ -569,7 +571,7 @@ func TestRunServerClosesAfterResult(t *testing.T) {
 	for i := range 10 {
 		p := newPeer(t, peerConfig{closeAfterResult: true})
 		sigPath, _ := signalFile(t)
-		var logs logBuffer
+		var logs servertest.LogBuffer
 		res, err := Run(testContext(t), baseOptions(p, video(t, 2, "avi"), sigPath, &logs))
 		if err != nil {
 			t.Fatalf("run %d: %v", i, err)
@@ -585,7 +587,7 @@ func TestRunKeepsLargeResult(t *testing.T) {
 	big := `{"status":"success","blob":"` + strings.Repeat("x", 200000) + `"}`
 	p := newPeer(t, peerConfig{result: big})
 	sigPath, _ := signalFile(t)
-	var logs logBuffer
+	var logs servertest.LogBuffer
 	res, err := Run(testContext(t), baseOptions(p, video(t, 3, "avi"), sigPath, &logs))
 	if err != nil {
 		t.Fatalf("Run: %v", err)

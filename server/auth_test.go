@@ -1,21 +1,15 @@
 package server
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/referee-project/referee/server/servertest"
 
 	"github.com/gorilla/websocket"
 
@@ -34,44 +28,6 @@ func certPool(t testing.TB, file string) *x509.CertPool {
 		t.Fatalf("no certificate in %s", file)
 	}
 	return pool
-}
-
-// selfSignedCert writes a self-signed certificate for 127.0.0.1 and its
-// key as PEM files and returns their paths.
-func selfSignedCert(t testing.TB) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "referee test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }
 
 // request sends a request with the given Authorization header (none if
@@ -138,7 +94,7 @@ func TestToken(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	wantUnauthorized("stream dial", resp.StatusCode, resp.Header, body)
-	ts.logs.waitFor(t, `msg="refused a request without a valid token"`, "path=/stream")
+	ts.logs.WaitFor(t, `msg="refused a request without a valid token"`, "path=/stream")
 	if strings.Contains(ts.logs.String(), token) {
 		t.Error("the log holds the token")
 	}
@@ -158,12 +114,12 @@ func TestToken(t *testing.T) {
 // TestTLS: with a certificate and key the server speaks HTTPS and WSS
 // only, and streams a whole session.
 func TestTLS(t *testing.T) {
-	certFile, keyFile := selfSignedCert(t)
+	certFile, keyFile := servertest.SelfSignedCert(t)
 	ts := startServer(t, func(c *Config) { c.TLSCertFile, c.TLSKeyFile = certFile, keyFile })
 	if !strings.HasPrefix(ts.base, "https://") {
 		t.Fatalf("base %s", ts.base)
 	}
-	ts.logs.waitFor(t, `msg=listening`, "tls=true")
+	ts.logs.WaitFor(t, `msg=listening`, "tls=true")
 	ts.checkServing()
 	plain := &http.Client{Timeout: 10 * time.Second}
 	if resp, err := plain.Get("http://" + ts.srv.Addr() + PathHealth); err == nil {
@@ -221,7 +177,7 @@ func TestOrigins(t *testing.T) {
 			t.Errorf("origin %q: %d %s, want 403 with an error", tc.origin, resp.StatusCode, body)
 		}
 	}
-	ts.logs.waitFor(t, `msg="refused a connection from a browser page of another origin"`, "origin=https://evil.example")
+	ts.logs.WaitFor(t, `msg="refused a connection from a browser page of another origin"`, "origin=https://evil.example")
 	if _, err := New(Config{DataDir: t.TempDir(), AllowedOrigins: []string{"club.example"}}); err == nil || !strings.Contains(err.Error(), `allowed origin "club.example": want scheme://host[:port]`) {
 		t.Errorf("New with an origin without a scheme: %v", err)
 	}

@@ -524,8 +524,8 @@ func TestBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := startServer(t, tc.cfg)
 			tc.run(t, ts)
-			ts.logs.waitFor(t, tc.log...)
-			if lines := ts.logs.lines("write failed"); len(lines) > 0 {
+			ts.logs.WaitFor(t, tc.log...)
+			if lines := ts.logs.Lines("write failed"); len(lines) > 0 {
 				t.Errorf("the server wrote to a connection that had gone: %s", lines[0])
 			}
 			ts.checkServing()

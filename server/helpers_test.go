@@ -15,9 +15,10 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/referee-project/referee/server/servertest"
 
 	"github.com/gorilla/websocket"
 
@@ -62,64 +63,11 @@ func readPhrase(t testing.TB, name string) []byte {
 	}
 }
 
-// logBuffer collects a server's log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines returns the log lines holding every fragment.
-func (b *logBuffer) lines(fragments ...string) []string {
-	var out []string
-	for _, line := range strings.Split(b.String(), "\n") {
-		if containsAll(line, fragments) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-func containsAll(s string, fragments []string) bool {
-	for _, f := range fragments {
-		if !strings.Contains(s, f) {
-			return false
-		}
-	}
-	return true
-}
-
-// waitFor waits until a log line holds every fragment and returns it.
-func (b *logBuffer) waitFor(t testing.TB, fragments ...string) string {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if lines := b.lines(fragments...); len(lines) > 0 {
-			return lines[0]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line holds all of %q", fragments)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // testServer is a real server on a loopback port.
 type testServer struct {
 	t    *testing.T
 	srv  *Server
-	logs *logBuffer
+	logs *servertest.LogBuffer
 	cfg  Config
 	base string // http://127.0.0.1:port (https with TLS)
 	url  string // ws://127.0.0.1:port/stream (wss with TLS)
@@ -136,7 +84,7 @@ type testServer struct {
 func startServer(t *testing.T, mod func(*Config)) *testServer {
 	t.Helper()
 	baseline := runtime.NumGoroutine()
-	logs := &logBuffer{}
+	logs := &servertest.LogBuffer{}
 	cfg := Config{
 		Host:    "127.0.0.1",
 		DataDir: t.TempDir(),

@@ -28,7 +28,7 @@ import (
 
 func TestHealth(t *testing.T) {
 	ts := startServer(t, nil)
-	line := ts.logs.waitFor(t, `msg=listening`)
+	line := ts.logs.WaitFor(t, `msg=listening`)
 	if !strings.Contains(line, "addr="+ts.srv.Addr()+" ") || strings.HasSuffix(ts.srv.Addr(), ":0") {
 		t.Errorf("the listening line %q does not give the real address %s", line, ts.srv.Addr())
 	}
@@ -101,7 +101,7 @@ func TestIdleTimeout(t *testing.T) {
 	if ce := c.expectClose(); ce.Code != websocket.ClosePolicyViolation || ce.Text != "session quiet idle timeout" {
 		t.Errorf("close %d %q", ce.Code, ce.Text)
 	}
-	ts.logs.waitFor(t, `msg="removed session"`, "session_id=quiet", `reason="idle timeout: no message for`, "after 2 frames")
+	ts.logs.WaitFor(t, `msg="removed session"`, "session_id=quiet", `reason="idle timeout: no message for`, "after 2 frames")
 	if h := ts.health(); h.ActiveSessions != 0 {
 		t.Errorf("%d active sessions after the timeout", h.ActiveSessions)
 	}
@@ -265,7 +265,7 @@ func TestAnalyze(t *testing.T) {
 		t.Errorf("the video %v is not in the artifact directory %v", arts["video"], res["artifact_dir"])
 	}
 	checkResult(t, res, seq(10))
-	ts.logs.waitFor(t, `msg="analysis complete"`, "session_id="+id, "winner=left")
+	ts.logs.WaitFor(t, `msg="analysis complete"`, "session_id="+id, "winner=left")
 
 	tests := []struct {
 		name        string
@@ -303,7 +303,7 @@ func TestAnalyze(t *testing.T) {
 			if status != tc.status || err != nil || !ok || e.ErrorCode != tc.code || !strings.Contains(e.ErrorMessage, tc.want) {
 				t.Errorf("answer %d %s, want %d with %s holding %q", status, data, tc.status, tc.code, tc.want)
 			}
-			ts.logs.waitFor(t, `msg="analysis failed"`, "code="+string(tc.code))
+			ts.logs.WaitFor(t, `msg="analysis failed"`, "code="+string(tc.code))
 		})
 	}
 	checkNoPartialArtifacts(t, ts.cfg)

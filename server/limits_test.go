@@ -24,7 +24,7 @@ func TestFramesPerSessionLimit(t *testing.T) {
 	c.send(protocol.Frame{SessionID: "s1", FrameNumber: 3, Encoding: protocol.EncodingJPEG, Size: len(f.jpeg(3))})
 	c.sendBinary(f.jpeg(3))
 	c.expectFatal(protocol.CodeLimitExceeded, "frame 3 refused: session s1 holds 3 frames, the limit (max frames per session)", websocket.CloseMessageTooBig)
-	ts.logs.waitFor(t, `msg="removed session"`, "session_id=s1", "LIMIT_EXCEEDED", "max frames per session")
+	ts.logs.WaitFor(t, `msg="removed session"`, "session_id=s1", "LIMIT_EXCEEDED", "max frames per session")
 	ts.checkServing()
 	ts.waitIdle()
 	checkNoPartialArtifacts(t, ts.cfg)
@@ -52,7 +52,7 @@ func TestSpoolDiskLimit(t *testing.T) {
 	holder.send(protocol.Frame{SessionID: "holder", FrameNumber: 2, Encoding: protocol.EncodingJPEG, Size: len(payload)})
 	holder.sendBinary(payload)
 	holder.expectFatal(protocol.CodeLimitExceeded, "spool disk limit reached: the spools hold "+itoa(2*record)+" bytes, the limit is "+itoa(2*record)+" (max spool bytes), and frame 2 needs "+itoa(record)+" more", websocket.CloseMessageTooBig)
-	ts.logs.waitFor(t, `msg="removed session"`, "session_id=holder", "LIMIT_EXCEEDED")
+	ts.logs.WaitFor(t, `msg="removed session"`, "session_id=holder", "LIMIT_EXCEEDED")
 	ts.waitIdle()
 	if used := ts.srv.reg.disk.used.Load(); used != 0 {
 		t.Errorf("%d spool bytes counted after every session ended, want 0", used)
@@ -85,7 +85,7 @@ func TestConnsPerAddrLimit(t *testing.T) {
 		e.ErrorCode != protocol.CodeLimitExceeded || e.ErrorMessage != "too many connections from 127.0.0.1: 2 open, the limit is 2 (max connections per address); close one or try again later" {
 		t.Errorf("answer %s %q %s, want 429 with a LIMIT_EXCEEDED error", resp.Status, resp.Header.Get("Retry-After"), body)
 	}
-	ts.logs.waitFor(t, `msg="refused a connection: too many from its address"`, "open=2", "limit=2")
+	ts.logs.WaitFor(t, `msg="refused a connection: too many from its address"`, "open=2", "limit=2")
 	ts.health()
 	first.ws.Close()
 	second.ws.Close()

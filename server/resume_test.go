@@ -95,7 +95,7 @@ func TestResume(t *testing.T) {
 				}
 			}
 			first.ws.NetConn().Close()
-			ts.logs.waitFor(t, `msg="session disconnected"`, "session_id="+id, "client disconnected after 9 frames", "keeping the session for 1m0s to resume")
+			ts.logs.WaitFor(t, `msg="session disconnected"`, "session_id="+id, "client disconnected after 9 frames", "keeping the session for 1m0s to resume")
 			if h := ts.health(); h.ActiveSessions != 1 {
 				t.Errorf("%d active sessions while one waits to be resumed, want 1", h.ActiveSessions)
 			}
@@ -136,8 +136,8 @@ func TestResume(t *testing.T) {
 			}
 			second.sendSignal(id, readPhrase(t, logSingleLeft))
 			checkResult(t, second.finish(id), seq(20))
-			ts.logs.waitFor(t, `msg="resumed session"`, "session_id="+id, "frames=9", "ranges=2")
-			ts.logs.waitFor(t, `msg="removed session"`, "session_id="+id, "reason=completed", "frames=20")
+			ts.logs.WaitFor(t, `msg="resumed session"`, "session_id="+id, "frames=9", "ranges=2")
+			ts.logs.WaitFor(t, `msg="removed session"`, "session_id="+id, "reason=completed", "frames=20")
 			if m := ts.scrape(); m["referee_sessions_resumed_total"] != 1 || m["referee_sessions_started_total"] != 1 {
 				t.Errorf("resumed %v, started %v; want 1 and 1", m["referee_sessions_resumed_total"], m["referee_sessions_started_total"])
 			}
@@ -162,7 +162,7 @@ func TestResumeCases(t *testing.T) {
 	}
 	c.sendFrameV1("unknown", 0, protocol.EncodingJPEG, f.jpeg(0))
 	c.complete("unknown", 1)
-	ts.logs.waitFor(t, `msg="client asked to resume a session the server does not hold"`, "session_id=unknown")
+	ts.logs.WaitFor(t, `msg="client asked to resume a session the server does not hold"`, "session_id=unknown")
 
 	old, _ := ts.startedWithFrames("taken", 2)
 	closed := old.closedLater()
@@ -185,7 +185,7 @@ func TestResumeCases(t *testing.T) {
 
 	gone, _ := ts.startedWithFrames("expires", 1)
 	gone.ws.NetConn().Close()
-	ts.logs.waitFor(t, `msg="removed session"`, "session_id=expires", `reason="disconnected and not resumed within 200ms"`)
+	ts.logs.WaitFor(t, `msg="removed session"`, "session_id=expires", `reason="disconnected and not resumed within 200ms"`)
 	late := ts.dial()
 	start = startMessage("expires")
 	start.Resume = true
@@ -230,7 +230,7 @@ func TestRecoverAfterRestart(t *testing.T) {
 	first := startServer(t, nil)
 	c, f := first.startedWithFrames(id, 5)
 	c.ws.NetConn().Close()
-	first.logs.waitFor(t, `msg="session disconnected"`, "session_id="+id)
+	first.logs.WaitFor(t, `msg="session disconnected"`, "session_id="+id)
 
 	// What a crash leaves: the files as they are, the last record cut.
 	dataDir := t.TempDir()
@@ -262,10 +262,10 @@ func TestRecoverAfterRestart(t *testing.T) {
 	}
 
 	second := startServer(t, func(c *Config) { c.DataDir = dataDir })
-	second.logs.waitFor(t, `msg="truncated a spool cut off mid-write to its last whole frame"`, "session_id="+id, "cut_bytes="+strconv.Itoa(kept), "frames=4")
-	second.logs.waitFor(t, `msg="recovered session"`, "session_id="+id, "frames=4", "keep_for=1m0s")
+	second.logs.WaitFor(t, `msg="truncated a spool cut off mid-write to its last whole frame"`, "session_id="+id, "cut_bytes="+strconv.Itoa(kept), "frames=4")
+	second.logs.WaitFor(t, `msg="recovered session"`, "session_id="+id, "frames=4", "keep_for=1m0s")
 	for _, name := range []string{"no-meta", "bad-meta"} {
-		second.logs.waitFor(t, `msg="cannot recover a session: removed its spool"`, "session_id="+name)
+		second.logs.WaitFor(t, `msg="cannot recover a session: removed its spool"`, "session_id="+name)
 		if _, err := os.Stat(filepath.Join(dataDir, "spool", name)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("the unrecoverable spool %s is still there: %v", name, err)
 		}
@@ -432,8 +432,8 @@ func (c *wsClient) replayEnd(id, proto string, n int, first protocol.Validation)
 // and left one artifact directory.
 func (ts *testServer) checkProcessedOnce(id string) {
 	ts.t.Helper()
-	ts.logs.waitFor(ts.t, `msg="removed session"`, "session_id="+id, "reason=completed", "frames=3")
-	if runs := ts.logs.lines(`msg="signal received, starting processing"`, "session_id="+id); len(runs) != 1 {
+	ts.logs.WaitFor(ts.t, `msg="removed session"`, "session_id="+id, "reason=completed", "frames=3")
+	if runs := ts.logs.Lines(`msg="signal received, starting processing"`, "session_id="+id); len(runs) != 1 {
 		ts.t.Errorf("session %s processed %d times, want once", id, len(runs))
 	}
 	if _, err := os.Stat(filepath.Join(ts.cfg.OutputDir, id+".1")); !errors.Is(err, fs.ErrNotExist) {
@@ -472,7 +472,7 @@ func TestResumeDuringProcessing(t *testing.T) {
 				oldClosed = old.closedLater()
 			} else {
 				old.ws.NetConn().Close()
-				ts.logs.waitFor(t, `msg="connection lost during processing"`, "session_id="+id, "keeping the session until processing ends, then for 1m0s to resume")
+				ts.logs.WaitFor(t, `msg="connection lost during processing"`, "session_id="+id, "keeping the session until processing ends, then for 1m0s to resume")
 			}
 			if h := ts.health(); h.ActiveSessions != 1 {
 				t.Errorf("%d active sessions while one is processed for a lost client, want 1", h.ActiveSessions)
@@ -480,7 +480,7 @@ func TestResumeDuringProcessing(t *testing.T) {
 
 			c := ts.dial()
 			ts.resumeEnded(c, id, tc.proto, 3)
-			ts.logs.waitFor(t, `msg="resumed during processing"`, "session_id="+id, "frames=3", "ranges=1")
+			ts.logs.WaitFor(t, `msg="resumed during processing"`, "session_id="+id, "frames=3", "ranges=1")
 			if tc.takeover {
 				if ce := <-oldClosed; ce == nil || ce.Code != websocket.ClosePolicyViolation || ce.Text != "session "+id+" resumed on another connection" {
 					t.Errorf("the old connection closed with %+v", ce)
@@ -514,9 +514,9 @@ func TestResumeAfterProcessing(t *testing.T) {
 			old, first := ts.processingSession(id, proto, 3)
 			<-gate.started
 			old.ws.NetConn().Close()
-			ts.logs.waitFor(t, `msg="connection lost during processing"`, "session_id="+id)
+			ts.logs.WaitFor(t, `msg="connection lost during processing"`, "session_id="+id)
 			gate.open()
-			ts.logs.waitFor(t, `msg="processing complete while no client waits for the result; keeping the session to resume"`, "session_id="+id, "keep_for=1m0s")
+			ts.logs.WaitFor(t, `msg="processing complete while no client waits for the result; keeping the session to resume"`, "session_id="+id, "keep_for=1m0s")
 			if _, err := os.Stat(filepath.Join(ts.cfg.DataDir, "spool", id)); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("the spool of a processed session is still there: %v", err)
 			}
@@ -529,7 +529,7 @@ func TestResumeAfterProcessing(t *testing.T) {
 
 			c := ts.dial()
 			ts.resumeEnded(c, id, proto, 3)
-			ts.logs.waitFor(t, `msg="resumed after processing; sending the stored result"`, "session_id="+id, "frames=3")
+			ts.logs.WaitFor(t, `msg="resumed after processing; sending the stored result"`, "session_id="+id, "frames=3")
 			c.replayEnd(id, proto, 3, first)
 			res, stages := c.resumedResult(id)
 			if len(stages) != 0 {

@@ -55,18 +55,18 @@ func TestStreamV1(t *testing.T) {
 	checkResult(t, res, seq(n))
 
 	for _, msg := range []string{"created session", "received frame", "session ended", "signal received, starting processing", "processing complete", "removed session"} {
-		ts.logs.waitFor(t, `msg="`+msg+`"`, "session_id="+id)
+		ts.logs.WaitFor(t, `msg="`+msg+`"`, "session_id="+id)
 	}
-	ts.logs.waitFor(t, `msg="created session"`, "active=1")
-	ts.logs.waitFor(t, `msg="received frame"`, "frame=0", "total=1", "memory_mb=")
-	ts.logs.waitFor(t, `msg="session ended"`, "frames=10")
-	ts.logs.waitFor(t, `msg="removed session"`, "reason=completed", "frames=10", "active=0")
-	for _, line := range ts.logs.lines(id) {
+	ts.logs.WaitFor(t, `msg="created session"`, "active=1")
+	ts.logs.WaitFor(t, `msg="received frame"`, "frame=0", "total=1", "memory_mb=")
+	ts.logs.WaitFor(t, `msg="session ended"`, "frames=10")
+	ts.logs.WaitFor(t, `msg="removed session"`, "reason=completed", "frames=10", "active=0")
+	for _, line := range ts.logs.Lines(id) {
 		if !strings.Contains(line, "session_id="+id) {
 			t.Errorf("a log line names the session but has no session_id attribute: %s", line)
 		}
 	}
-	if n := len(ts.logs.lines(`msg="removed session"`)); n != 1 {
+	if n := len(ts.logs.Lines(`msg="removed session"`)); n != 1 {
 		t.Errorf("%d lines say why the session ended, want 1", n)
 	}
 	if _, err := os.Stat(filepath.Join(ts.cfg.DataDir, "spool", id)); !errors.Is(err, fs.ErrNotExist) {
@@ -226,7 +226,7 @@ func TestDisconnectDuringProcessing(t *testing.T) {
 	c.sendSignal(id, readPhrase(t, logSingleLeft))
 	c.ws.Close()
 	result := filepath.Join(ts.cfg.OutputDir, id, pipeline.ResultFileName)
-	ts.logs.waitFor(t, `msg="removed session"`, "session_id=gone", `reason="completed; the result was not sent (not resumed within 200ms): it is in `+result+`"`)
+	ts.logs.WaitFor(t, `msg="removed session"`, "session_id=gone", `reason="completed; the result was not sent (not resumed within 200ms): it is in `+result+`"`)
 	if _, err := os.Stat(result); err != nil {
 		t.Errorf("no result.json after the client left during processing: %v", err)
 	}
@@ -264,7 +264,7 @@ func TestShutdownEndsSessions(t *testing.T) {
 	if ce := <-closed; ce == nil || ce.Code != websocket.CloseGoingAway || ce.Text != "server shutting down" {
 		t.Errorf("close %+v, want %d \"server shutting down\"", ce, websocket.CloseGoingAway)
 	}
-	ts.logs.waitFor(t, `msg="kept session on disk for recovery at the next start"`, "session_id=streaming", `reason="server shutting down"`, "frames=1")
+	ts.logs.WaitFor(t, `msg="kept session on disk for recovery at the next start"`, "session_id=streaming", `reason="server shutting down"`, "frames=1")
 	if _, err := os.Stat(filepath.Join(ts.cfg.DataDir, "spool", id, spoolFileName)); err != nil {
 		t.Errorf("the spool of a session streaming at shutdown is gone: %v", err)
 	}
@@ -318,7 +318,7 @@ func TestGracefulShutdown(t *testing.T) {
 			t.Errorf("%s connection closed with %+v, want 1001 \"server shutting down\"", name, ce)
 		}
 	}
-	ts.logs.waitFor(t, `msg="kept session on disk for recovery at the next start"`, "session_id=live", "frames=3")
+	ts.logs.WaitFor(t, `msg="kept session on disk for recovery at the next start"`, "session_id=live", "frames=3")
 	if _, _, err := websocket.DefaultDialer.Dial(ts.url, nil); err == nil {
 		t.Error("a new connection was accepted during the shutdown")
 	}
@@ -337,7 +337,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := <-shutdown; err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
-	ts.logs.waitFor(t, `msg="removed session"`, "session_id=busy", "reason=completed")
+	ts.logs.WaitFor(t, `msg="removed session"`, "session_id=busy", "reason=completed")
 	if _, err := os.Stat(filepath.Join(ts.cfg.DataDir, "spool", "live", spoolFileName)); err != nil {
 		t.Errorf("the streaming session's spool is gone: %v", err)
 	}
@@ -382,7 +382,7 @@ func TestShutdownCancelsProcessing(t *testing.T) {
 	if ce := <-closed; ce == nil || ce.Code != websocket.CloseGoingAway {
 		t.Errorf("close %+v, want %d", ce, websocket.CloseGoingAway)
 	}
-	ts.logs.waitFor(t, `msg="removed session"`, "session_id=processing", "reason=\"processing failed: analysis:", "server shutting down")
+	ts.logs.WaitFor(t, `msg="removed session"`, "session_id=processing", "reason=\"processing failed: analysis:", "server shutting down")
 	if _, err := os.Stat(filepath.Join(ts.cfg.OutputDir, id)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a cancelled run left its artifact directory: %v", err)
 	}

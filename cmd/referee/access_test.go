@@ -1,19 +1,12 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/referee-project/referee/server/servertest"
 
 	"github.com/referee-project/referee/server"
 )
@@ -67,7 +60,7 @@ func TestStreamToken(t *testing.T) {
 // saying the certificate is not trusted and naming --ca; a --ca file that
 // holds no certificate is a usage error.
 func TestStreamTLS(t *testing.T) {
-	certFile, keyFile := selfSignedCert(t)
+	certFile, keyFile := servertest.SelfSignedCert(t)
 	srv, _, _ := startServer(t, func(c *server.Config) { c.TLSCertFile, c.TLSKeyFile = certFile, keyFile })
 	url := "https://" + srv.Addr()
 	video := counterVideo(t, ".avi", 10, 320, 240)
@@ -87,38 +80,4 @@ func TestStreamTLS(t *testing.T) {
 	if want := "referee: CA file " + keyFile + " holds no PEM certificate"; code != exitUsage || !strings.HasPrefix(lastLine(errs), want) {
 		t.Errorf("--ca with a key: exit %d, last line %q; want exit 2 and %q", code, lastLine(errs), want)
 	}
-}
-
-// selfSignedCert writes a certificate for 127.0.0.1, its own CA, and its
-// key, and returns their PEM files.
-func selfSignedCert(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "referee stream test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	must(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	must(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
-	return certFile, keyFile
 }

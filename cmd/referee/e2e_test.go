@@ -12,9 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/referee-project/referee/server/servertest"
 
 	"github.com/referee-project/referee/client"
 	"github.com/referee-project/referee/pipeline/bgr"
@@ -23,41 +24,11 @@ import (
 	"github.com/referee-project/referee/server"
 )
 
-// syncBuffer collects a logger's output from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor polls the log until it holds want, for at most 10 s.
-func (b *syncBuffer) waitFor(t *testing.T, want string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(b.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("server log never said %q:\n%s", want, b.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // startServer runs the real server on a loopback port and returns its base
 // URL and log.
-func startServer(t *testing.T, edit func(*server.Config)) (*server.Server, string, *syncBuffer) {
+func startServer(t *testing.T, edit func(*server.Config)) (*server.Server, string, *servertest.LogBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &servertest.LogBuffer{}
 	cfg := server.Config{
 		Host:    "127.0.0.1",
 		DataDir: t.TempDir(),
@@ -195,7 +166,7 @@ func TestEndToEnd(t *testing.T) {
 				}
 			}
 			verifyVideo(t, got.Artifacts.Video, tc.frames)
-			logs.waitFor(t, "session_id="+name+" reason=completed")
+			logs.WaitFor(t, "session_id="+name+" reason=completed")
 		})
 	}
 }
@@ -284,12 +255,12 @@ func TestAbortAndServerClose(t *testing.T) {
 		_, err := client.Run(ctx, client.Options{Server: url, Video: video, Signal: sampleSignal, SessionID: "quitter", FPS: 50})
 		done <- err
 	}()
-	logs.waitFor(t, "session_id=quitter frame=0")
+	logs.WaitFor(t, "session_id=quitter frame=0")
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("client returned %v, want context.Canceled", err)
 	}
-	logs.waitFor(t, "aborted by the client: interrupted")
+	logs.WaitFor(t, "aborted by the client: interrupted")
 
 	srv, url2, logs2 := startServer(t, nil)
 	go func() {
@@ -297,7 +268,7 @@ func TestAbortAndServerClose(t *testing.T) {
 			ResumeTries: 2, ResumeBackoff: 50 * time.Millisecond})
 		done <- err
 	}()
-	logs2.waitFor(t, "session_id=cut frame=0")
+	logs2.WaitFor(t, "session_id=cut frame=0")
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	_ = srv.Shutdown(sctx)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/referee-project/referee/server/servertest"
 
 	"github.com/referee-project/referee/client"
 	"github.com/referee-project/referee/protocol"
@@ -228,11 +229,11 @@ func TestChaosCutsEveryStreamAndItStillCompletes(t *testing.T) {
 		id := fmt.Sprintf("chaos%02d", i)
 		t.Run(fmt.Sprintf("%s_%s_%s", id, proto, strings.ReplaceAll(kind, " ", "_")), func(t *testing.T) {
 			p := newCutProxy(t, target, plan)
-			var clientLog syncBuffer
+			var clientLog servertest.LogBuffer
 			res, err := client.Run(context.Background(), client.Options{
 				Server: p.url(), Video: video, Signal: sampleSignal, SessionID: id, Protocol: proto,
 				Timeout: 5 * time.Second, ResumeBackoff: 20 * time.Millisecond,
-				Logger: newTestLogger(&clientLog),
+				Logger: clientLog.Logger(),
 			})
 			if err != nil {
 				t.Fatalf("stream: %v\nclient log:\n%s\nserver log:\n%s", err, clientLog.String(), logs.String())
@@ -290,8 +291,8 @@ func TestChaosCutsEveryStreamAndItStillCompletes(t *testing.T) {
 // result whose video holds every frame once.
 func TestRestartMidStream(t *testing.T) {
 	dataDir := t.TempDir()
-	var logs1, logs2 syncBuffer
-	cfg := server.Config{Host: "127.0.0.1", DataDir: dataDir, Logger: newTestLogger(&logs1)}
+	var logs1, logs2 servertest.LogBuffer
+	cfg := server.Config{Host: "127.0.0.1", DataDir: dataDir, Logger: logs1.Logger()}
 	srv1, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -316,16 +317,16 @@ func TestRestartMidStream(t *testing.T) {
 			"--fps", "30", "--output", out, "--resume-timeout", "20", "-v")
 		done <- outcome{code, so, se}
 	}()
-	logs1.waitFor(t, "session_id=restart frame=0")
+	logs1.WaitFor(t, "session_id=restart frame=0")
 	time.Sleep(700 * time.Millisecond) // about 20 frames at 30 fps
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv1.Shutdown(sctx); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-	logs1.waitFor(t, "kept session on disk for recovery")
+	logs1.WaitFor(t, "kept session on disk for recovery")
 
-	cfg.Port, cfg.Logger = port, newTestLogger(&logs2)
+	cfg.Port, cfg.Logger = port, logs2.Logger()
 	srv2, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -360,8 +361,8 @@ func TestRestartMidStream(t *testing.T) {
 			t.Errorf("client log lacks %q:\n%s", want, o.se)
 		}
 	}
-	logs2.waitFor(t, `msg="recovered session"`)
-	logs2.waitFor(t, `msg="resumed session"`)
+	logs2.WaitFor(t, `msg="recovered session"`)
+	logs2.WaitFor(t, `msg="resumed session"`)
 	var res e2eResult
 	data, err := os.ReadFile(out)
 	if err != nil || json.Unmarshal(data, &res) != nil || res.Status != "success" {
@@ -371,9 +372,4 @@ func TestRestartMidStream(t *testing.T) {
 		t.Errorf("server received %d frames, want %d", res.StreamingStats.FramesReceived, frames)
 	}
 	verifyVideo(t, res.Artifacts.Video, frames)
-}
-
-// newTestLogger logs everything, debug included, to b.
-func newTestLogger(b *syncBuffer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
