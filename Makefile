@@ -55,8 +55,12 @@ bench: build
 gobench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
+# soak: every fuzz target for 2 minutes, then the chaos test with 200 cut
+# streams and a fresh seed, and the flood and restart tests ten times.
 soak: build
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=2m
+	REFEREE_CHAOS_STREAMS=200 REFEREE_CHAOS_SEED=$$(date +%s) $(GO) test -count=1 -timeout 30m -run 'TestChaos' ./cmd/referee
+	$(GO) test -count=10 -run 'TestFlood|TestRestartMidStream|TestRecoverAfterRestart' ./server ./cmd/referee
 
 clean:
 	rm -rf bin
