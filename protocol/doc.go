@@ -16,5 +16,14 @@
 // Control messages (session_end, signal, progress, results, errors) are the
 // same text messages in both versions.
 //
+// Resume, in both versions: after a lost connection or a server restart the
+// client sends session_start again with the same id and "resume": true; a
+// server that still holds the session answers session_started with
+// "resume": true and "have", the frame numbers it holds as inclusive ranges,
+// and the client sends only the frames not in have, then session_end and the
+// signal again. A session lost while it is processed is resumed too: the
+// server answers the repeated session_end and signal without processing the
+// phrase again and sends its result.
+//
 // This package imports nothing else from the project.
 package protocol
