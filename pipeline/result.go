@@ -160,6 +160,11 @@ func writeResult(path string, r *Result) error {
 	}
 	_, err = tmp.Write(append(data, '\n'))
 	if err == nil {
+		// CreateTemp makes the file private; the result is read like the
+		// other artifacts, e.g. by a web server showing it to referees.
+		err = tmp.Chmod(0o644)
+	}
+	if err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {

@@ -137,6 +137,9 @@ func checkResult(t *testing.T, res, want *Result) {
 	if !bytes.Equal(file, append(gotJSON, '\n')) {
 		t.Errorf("result.json differs from the returned result:\n%s", file)
 	}
+	if fi, err := os.Stat(res.Artifacts.ResultJSON); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("result.json mode %v (%v), want -rw-r--r-- like the other artifacts", fi.Mode(), err)
+	}
 	// Read back, the result holds the same values; streaming_stats and
 	// extras come back as JSON objects, so compare them as such.
 	var back Result
