@@ -102,8 +102,9 @@ func scenarioHelp() string {
 }
 
 func runGenTestVideo(_ context.Context, opts genTestVideoOptions) error {
-	if opts.Width < 16 || opts.Height < 16 || opts.Width%2 != 0 || opts.Height%2 != 0 {
-		return usageErrorf("size %dx%d: width and height must be even and at least 16", opts.Width, opts.Height)
+	// 48x48 is the smallest picture the counter's block code fits in.
+	if opts.Width < 48 || opts.Height < 48 || opts.Width%2 != 0 || opts.Height%2 != 0 {
+		return usageErrorf("size %dx%d: width and height must be even and at least 48", opts.Width, opts.Height)
 	}
 	if !(opts.FPS > 0 && opts.FPS <= 240) {
 		return usageErrorf("--fps %v: want a frame rate above 0 and at most 240", opts.FPS)
@@ -125,8 +126,8 @@ func runGenTestVideo(_ context.Context, opts genTestVideoOptions) error {
 	default:
 		return usageErrorf("--pattern %q: want noise, counter or fencers", opts.Pattern)
 	}
-	if opts.Frames < 1 {
-		return usageErrorf("--frames %d: want at least 1", opts.Frames)
+	if opts.Frames < 1 || opts.Frames > synth.CounterMax+1 {
+		return usageErrorf("--frames %d: want 1 to %d", opts.Frames, synth.CounterMax+1)
 	}
 
 	w, err := videoio.Create(opts.Out, opts.Codec, opts.FPS, opts.Width, opts.Height)

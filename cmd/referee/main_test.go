@@ -91,6 +91,8 @@ func TestDiagnosticsFailWithStatus2AndOneLine(t *testing.T) {
 		{[]string{"gen-test-video", filepath.Join(dir, "x.avi"), "--pattern", "stripes"}, `--pattern "stripes"`},
 		{[]string{"gen-test-video", filepath.Join(dir, "x.avi"), "--pattern", "fencers", "--scenario", "nope"}, `no scenario named "nope"`},
 		{[]string{"gen-test-video", "--frames", "many"}, `invalid argument "many"`},
+		{[]string{"gen-test-video", filepath.Join(dir, "x.avi"), "--pattern", "counter", "--width", "32"}, "at least 48"},
+		{[]string{"gen-test-video", filepath.Join(dir, "x.avi"), "--frames", "0"}, "--frames 0: want 1 to"},
 	}
 	for _, tc := range cases {
 		code, _, errs := run(t, tc.args...)
