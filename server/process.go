@@ -97,11 +97,14 @@ func (srv *Server) process(ctx context.Context, s *session) {
 	srv.completeProcessing(s, result, res.Artifacts.ResultJSON)
 }
 
-// completeProcessing ends the processing of s with its result: it goes to
-// the connection waiting for it, and s is removed. With no such
-// connection, s becomes processed and is kept for the resume grace period,
-// its result in result.json and its spool dropped: a client that resumes it
-// gets the result.
+// completeProcessing ends the processing of s with its result. With a
+// connection waiting for it, the result goes there and s is done: it is
+// counted and logged as completed, and then kept, delivered, for the resume
+// grace period, in case the connection was lost before the client read the
+// result (a resume then gets it from result.json). With no such connection,
+// s becomes processed and is kept for the grace period the same way, still
+// active until a client resumes it for the result. Either way its spool is
+// dropped. When the server is shutting down, s is removed at once.
 func (srv *Server) completeProcessing(s *session, result []byte, resultPath string) {
 	closing := srv.isClosing()
 	s.mu.Lock()
@@ -109,7 +112,7 @@ func (srv *Server) completeProcessing(s *session, result []byte, resultPath stri
 		s.mu.Unlock()
 		return // aborted by the client, or cancelled by a shutdown
 	}
-	if (s.ready && s.conn != nil) || closing {
+	if closing {
 		c, cancel := s.conn, s.cancel
 		if !s.ready {
 			c = nil
@@ -122,10 +125,25 @@ func (srv *Server) completeProcessing(s *session, result []byte, resultPath stri
 		}
 		return
 	}
-	cancel := s.cancel
+	cancel, c := s.cancel, s.conn
+	if !s.ready {
+		c = nil
+	}
 	s.state, s.cancel, s.result, s.disconnected = stateProcessed, nil, resultPath, time.Now()
+	if c != nil {
+		// The spool goes before a new session with the same id can
+		// replace s and create its own in the same directory.
+		s.conn, s.ready = nil, false
+		srv.dropSpool(s)
+		s.delivered.Store(true)
+	}
 	s.mu.Unlock()
 	cancel(nil)
+	if c != nil {
+		srv.countEnd(s, completed(), srv.reg.count())
+		c.send(protocol.ProcessComplete{SessionID: s.id, Result: result})
+		return
+	}
 	srv.dropSpool(s)
 	s.log.Info("processing complete while no client waits for the result; keeping the session to resume", "keep_for", srv.cfg.ResumeGrace, "result", resultPath)
 }

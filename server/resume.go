@@ -125,8 +125,10 @@ func (srv *Server) recoverSessions() {
 // starts a new one). A session still streaming on another connection, one
 // the server has not yet noticed is dead, is taken over: that connection
 // is closed. So is a session being processed, or processed and waiting for
-// its client: c then owes session_end and the signal again, which are
-// answered without a second run, before it gets the result.
+// its client (or delivered, its result sent on a connection that may have
+// been lost before the client read it): c then owes session_end and the
+// signal again, which are answered without a second run, before it gets
+// the result.
 func (r *registry) resume(m protocol.SessionStart, proto string, c *conn) (*session, sessionState, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -541,3 +541,134 @@ func TestResumeAfterProcessing(t *testing.T) {
 		})
 	}
 }
+
+// checkNothingActive checks that /health, /streaming/stats and the
+// sessions_active metric count no session, as when every result has been
+// delivered.
+func (ts *testServer) checkNothingActive() {
+	ts.t.Helper()
+	if h := ts.health(); h.ActiveSessions != 0 {
+		ts.t.Errorf("/health: %d active sessions once the results are delivered, want 0", h.ActiveSessions)
+	}
+	var st protocol.Stats
+	ts.getJSON(PathStats, &st)
+	if st.ActiveSessions != 0 || len(st.Sessions) != 0 {
+		ts.t.Errorf("/streaming/stats: %d active sessions %v once the results are delivered, want none", st.ActiveSessions, st.Sessions)
+	}
+	if m := ts.scrape(); m["referee_sessions_active"] != 0 {
+		ts.t.Errorf("referee_sessions_active %v once the results are delivered, want 0", m["referee_sessions_active"])
+	}
+}
+
+// held reports whether the registry still holds a session with id.
+func (ts *testServer) held(id string) bool {
+	ts.srv.reg.mu.Lock()
+	defer ts.srv.reg.mu.Unlock()
+	return ts.srv.reg.sessions[id] != nil
+}
+
+// TestResumeAfterDelivery: the result is sent on the live connection, but
+// the client resumes as if the connection had been lost before it read it:
+// the session is kept, delivered, with every frame in its index; the resume
+// answers with them, and after session_end and the signal again the result
+// comes from result.json, with no second run. Meanwhile the delivered
+// session counts as active nowhere. v1 and v2.
+func TestResumeAfterDelivery(t *testing.T) {
+	for _, proto := range []string{protocol.V1, protocol.V2} {
+		t.Run(proto, func(t *testing.T) {
+			ts := startServer(t, nil)
+			id := "delivered-" + proto
+			c, first := ts.processingSession(id, proto, 3)
+			res, _ := c.resumedResult(id)
+			checkResult(t, res, seq(3))
+			ts.logs.WaitFor(t, `msg="removed session"`, "session_id="+id, "reason=completed", "frames=3", "active=0")
+			if !ts.held(id) {
+				t.Fatalf("session %s not kept after its result was sent", id)
+			}
+			if _, err := os.Stat(filepath.Join(ts.cfg.DataDir, "spool", id)); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the spool of a delivered session is still there: %v", err)
+			}
+			if used := ts.srv.reg.disk.used.Load(); used != 0 {
+				t.Errorf("spool bytes counted %d after delivery, want 0", used)
+			}
+			ts.checkNothingActive()
+
+			r := ts.dial()
+			ts.resumeEnded(r, id, proto, 3)
+			ts.logs.WaitFor(t, `msg="resumed after processing; sending the stored result"`, "session_id="+id, "frames=3")
+			r.replayEnd(id, proto, 3, first)
+			again, stages := r.resumedResult(id)
+			if len(stages) != 0 {
+				t.Errorf("progress %q with a stored result, want none", stages)
+			}
+			if !reflect.DeepEqual(again, res) {
+				t.Errorf("result after the resume %v, want the one first sent %v", again, res)
+			}
+			ts.checkProcessedOnce(id)
+			if m := ts.scrape(); m["referee_processing_duration_seconds_count"] != 1 {
+				t.Errorf("%v processing runs, want 1", m["referee_processing_duration_seconds_count"])
+			}
+			if removed := ts.logs.Lines(`msg="removed session"`, "session_id="+id); len(removed) != 1 {
+				t.Errorf("%d \"removed session\" lines for %s, want 1: %q", len(removed), id, removed)
+			}
+			if ts.held(id) {
+				t.Errorf("session %s still held after its result was sent again", id)
+			}
+		})
+	}
+}
+
+// TestNewSessionAfterDelivery: a session_start without resume for the id of
+// a delivered session, on the same connection as the v1 guide's client
+// does, drops it and starts afresh; the first run's artifacts move to
+// <id>.1. Delivered sessions do not count toward the session limit.
+func TestNewSessionAfterDelivery(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.MaxSessions = 1 })
+	const id = "reused"
+	c, f := ts.startedWithFrames(id, 2)
+	c.complete(id, 2)
+	ts.logs.WaitFor(t, `msg="removed session"`, "session_id="+id, "reason=completed", "frames=2")
+	checkResult(t, ts.streamV1("other", 2), seq(2))
+	ts.checkNothingActive()
+
+	c.startV1(id)
+	for n := range 3 {
+		if ack := c.sendFrameV1(id, n, protocol.EncodingJPEG, f.jpeg(n)); ack.Status != protocol.AckReceived {
+			t.Fatalf("frame %d: ack %q", n, ack.Status)
+		}
+	}
+	c.complete(id, 3)
+	ts.logs.WaitFor(t, `msg="dropped the delivered result kept for a resume: a new session starts with its id"`, "session_id="+id)
+	ts.logs.WaitFor(t, `msg="removed session"`, "session_id="+id, "reason=completed", "frames=3")
+	if _, err := os.Stat(filepath.Join(ts.cfg.OutputDir, id+".1", pipeline.ResultFileName)); err != nil {
+		t.Errorf("the first run's artifacts were not kept at %s.1: %v", id, err)
+	}
+	if m := ts.scrape(); m["referee_processing_duration_seconds_count"] != 3 || m["referee_sessions_completed_total"] != 3 || m["referee_sessions_started_total"] != 3 {
+		t.Errorf("processing runs %v, completed %v, started %v; want 3 each", m["referee_processing_duration_seconds_count"], m["referee_sessions_completed_total"], m["referee_sessions_started_total"])
+	}
+	ts.waitIdle()
+	checkNoPartialArtifacts(t, ts.cfg)
+}
+
+// TestDeliveredResultExpires: a delivered session not resumed within the
+// grace period is dropped with a debug line, not a second "removed
+// session"; a resume after that starts the session anew.
+func TestDeliveredResultExpires(t *testing.T) {
+	ts := startServer(t, shortGrace)
+	const id = "expiring"
+	checkResult(t, ts.streamV1(id, 2), seq(2))
+	ts.logs.WaitFor(t, `msg="dropped the delivered result kept for a resume"`, "session_id="+id, `reason="result delivered; not resumed within 200ms"`)
+	if removed := ts.logs.Lines(`msg="removed session"`, "session_id="+id); len(removed) != 1 {
+		t.Errorf("%d \"removed session\" lines, want 1: %q", len(removed), removed)
+	}
+	if ts.held(id) {
+		t.Errorf("session %s still held after the grace period", id)
+	}
+	c := ts.dial()
+	start := startMessage(id)
+	start.Resume = true
+	c.send(start)
+	if started := expect[protocol.SessionStarted](c); started.Resume {
+		t.Errorf("resume after the grace period: %+v, want a new session", started)
+	}
+}

@@ -350,6 +350,9 @@ func (s *Server) stats() protocol.Stats {
 	}
 	var memory int64
 	for _, sess := range s.reg.list() {
+		if sess.delivered.Load() {
+			continue
+		}
 		ss := sess.stats(now)
 		st.Sessions[sess.id] = ss
 		st.ActiveSessions++

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -22,8 +23,11 @@ import (
 // grace period, and streaming again if the client resumes it. A session
 // whose processing ends while no client waits for the result is processed:
 // it is kept for the grace period, so that a client resuming it gets the
-// result. Every way of finishing goes through Server.end, so exactly one of
-// them wins and logs why.
+// result. A session whose result was sent on a live connection is
+// processed and delivered: kept for the grace period too, in case the
+// connection was lost before the client read the result, but no longer
+// counted as active. Every way of finishing goes through Server.end, so
+// exactly one of them wins and logs why.
 type sessionState int
 
 const (
@@ -76,6 +80,11 @@ type session struct {
 	replayEnd    bool
 	replaySignal bool
 	result       string // result.json of a processed session
+	// delivered: the result of this processed session was sent on a live
+	// connection. The session is held only to answer a resume from a
+	// client that lost the connection before reading it: it does not count
+	// as active, and a new session with its id replaces it.
+	delivered atomic.Bool
 }
 
 // touch records activity now, which keeps the reaper away.
@@ -262,10 +271,10 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 	}
 	if id == "" {
 		id = r.generateIDLocked()
-	} else if _, taken := r.sessions[id]; taken {
+	} else if held := r.sessions[id]; held != nil && !r.dropDeliveredLocked(held) {
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s already exists: another connection is streaming it, or it waits to be resumed (session_start with \"resume\": true); use another session_id or wait until it ends", id)}
 	}
-	if n := len(r.sessions); n >= r.cfg.MaxSessions {
+	if n := r.countLocked(); n >= r.cfg.MaxSessions {
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session limit reached: %d of %d streaming sessions active (max streaming sessions); try again when one has ended", n, r.cfg.MaxSessions)}
 	}
 	var used int64
@@ -274,11 +283,11 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 	}
 	if limit := r.cfg.maxMemoryBytes(); used+spoolBufferSize > limit {
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("memory limit reached: %.1f MB buffered by %d sessions, and a new session needs %.1f MB, over the %d MB limit (max streaming memory MB)",
-			float64(used)/(1<<20), len(r.sessions), float64(spoolBufferSize)/(1<<20), r.cfg.MaxMemoryMB)}
+			float64(used)/(1<<20), r.countLocked(), float64(spoolBufferSize)/(1<<20), r.cfg.MaxMemoryMB)}
 	}
 
 	if used := r.disk.used.Load(); used >= r.disk.limit {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("spool disk limit reached: the spools hold %d bytes (%d sessions), the limit is %d (max spool bytes); try again when one has ended", used, len(r.sessions), r.disk.limit)}
+		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("spool disk limit reached: the spools hold %d bytes (%d sessions), the limit is %d (max spool bytes); try again when one has ended", used, r.countLocked(), r.disk.limit)}
 	}
 
 	dir := filepath.Join(r.cfg.DataDir, "spool", id)
@@ -310,7 +319,25 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 		gapsBelow:    -1,
 	}
 	r.sessions[id] = s
-	return s, len(r.sessions), nil
+	return s, r.countLocked(), nil
+}
+
+// dropDeliveredLocked removes s from the registry, whose lock the caller
+// holds, if s is a delivered session no connection has resumed, and reports
+// whether it did. Its spool is already gone.
+func (r *registry) dropDeliveredLocked(s *session) bool {
+	if !s.delivered.Load() {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateProcessed || s.conn != nil {
+		return false
+	}
+	s.state = stateFinished
+	delete(r.sessions, s.id)
+	s.log.Info("dropped the delivered result kept for a resume: a new session starts with its id", "result", s.result)
+	return true
 }
 
 // generateIDLocked returns a free id in the capture box's style, numbering
@@ -334,18 +361,18 @@ func (r *registry) nextPhrase() int {
 	return r.phrase
 }
 
-// remove takes s out of the registry and returns the number of sessions
-// left.
+// remove takes s out of the registry and returns the number of active
+// sessions left.
 func (r *registry) remove(s *session) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.sessions[s.id] == s {
 		delete(r.sessions, s.id)
 	}
-	return len(r.sessions)
+	return r.countLocked()
 }
 
-// list returns the active sessions ordered by id.
+// list returns the sessions held, delivered ones included, ordered by id.
 func (r *registry) list() []*session {
 	r.mu.Lock()
 	out := make([]*session, 0, len(r.sessions))
@@ -357,11 +384,22 @@ func (r *registry) list() []*session {
 	return out
 }
 
-// count returns the number of active sessions.
+// count returns the number of active sessions: those held, less the
+// delivered ones.
 func (r *registry) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.sessions)
+	return r.countLocked()
+}
+
+func (r *registry) countLocked() int {
+	n := 0
+	for _, s := range r.sessions {
+		if !s.delivered.Load() {
+			n++
+		}
+	}
+	return n
 }
 
 // close refuses every later create.
@@ -412,13 +450,24 @@ func (srv *Server) end(s *session, reason endReason, from ...sessionState) (*con
 
 // removeFinished does the rest of ending s, which its caller has marked
 // finished: it stops the processing (cancel may be nil), removes s from the
-// registry, drops its spool, counts and logs why.
+// registry, drops its spool, counts and logs why. A delivered session was
+// counted and logged when its result was sent: its end is only a debug line.
 func (srv *Server) removeFinished(s *session, reason endReason, cancel context.CancelCauseFunc) {
 	if cancel != nil {
 		cancel(fmt.Errorf("session %s ended: %s", s.id, reason.text))
 	}
 	active := srv.reg.remove(s)
 	srv.dropSpool(s)
+	if s.delivered.Load() {
+		s.log.Debug("dropped the delivered result kept for a resume", "reason", reason.text, "active", active)
+		return
+	}
+	srv.countEnd(s, reason, active)
+}
+
+// countEnd counts the end of s in the metrics and logs its one "removed
+// session" line; active is the number of active sessions left.
+func (srv *Server) countEnd(s *session, reason endReason, active int) {
 	if reason.kind == "" {
 		srv.metrics.completed.Inc()
 	} else {
@@ -446,7 +495,8 @@ func (srv *Server) dropSpool(s *session) {
 // than the session timeout, and closes its connection, every disconnected
 // session not resumed within the grace period, and every processed session
 // whose result no client came for within the grace period (or whose
-// resuming client went quiet for the session timeout).
+// resuming client went quiet for the session timeout), delivered ones
+// included.
 func (srv *Server) reap(now time.Time) {
 	timeout, grace := srv.cfg.SessionTimeout, srv.cfg.ResumeGrace
 	for _, s := range srv.reg.list() {
@@ -462,6 +512,8 @@ func (srv *Server) reap(now time.Time) {
 			if srv.finish(s, failure("idle_timeout", "%s", reason), stateStreaming) {
 				c.closeWith(closePolicy, "session "+s.id+" idle timeout")
 			}
+		case state == stateProcessed && c == nil && gone > grace && s.delivered.Load():
+			srv.finish(s, endReason{fmt.Sprintf("result delivered; not resumed within %s", grace), "", slog.LevelDebug}, stateProcessed)
 		case state == stateProcessed && c == nil && gone > grace:
 			srv.finish(s, uncollected(fmt.Sprintf("not resumed within %s", grace), result), stateProcessed)
 		case state == stateProcessed && c != nil && idle > timeout:
