@@ -214,7 +214,12 @@ func TestStreamUnknownProtocol(t *testing.T) {
 // the resume grace period, then is removed as completed, the result in the
 // artifact directory. A resume after that starts the session anew.
 func TestDisconnectDuringProcessing(t *testing.T) {
-	ts := startServer(t, shortGrace)
+	// The analysis waits until the server has seen the client go: were it
+	// quicker, process_complete could be written into the dying
+	// connection's socket before the server noticed, and count as sent.
+	gate := newFirstGated()
+	ts := startServer(t, func(c *Config) { shortGrace(c); gate.use(c) })
+	t.Cleanup(gate.open)
 	c := ts.dial()
 	id := c.startV1("gone")
 	f := newFrames(t, testWidth, testHeight)
@@ -224,7 +229,10 @@ func TestDisconnectDuringProcessing(t *testing.T) {
 	c.send(protocol.SessionEnd{SessionID: id, TotalFrames: 3})
 	expect[protocol.SessionEnded](c)
 	c.sendSignal(id, readPhrase(t, logSingleLeft))
+	<-gate.started
 	c.ws.Close()
+	ts.logs.WaitFor(t, `msg="connection lost during processing"`, "session_id=gone")
+	gate.open()
 	result := filepath.Join(ts.cfg.OutputDir, id, pipeline.ResultFileName)
 	ts.logs.WaitFor(t, `msg="removed session"`, "session_id=gone", `reason="completed; the result was not sent (not resumed within 200ms): it is in `+result+`"`)
 	if _, err := os.Stat(result); err != nil {
