@@ -136,50 +136,43 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Port < 0 || c.Port > 65535 {
 		bad("port %d: want 0 (any free port) to 65535", c.Port)
 	}
-	if c.MaxSessions < 0 {
-		bad("max sessions %d: want a positive number", c.MaxSessions)
-	}
-	if c.MaxMemoryMB < 0 {
-		bad("max memory %d MB: want a positive number", c.MaxMemoryMB)
-	}
-	if c.SessionTimeout < 0 {
-		bad("session timeout %v: want a positive duration", c.SessionTimeout)
-	}
-	if c.ReaperInterval < 0 {
-		bad("reaper interval %v: want a positive duration", c.ReaperInterval)
-	}
 	if c.MaxFrameBytes < 0 || c.MaxFrameBytes > maxFrameBytesLimit {
 		bad("max frame bytes %d: want 1 to %d", c.MaxFrameBytes, maxFrameBytesLimit)
 	}
 	if c.MaxSignalBytes < 0 || c.MaxSignalBytes > signal.MaxSize {
 		bad("max signal bytes %d: want 1 to %d (the phrase-log parser's limit)", c.MaxSignalBytes, signal.MaxSize)
 	}
-	if c.MaxMessageBytes < 0 {
-		bad("max message bytes %d: want a positive number", c.MaxMessageBytes)
+	// Counts and durations only need to be non-negative: zero means the default.
+	for _, n := range []struct {
+		v      int64
+		format string
+	}{
+		{int64(c.MaxSessions), "max sessions %d: want a positive number"},
+		{int64(c.MaxMemoryMB), "max memory %d MB: want a positive number"},
+		{int64(c.MaxMessageBytes), "max message bytes %d: want a positive number"},
+		{int64(c.MaxUploadBytes), "max upload bytes %d: want a positive number"},
+		{int64(c.Window), "window %d: want a positive number of frames"},
+		{int64(c.ProcessingWorkers), "processing workers %d: want a positive number"},
+		{int64(c.MaxFramesPerSession), "max frames per session %d: want a positive number"},
+		{int64(c.MaxConnsPerAddr), "max connections per address %d: want a positive number"},
+		{int64(c.MaxSpoolBytes), "max spool bytes %d: want a positive number"},
+	} {
+		if n.v < 0 {
+			bad(n.format, n.v)
+		}
 	}
-	if c.MaxUploadBytes < 0 {
-		bad("max upload bytes %d: want a positive number", c.MaxUploadBytes)
-	}
-	if c.Window < 0 {
-		bad("window %d: want a positive number of frames", c.Window)
-	}
-	if c.ProcessingWorkers < 0 {
-		bad("processing workers %d: want a positive number", c.ProcessingWorkers)
-	}
-	if c.KeepaliveTimeout < 0 {
-		bad("keepalive timeout %v: want a positive duration", c.KeepaliveTimeout)
-	}
-	if c.ResumeGrace < 0 {
-		bad("resume grace %v: want a positive duration", c.ResumeGrace)
-	}
-	if c.MaxFramesPerSession < 0 {
-		bad("max frames per session %d: want a positive number", c.MaxFramesPerSession)
-	}
-	if c.MaxConnsPerAddr < 0 {
-		bad("max connections per address %d: want a positive number", c.MaxConnsPerAddr)
-	}
-	if c.MaxSpoolBytes < 0 {
-		bad("max spool bytes %d: want a positive number", c.MaxSpoolBytes)
+	for _, d := range []struct {
+		v      time.Duration
+		format string
+	}{
+		{c.SessionTimeout, "session timeout %v: want a positive duration"},
+		{c.ReaperInterval, "reaper interval %v: want a positive duration"},
+		{c.KeepaliveTimeout, "keepalive timeout %v: want a positive duration"},
+		{c.ResumeGrace, "resume grace %v: want a positive duration"},
+	} {
+		if d.v < 0 {
+			bad(d.format, d.v)
+		}
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		bad("TLS certificate %q and key %q: give both or neither", c.TLSCertFile, c.TLSKeyFile)
