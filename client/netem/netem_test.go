@@ -48,17 +48,8 @@ func TestRelayDeliversBytesIntactInOrderAfterTheDelay(t *testing.T) {
 		{"10ms each way, 4 MiB", 10 * time.Millisecond, 4 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := Listen(Config{Target: echoServer(t), Delay: tc.delay})
-			if err != nil {
-				t.Fatal(err)
-			}
+			r, c := dialRelay(t, Config{Target: echoServer(t), Delay: tc.delay})
 			defer r.Close()
-			c, err := net.Dial("tcp", r.Addr())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(20 * time.Second))
 			want := make([]byte, tc.size)
 			rng := rand.New(rand.NewPCG(1, 2))
 			for i := range want {
@@ -107,17 +98,26 @@ func commonPrefix(a, b []byte) int {
 	return n
 }
 
-func TestRelayCloseEndsConnectionsAndGoroutines(t *testing.T) {
-	r, err := Listen(Config{Target: echoServer(t), Delay: 5 * time.Millisecond})
+// dialRelay starts a relay with cfg and connects to it; the connection
+// closes when the test ends and fails any read or write after 20 s.
+func dialRelay(t *testing.T, cfg Config) (*Relay, net.Conn) {
+	t.Helper()
+	r, err := Listen(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, err := net.Dial("tcp", r.Addr())
 	if err != nil {
+		r.Close()
 		t.Fatal(err)
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return r, c
+}
+
+func TestRelayCloseEndsConnectionsAndGoroutines(t *testing.T) {
+	r, c := dialRelay(t, Config{Target: echoServer(t), Delay: 5 * time.Millisecond})
 	if _, err := c.Write([]byte("ping")); err != nil {
 		t.Fatal(err)
 	}
@@ -150,17 +150,8 @@ func TestRelayClosesTheClientWhenTheTargetIsDown(t *testing.T) {
 	}
 	target := ln.Addr().String()
 	ln.Close()
-	r, err := Listen(Config{Target: target})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, c := dialRelay(t, Config{Target: target})
 	defer r.Close()
-	c, err := net.Dial("tcp", r.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	var buf [1]byte
 	if _, err := c.Read(buf[:]); !errors.Is(err, io.EOF) {
 		t.Errorf("read from a relay whose target is down: %v, want EOF", err)
