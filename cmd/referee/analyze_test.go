@@ -62,10 +62,7 @@ func TestAnalyzeCallsEveryScenario(t *testing.T) {
 
 func TestAnalyzeSummaryAndSignalAnalyzer(t *testing.T) {
 	dir := t.TempDir()
-	video, sig := filepath.Join(dir, "p.avi"), filepath.Join(dir, "p.txt")
-	if code, _, errs := run(t, "gen-test-video", video, "--pattern", "fencers", "--scenario", "simultaneous-attack", "--signal", sig, "--fps", "15"); code != 0 {
-		t.Fatal(errs)
-	}
+	video, sig := genPhrase(t, dir, "simultaneous-attack")
 	var out bytes.Buffer
 	opts := analyzeOptions{analyzerOptions: analyzerOptions{Analyzer: "signal"}, Video: video, Signal: sig, OutDir: filepath.Join(dir, "out"), Out: &out}
 	if err := runAnalyze(context.Background(), opts); err != nil {
@@ -79,10 +76,7 @@ func TestAnalyzeSummaryAndSignalAnalyzer(t *testing.T) {
 
 func TestAnalyzeRejectsBadInput(t *testing.T) {
 	dir := t.TempDir()
-	video, sig := filepath.Join(dir, "p.avi"), filepath.Join(dir, "p.txt")
-	if code, _, errs := run(t, "gen-test-video", video, "--pattern", "fencers", "--signal", sig, "--fps", "15"); code != 0 {
-		t.Fatal(errs)
-	}
+	video, sig := genPhrase(t, dir, "left-attack-right-pause")
 	notLog := filepath.Join(dir, "notes.txt")
 	if err := os.WriteFile(notLog, []byte("shopping list\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -115,10 +109,7 @@ func TestAnalyzeRejectsBadInput(t *testing.T) {
 
 func TestAnalyzeExternalFailureExits1(t *testing.T) {
 	dir := t.TempDir()
-	video, sig := filepath.Join(dir, "p.avi"), filepath.Join(dir, "p.txt")
-	if code, _, errs := run(t, "gen-test-video", video, "--pattern", "fencers", "--signal", sig, "--fps", "15"); code != 0 {
-		t.Fatal(errs)
-	}
+	video, sig := genPhrase(t, dir, "left-attack-right-pause")
 	script := filepath.Join(dir, "rw.sh")
 	if err := os.WriteFile(script, []byte("#!/bin/sh\necho 'no GPU found' >&2\nexit 4\n"), 0o755); err != nil {
 		t.Fatal(err)
@@ -131,4 +122,15 @@ func TestAnalyzeExternalFailureExits1(t *testing.T) {
 	if err == nil || exitCode(err) != exitFailure || !strings.Contains(err.Error(), "external analyzer rw.sh failed: exit status 4; stderr: no GPU found") {
 		t.Errorf("error %v (exit %d), want exit 1 with the command's stderr", err, exitCode(err))
 	}
+}
+
+// genPhrase writes a 15 fps fencers video of the scenario and its phrase log
+// into dir with "referee gen-test-video", and returns their paths.
+func genPhrase(t *testing.T, dir, scenario string) (video, sig string) {
+	t.Helper()
+	video, sig = filepath.Join(dir, "p.avi"), filepath.Join(dir, "p.txt")
+	if code, _, errs := run(t, "gen-test-video", video, "--pattern", "fencers", "--scenario", scenario, "--signal", sig, "--fps", "15"); code != 0 {
+		t.Fatal(errs)
+	}
+	return video, sig
 }
