@@ -31,8 +31,7 @@ type session struct {
 	startSent bool
 	// over: the server has ended the session (result or error); nothing to
 	// abort any more.
-	over      bool
-	abortSent bool
+	over bool
 
 	proto  string
 	window int
@@ -597,14 +596,13 @@ func (s *session) serverFailure(m protocol.Error) error {
 // may still hold it and the connection still works. The server then logs
 // the reason instead of a bare "0 frames".
 func (s *session) abort(cause error) {
-	if !s.startSent || s.over || s.abortSent || s.c.lost() != nil {
+	if !s.startSent || s.over || s.c.lost() != nil {
 		return
 	}
 	reason := cause.Error()
 	if errors.Is(cause, context.Canceled) {
 		reason = "interrupted"
 	}
-	s.abortSent = true
 	if err := s.c.sendNow(protocol.SessionAbort{SessionID: s.id, Reason: reason}); err != nil {
 		s.log.Warn("Could not send session abort", "reason", reason, "error", err)
 		return

@@ -512,7 +512,7 @@ func (c *conn) onSignalPayload(m protocol.Signal, r io.Reader) error {
 		c.sendError(s, protocol.CodeInvalidMessage, "signal already received; ignored", true)
 		return nil
 	}
-	s.signal, s.signalName = bytes.Clone(data), m.Filename
+	s.signal = bytes.Clone(data)
 	ended := s.ended
 	s.mu.Unlock()
 	c.send(protocol.SignalAck{SessionID: s.id, Status: protocol.AckReceived})

@@ -149,7 +149,7 @@ func (r *registry) resume(m protocol.SessionStart, proto string, c *conn) (*sess
 	switch state {
 	case stateDisconnected, stateStreaming:
 		s.state = stateStreaming
-		s.ended, s.totalFrames, s.signal, s.signalName = false, 0, nil, ""
+		s.ended, s.totalFrames, s.signal = false, 0, nil
 		s.gapsBelow = s.maxNumber
 	case stateProcessing, stateProcessed:
 		s.ready, s.replayEnd, s.replaySignal = false, true, true

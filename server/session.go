@@ -68,7 +68,6 @@ type session struct {
 	ended        bool // session_end received
 	totalFrames  int  // as the client's session_end says
 	signal       []byte
-	signalName   string
 	aborted      bool
 	cancel       context.CancelCauseFunc // stops processing; set in stateProcessing
 	// ready: conn takes the processing messages. The connection that sent

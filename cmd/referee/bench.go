@@ -265,23 +265,17 @@ func runBench(ctx context.Context, opts benchOptions) error {
 		}
 	}()
 
-	var profile *os.File
 	if opts.CPUProfileClient != "" {
-		// Created before the inputs, so that a bad path fails at once.
-		if profile, err = os.Create(opts.CPUProfileClient); err != nil {
-			return usageErrorf("--cpuprofile-client: %v", err)
+		// Started before the inputs, so that a bad path fails at once.
+		stop, err := startCPUProfile("cpuprofile-client", opts.CPUProfileClient)
+		if err != nil {
+			return err
 		}
-		defer profile.Close()
+		defer stop()
 	}
 	inputs, err := benchInputs(ctx, dir, cases, opts.FramesScale, log)
 	if err != nil {
 		return err
-	}
-	if profile != nil {
-		if err := pprof.StartCPUProfile(profile); err != nil {
-			return fmt.Errorf("start the client's CPU profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
 	}
 
 	rep := benchReport{
@@ -580,9 +574,7 @@ func (b *benchRunner) measure(out *benchRun, sessions []benchSession, samples []
 		}
 		out.Frames += s.res.Frames
 		out.FrameBytes += s.res.FrameBytes
-		if t := s.res.StreamTime.Seconds(); t > 0 && s.res.Frames > 1 {
-			out.ClientSendFPS += float64(s.res.Frames-1) / t
-		}
+		out.ClientSendFPS += fpsOf(s.res)
 		started, ended := s.clock.at(markStarted), s.clock.at(markEnded)
 		if first.IsZero() || started.Before(first) {
 			first = started
@@ -654,31 +646,11 @@ func verifyBenchSession(ctx context.Context, res *client.Result) error {
 	if err := json.Unmarshal(res.Raw, &r); err != nil || r.Artifacts.Video == "" {
 		return fmt.Errorf("the result names no video (artifacts.video): %s", res.Raw)
 	}
-	vr, err := videoio.OpenFile(r.Artifacts.Video)
+	rep, err := probeVideo(ctx, probeVideoOptions{Path: r.Artifacts.Video, VerifySequence: true})
 	if err != nil {
-		return fmt.Errorf("open the rebuilt video: %w", err)
+		return fmt.Errorf("read the rebuilt video: %w", err)
 	}
-	defer vr.Close()
-	var img bgr.Image
-	var indices []int
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		err := vr.Read(&img)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("read frame %d of %s: %w", len(indices), r.Artifacts.Video, err)
-		}
-		idx, err := synth.DecodeCounter(img)
-		if err != nil {
-			idx = -1
-		}
-		indices = append(indices, idx)
-	}
-	seq := synth.VerifySequence(indices)
+	seq := *rep.SequenceReport
 	if !seq.SequenceOK || seq.Frames != res.Frames {
 		return fmt.Errorf("%s: %d frames sent, %d in the video, sequence ok %v, missing %s, duplicated %s, out of order %s, undecodable %s",
 			r.Artifacts.Video, res.Frames, seq.Frames, seq.SequenceOK, intList(seq.Missing, 10), intList(seq.Duplicated, 10),

@@ -18,9 +18,6 @@ import (
 	"github.com/referee-project/referee/server/servertest"
 
 	"github.com/referee-project/referee/client"
-	"github.com/referee-project/referee/pipeline/bgr"
-	"github.com/referee-project/referee/pipeline/synth"
-	"github.com/referee-project/referee/pipeline/videoio"
 	"github.com/referee-project/referee/server"
 )
 
@@ -58,18 +55,7 @@ func startServer(t *testing.T, edit func(*server.Config)) (*server.Server, strin
 func counterVideo(t *testing.T, ext string, frames, w, h int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "phrase"+ext)
-	vw, err := videoio.Create(path, "", 30, w, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := bgr.New(w, h)
-	for i := 0; i < frames; i++ {
-		synth.DrawCounter(img, i)
-		if err := vw.Write(img); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := vw.Close(); err != nil {
+	if err := writeCounterVideo(context.Background(), path, frames, w, h); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -81,28 +67,12 @@ const sampleSignal = "../../testdata/signal/20260204_213217_phrase119.txt"
 // counter frames 0..n-1 exactly once, in order.
 func verifyVideo(t *testing.T, path string, n int) {
 	t.Helper()
-	r, err := videoio.OpenFile(path)
+	rep, err := probeVideo(context.Background(), probeVideoOptions{Path: path, VerifySequence: true})
 	if err != nil {
 		t.Fatalf("reconstructed video: %v", err)
 	}
-	defer r.Close()
-	var img bgr.Image
-	var indices []int
-	for {
-		if err := r.Read(&img); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		idx, err := synth.DecodeCounter(img)
-		if err != nil {
-			idx = -1
-		}
-		indices = append(indices, idx)
-	}
-	rep := synth.VerifySequence(indices)
-	if !rep.SequenceOK || rep.Frames != n {
-		t.Errorf("reconstructed video %s: %+v, want %d frames in order", path, rep, n)
+	if seq := rep.SequenceReport; !seq.SequenceOK || seq.Frames != n {
+		t.Errorf("reconstructed video %s: %+v, want %d frames in order", path, seq, n)
 	}
 }
 

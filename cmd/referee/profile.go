@@ -7,11 +7,11 @@ import (
 )
 
 // startCPUProfile writes a pprof CPU profile of this process to path until
-// the returned stop is called.
-func startCPUProfile(path string) (stop func(), err error) {
+// the returned stop is called; flag names the option in errors.
+func startCPUProfile(flag, path string) (stop func(), err error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, usageErrorf("--cpuprofile: %w (check the directory exists and is writable)", err)
+		return nil, usageErrorf("--%s: %w", flag, err)
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()

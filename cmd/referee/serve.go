@@ -163,7 +163,7 @@ func runServe(ctx context.Context, opts serveOptions) error {
 		return err
 	}
 	if opts.CPUProfile != "" {
-		stop, err := startCPUProfile(opts.CPUProfile)
+		stop, err := startCPUProfile("cpuprofile", opts.CPUProfile)
 		if err != nil {
 			return err
 		}
