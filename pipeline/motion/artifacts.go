@@ -211,7 +211,7 @@ func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl Timeline, ls
 		return fmt.Errorf("open the video for the overlay: %w", err)
 	}
 	defer r.Close()
-	var frame bgr.Image
+	var frame, small bgr.Image
 	for k := 0; ; k++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -234,7 +234,6 @@ func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl Timeline, ls
 		if k >= len(ls) {
 			continue
 		}
-		var small bgr.Image
 		if err := draw(k, frame, &small); err != nil {
 			return err
 		}

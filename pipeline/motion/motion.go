@@ -19,9 +19,11 @@
 package motion
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"image/jpeg"
 	"io"
 	"math"
 	"os"
@@ -170,12 +172,7 @@ func loadMJPEG(ctx context.Context, path string, tw int, progress func(float64))
 		return c.w
 	}
 	shrink := func(_ int, _ []byte, img bgr.Image) ([]byte, error) {
-		if img.Width == c.w && img.Height == c.h {
-			return slices.Clone(img.Pix), nil
-		}
-		var small bgr.Image
-		videoio.Resize(img, c.w, c.h, &small)
-		return small.Pix, nil
+		return shrinkTo(img, c.w, c.h), nil
 	}
 	err := eachMJPEG(ctx, path, minWidth, shrink, func(k, n int, _, pix []byte) error {
 		if k == 0 {
@@ -227,8 +224,9 @@ func eachMJPEG(ctx context.Context, path string, minWidth func(w, h int) int,
 	if err != nil {
 		return err
 	}
-	var full bgr.Image
-	if err := videoio.Decode(first, &full); err != nil {
+	// The header gives the size: frame 0 need not be decoded twice.
+	full, err := jpeg.DecodeConfig(bytes.NewReader(first))
+	if err != nil {
 		return fmt.Errorf("frame 0 of %s: %w", path, err)
 	}
 	want := minWidth(full.Width, full.Height)
@@ -308,7 +306,7 @@ func loadCapture(ctx context.Context, path string, tw, frames int, progress func
 	defer r.Close()
 	total := max(frames, r.Info().FrameCount, 1)
 	var c clip
-	var frame, small bgr.Image
+	var frame bgr.Image
 	for i := 0; ; i++ {
 		if err := ctx.Err(); err != nil {
 			return clip{}, err
@@ -323,12 +321,7 @@ func loadCapture(ctx context.Context, path string, tw, frames int, progress func
 		if i == 0 {
 			c.w, c.h = trackSize(frame.Width, frame.Height, tw)
 		}
-		if frame.Width == c.w && frame.Height == c.h {
-			c.frames = append(c.frames, slices.Clone(frame.Pix))
-		} else {
-			videoio.Resize(frame, c.w, c.h, &small)
-			c.frames = append(c.frames, slices.Clone(small.Pix))
-		}
+		c.frames = append(c.frames, shrinkTo(frame, c.w, c.h))
 		progress(math.Min(1, float64(i+1)/float64(total)))
 	}
 }
@@ -350,4 +343,15 @@ func scale(ls, rs []sample, w int) float64 {
 	}
 	slices.Sort(hs)
 	return fencerHeightM / float64(hs[len(hs)/2])
+}
+
+// shrinkTo returns img's pixels at w x h in a buffer of their own: img
+// itself is reused by the reader for the next frame.
+func shrinkTo(img bgr.Image, w, h int) []byte {
+	if img.Width == w && img.Height == h {
+		return slices.Clone(img.Pix)
+	}
+	var small bgr.Image
+	videoio.Resize(img, w, h, &small)
+	return small.Pix
 }

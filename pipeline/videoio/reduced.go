@@ -1,7 +1,6 @@
 package videoio
 
 import (
-	"errors"
 	"fmt"
 
 	"gocv.io/x/gocv"
@@ -29,19 +28,5 @@ func DecodeReduced(data []byte, factor int, dst *bgr.Image) error {
 	default:
 		return fmt.Errorf("decode picture: reduction factor %d is not 1, 2, 4 or 8", factor)
 	}
-	if len(data) == 0 {
-		return errors.New("decode picture: no data (0 bytes)")
-	}
-	m, err := gocv.IMDecode(data, flag)
-	if err != nil {
-		return fmt.Errorf("decode picture: %w", err)
-	}
-	defer m.Close()
-	if m.Empty() {
-		return fmt.Errorf("decode picture: %d bytes are not a JPEG or PNG picture OpenCV can read", len(data))
-	}
-	if err := copyMat(m, dst); err != nil {
-		return fmt.Errorf("decode picture: %w", err)
-	}
-	return nil
+	return decode(data, flag, dst)
 }

@@ -115,13 +115,18 @@ func encode(img bgr.Image, ext gocv.FileExt, params []int) ([]byte, error) {
 // when it is large enough. On error dst is unchanged. It is safe for
 // concurrent use (with different dst).
 func Decode(data []byte, dst *bgr.Image) error {
+	return decode(data, gocv.IMReadColor, dst)
+}
+
+// decode is Decode and DecodeReduced with the read flag chosen.
+func decode(data []byte, flag gocv.IMReadFlag, dst *bgr.Image) error {
 	if len(data) == 0 {
 		return errors.New("decode picture: no data (0 bytes)")
 	}
 	// Ignoring EXIF orientation makes OpenCV 4.6 decode a 640x480 JPEG 2.5
 	// times faster (it otherwise scans the stream for the tag); frames
 	// from video and from EncodeJPEG carry no orientation anyway.
-	m, err := gocv.IMDecode(data, gocv.IMReadColor|gocv.IMReadIgnoreOrientation)
+	m, err := gocv.IMDecode(data, flag|gocv.IMReadIgnoreOrientation)
 	if err != nil {
 		return fmt.Errorf("decode picture: %w", err)
 	}
