@@ -18,6 +18,10 @@ var frameMagic = [2]byte{'R', 'F'}
 // encoding numbers on the wire; 0 is never valid.
 var encodingCodes = map[string]byte{EncodingJPEG: 1, EncodingPNG: 2, EncodingRaw: 3}
 
+// encodingNames is encodingCodes reversed, indexed by code, for the per-frame
+// parse.
+var encodingNames = [...]string{1: EncodingJPEG, 2: EncodingPNG, 3: EncodingRaw}
+
 // FrameHeader is the header of a v2 frame message. On the wire, all little
 // endian:
 //
@@ -70,10 +74,8 @@ func ParseFrame(msg []byte) (FrameHeader, []byte, error) {
 		FrameNumber:     int(binary.LittleEndian.Uint32(msg[4:8])),
 		TimestampMicros: int64(binary.LittleEndian.Uint64(msg[8:16])),
 	}
-	for name, code := range encodingCodes {
-		if code == msg[3] {
-			h.Encoding = name
-		}
+	if int(msg[3]) < len(encodingNames) {
+		h.Encoding = encodingNames[msg[3]]
 	}
 	if h.Encoding == "" {
 		return FrameHeader{}, nil, fmt.Errorf("%w: unknown encoding code %d", ErrBadFrameHeader, msg[3])

@@ -45,6 +45,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 var spoolEncodings = map[string]byte{protocol.EncodingJPEG: 1, protocol.EncodingPNG: 2, protocol.EncodingRaw: 3}
 
+// spoolEncodingNames is spoolEncodings reversed, indexed by code.
+var spoolEncodingNames = [...]string{1: protocol.EncodingJPEG, 2: protocol.EncodingPNG, 3: protocol.EncodingRaw}
+
 // errSpoolClosed is returned by the methods of a closed spool.
 var errSpoolClosed = errors.New("spool is closed")
 
@@ -180,21 +183,20 @@ func openSpool(path string, budget *diskBudget) (sp *spool, cut int64, err error
 	r := bufio.NewReaderSize(f, 1<<16)
 	var good int64
 	var h [spoolHeaderSize]byte
+	var payload []byte // reused: recovery only checks each record's checksum
 	for {
 		if _, err := io.ReadFull(r, h[:]); err != nil {
 			break // io.EOF after the last record, or a header cut off
 		}
 		code, length := h[8], binary.LittleEndian.Uint32(h[12:16])
 		encoding := ""
-		for name, c := range spoolEncodings {
-			if c == code {
-				encoding = name
-			}
+		if int(code) < len(spoolEncodingNames) {
+			encoding = spoolEncodingNames[code]
 		}
 		if [4]byte(h[0:4]) != spoolMagic || encoding == "" || length > maxFrameBytesLimit {
 			break
 		}
-		payload := make([]byte, length)
+		payload = slices.Grow(payload[:0], int(length))[:length]
 		if _, err := io.ReadFull(r, payload); err != nil || crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(h[16:20]) {
 			break
 		}
