@@ -188,15 +188,14 @@ func (e *encoder) encodeLoop(work <-chan *job) {
 	}
 }
 
-// encode compresses img and, for v2, wraps it in its frame header.
+// encode compresses img and, for v2, wraps it in its frame header. The
+// picture is copied once, into the message the connection sends.
 func (e *encoder) encode(img bgr.Image, n int, captured time.Time) ([]byte, int, error) {
-	var hdr []byte
-	if e.cfg.v2 {
-		var err error
-		hdr, err = protocol.AppendFrame(nil, protocol.FrameHeader{FrameNumber: n, TimestampMicros: captured.UnixMicro(), Encoding: e.cfg.encoding}, nil)
-		if err != nil {
-			return nil, 0, fmt.Errorf("Failed to encode frame %d: %w", n, err)
+	header := func(dst []byte) ([]byte, error) {
+		if !e.cfg.v2 {
+			return dst, nil
 		}
+		return protocol.AppendFrame(dst, protocol.FrameHeader{FrameNumber: n, TimestampMicros: captured.UnixMicro(), Encoding: e.cfg.encoding}, nil)
 	}
 	var payload []byte
 	var err error
@@ -206,20 +205,29 @@ func (e *encoder) encode(img bgr.Image, n int, captured time.Time) ([]byte, int,
 	case protocol.EncodingPNG:
 		payload, err = videoio.EncodePNG(img)
 	case protocol.EncodingRaw:
-		buf := make([]byte, 0, len(hdr)+protocol.RawHeaderSize+len(img.Pix))
-		buf = append(buf, hdr...)
-		buf = protocol.AppendRaw(buf, img.Height, img.Width, 3, img.Pix)
-		return buf, len(buf) - len(hdr), nil
+		// Raw pixels are large: the header goes in front of them in the
+		// one buffer they are laid out in.
+		msg, err := header(make([]byte, 0, protocol.FrameHeaderSize+protocol.RawHeaderSize+len(img.Pix)))
+		if err != nil {
+			return nil, 0, fmt.Errorf("Failed to encode frame %d: %w", n, err)
+		}
+		hdr := len(msg)
+		msg = protocol.AppendRaw(msg, img.Height, img.Width, 3, img.Pix)
+		return msg, len(msg) - hdr, nil
 	default:
 		err = fmt.Errorf("unknown encoding %q", e.cfg.encoding)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("Failed to encode frame %d as %s: %w", n, e.cfg.encoding, err)
 	}
-	if hdr == nil {
+	if !e.cfg.v2 {
 		return payload, len(payload), nil
 	}
-	return append(append(make([]byte, 0, len(hdr)+len(payload)), hdr...), payload...), len(payload), nil
+	msg, err := header(make([]byte, 0, protocol.FrameHeaderSize+len(payload)))
+	if err != nil {
+		return nil, 0, fmt.Errorf("Failed to encode frame %d: %w", n, err)
+	}
+	return append(msg, payload...), len(payload), nil
 }
 
 // order hands the results out in frame order, each as soon as its worker
