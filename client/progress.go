@@ -14,14 +14,19 @@ const progressEvery = 100
 
 // progress reports frames sent: as a progress bar when a writer for it is
 // given, else as a log line every progressEvery frames.
+// barRedraw is how often the progress bar is drawn.
+const barRedraw = 100 * time.Millisecond
+
 type progress struct {
-	log   *slog.Logger
-	bar   *progressbar.ProgressBar
-	total int // 0 when unknown
-	start time.Time
-	last  time.Time // when the last frame was handed to the connection
-	sent  int
-	bytes int64
+	log *slog.Logger
+	bar *progressbar.ProgressBar
+	// described is when the bar's rate text was last set.
+	described time.Time
+	total     int // 0 when unknown
+	start     time.Time
+	last      time.Time // when the last frame was handed to the connection
+	sent      int
+	bytes     int64
 }
 
 func newProgress(log *slog.Logger, barTo io.Writer, total int) *progress {
@@ -38,7 +43,7 @@ func newProgress(log *slog.Logger, barTo io.Writer, total int) *progress {
 			progressbar.OptionShowIts(),
 			progressbar.OptionSetItsString("frames"),
 			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionThrottle(barRedraw),
 			progressbar.OptionSetRenderBlankState(true),
 			progressbar.OptionOnCompletion(func() { fmt.Fprintln(barTo) }),
 		)
@@ -60,7 +65,12 @@ func (p *progress) frameSent(size int) {
 			// The container's frame count was an estimate.
 			p.bar.ChangeMax(p.sent)
 		}
-		p.bar.Describe(fmt.Sprintf("Streaming %5.1f Mbps", p.mbps()))
+		// The bar redraws at most every barRedraw: the rate text need not
+		// be formatted more often.
+		if now.Sub(p.described) >= barRedraw {
+			p.described = now
+			p.bar.Describe(fmt.Sprintf("Streaming %5.1f Mbps", p.mbps()))
+		}
 		p.bar.Add(1)
 		return
 	}
