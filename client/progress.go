@@ -12,11 +12,11 @@ import (
 // progressEvery is how many frames apart the "Progress:" log lines are.
 const progressEvery = 100
 
-// progress reports frames sent: as a progress bar when a writer for it is
-// given, else as a log line every progressEvery frames.
 // barRedraw is how often the progress bar is drawn.
 const barRedraw = 100 * time.Millisecond
 
+// progress reports frames sent: as a progress bar when a writer for it is
+// given, else as a log line every progressEvery frames.
 type progress struct {
 	log *slog.Logger
 	bar *progressbar.ProgressBar
