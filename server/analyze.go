@@ -156,12 +156,11 @@ func (s *Server) analyzeUpload(r *http.Request, id, dir string, log *slog.Logger
 	}
 	log.Info("analysis upload received", "video_bytes", videoBytes, "signal_bytes", len(sig))
 
-	select {
-	case s.workers <- struct{}{}:
-		defer func() { <-s.workers }()
-	case <-r.Context().Done():
+	release, err := s.acquireWorker(r.Context())
+	if err != nil {
 		return nil, &httpError{http.StatusServiceUnavailable, protocol.CodeInternalError, "the server is shutting down"}
 	}
+	defer release()
 	res, err := pipeline.Run(r.Context(), pipeline.Job{
 		SessionID:   id,
 		VideoPath:   videoPath,

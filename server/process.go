@@ -45,18 +45,28 @@ func (srv *Server) startProcessing(s *session, c *conn) {
 
 // process runs the pipeline for s and sends the progress and the result,
 // or the error, to the connection attached to s at the time.
+// acquireWorker waits for one of the ProcessingWorkers places, so that many
+// phrases ending together do not thrash two cores; release gives it back.
+func (srv *Server) acquireWorker(ctx context.Context) (release func(), err error) {
+	select {
+	case srv.workers <- struct{}{}:
+		return func() { <-srv.workers }, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
 func (srv *Server) process(ctx context.Context, s *session) {
 	if s.spool.Count() == 0 {
 		srv.processFailed(s, "", errors.New("no frames were received: nothing to reconstruct"))
 		return
 	}
-	select {
-	case srv.workers <- struct{}{}:
-		defer func() { <-srv.workers }()
-	case <-ctx.Done():
-		srv.processFailed(s, "", context.Cause(ctx))
+	release, err := srv.acquireWorker(ctx)
+	if err != nil {
+		srv.processFailed(s, "", err)
 		return
 	}
+	defer release()
 	dir := filepath.Join(srv.cfg.OutputDir, s.id)
 	if err := keepEarlierArtifacts(dir, s.log); err != nil {
 		srv.processFailed(s, "", err)
