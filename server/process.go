@@ -43,8 +43,6 @@ func (srv *Server) startProcessing(s *session, c *conn) {
 	}
 }
 
-// process runs the pipeline for s and sends the progress and the result,
-// or the error, to the connection attached to s at the time.
 // acquireWorker waits for one of the ProcessingWorkers places, so that many
 // phrases ending together do not thrash two cores; release gives it back.
 func (srv *Server) acquireWorker(ctx context.Context) (release func(), err error) {
@@ -56,6 +54,8 @@ func (srv *Server) acquireWorker(ctx context.Context) (release func(), err error
 	}
 }
 
+// process runs the pipeline for s and sends the progress and the result,
+// or the error, to the connection attached to s at the time.
 func (srv *Server) process(ctx context.Context, s *session) {
 	if s.spool.Count() == 0 {
 		srv.processFailed(s, "", errors.New("no frames were received: nothing to reconstruct"))
