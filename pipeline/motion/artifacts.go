@@ -12,7 +12,9 @@ import (
 	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/rightofway"
 	"github.com/referee-project/referee/pipeline/signal"
+	"github.com/referee-project/referee/pipeline/timeline"
 	"github.com/referee-project/referee/pipeline/videoio"
 )
 
@@ -30,32 +32,13 @@ const (
 	overlayQuality = 80
 )
 
-type colour struct{ b, g, r uint8 }
-
-var (
-	leftColour   = colour{60, 60, 230}
-	rightColour  = colour{60, 200, 60}
-	textColour   = colour{255, 255, 255}
-	eventColours = map[signal.EventKind]colour{
-		signal.EventBladeContact:    {0, 215, 255},
-		signal.EventHit:             {255, 255, 255},
-		signal.EventSimultaneousHit: {255, 255, 255},
-		signal.EventLockoutStarted:  {200, 160, 80},
-	}
-)
-
-func (c colour) scaled(f float64) colour {
-	s := func(v uint8) uint8 { return uint8(math.Min(255, float64(v)*f)) }
-	return colour{s(c.b), s(c.g), s(c.r)}
-}
-
 // writeArtifacts writes timeline.png, overlay.avi and, when the phrase has
 // a hit, clip_touch.avi into in.ArtifactDir, returning them by artifact
 // name. Files are written under a temporary name and renamed, so that a
 // listed artifact is always complete.
-func writeArtifacts(ctx context.Context, in pipeline.AnalysisInput, tl Timeline, ls, rs []sample, c clip, progress func(float64, string)) (map[string]string, error) {
+func writeArtifacts(ctx context.Context, in pipeline.AnalysisInput, tl rightofway.Timeline, ls, rs []sample, c clip, progress func(float64, string)) (map[string]string, error) {
 	arts := map[string]string{}
-	png, err := timelinePNG(tl)
+	png, err := timeline.PNG(tl)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +92,7 @@ func writeFileAtomic(path string, data []byte) error {
 // clipFrom..clipTo as they are; clipFrom < 0 for none). From a
 // Motion-JPEG AVI the frames are decoded in parallel, already shrunk, and
 // the clip's frames are copied without decoding.
-func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl Timeline, ls, rs []sample, c clip, clipFrom, clipTo int, progress func(float64, string)) (err error) {
+func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl rightofway.Timeline, ls, rs []sample, c clip, clipFrom, clipTo int, progress func(float64, string)) (err error) {
 	info, err := videoio.Probe(in.VideoPath)
 	if err != nil {
 		return fmt.Errorf("open the video for the overlay: %w", err)
@@ -245,33 +228,33 @@ func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl Timeline, ls
 }
 
 // drawCounter writes the frame number and time in the top left corner.
-func drawCounter(img bgr.Image, tl Timeline, i int, scale float64) error {
+func drawCounter(img bgr.Image, tl rightofway.Timeline, i int, scale float64) error {
 	text := fmt.Sprintf("frame %d  %.2f s", i, float64(i)/tl.FPS)
 	_, th := videoio.TextSize(text, scale*0.5, 1)
 	img.FillRect(0, 0, img.Width, th*2+4, 0, 0, 0)
-	return videoio.DrawText(img, text, 6, th+th/2+2, scale*0.5, max(1, int(scale)), textColour.b, textColour.g, textColour.r)
+	return videoio.DrawText(img, text, 6, th+th/2+2, scale*0.5, max(1, int(scale)), timeline.TextColour.B, timeline.TextColour.G, timeline.TextColour.R)
 }
 
 // annotate draws on an overlay frame: both fencers boxed and labelled with
 // their phase, the frame counter and time, and the banner of any event of
 // the last flashS (with a coloured frame on the event's own frame).
-func annotate(img bgr.Image, tl Timeline, l, r sample, i int, sx, sy float64) error {
+func annotate(img bgr.Image, tl rightofway.Timeline, l, r sample, i int, sx, sy float64) error {
 	for _, f := range []struct {
 		s      sample
 		name   string
-		col    colour
-		phases []Phase
-	}{{l, "LEFT", leftColour, tl.Left.Phases}, {r, "RIGHT", rightColour, tl.Right.Phases}} {
+		col    timeline.Colour
+		phases []rightofway.Phase
+	}{{l, "LEFT", timeline.LeftColour, tl.Left.Phases}, {r, "RIGHT", timeline.RightColour, tl.Right.Phases}} {
 		if f.s.x1 <= f.s.x0 {
 			continue
 		}
 		x0, y0 := int(float64(f.s.x0)*sx), int(float64(f.s.y0)*sy)
 		x1, y1 := int(float64(f.s.x1)*sx), int(float64(f.s.y1)*sy)
 		box(img, x0, y0, x1, y1, 2, f.col)
-		label := f.name + " " + phaseOf(f.phases, i)
+		label := f.name + " " + rightofway.PhaseAt(f.phases, i)
 		tw, th := videoio.TextSize(label, 0.45, 1)
 		ly := max(y0-4, th+4)
-		img.FillRect(x0, ly-th-3, x0+tw+4, ly+3, f.col.b, f.col.g, f.col.r)
+		img.FillRect(x0, ly-th-3, x0+tw+4, ly+3, f.col.B, f.col.G, f.col.R)
 		if err := videoio.DrawText(img, label, x0+2, ly, 0.45, 1, 0, 0, 0); err != nil {
 			return err
 		}
@@ -281,7 +264,7 @@ func annotate(img bgr.Image, tl Timeline, l, r sample, i int, sx, sy float64) er
 	}
 	y := img.Height - 8
 	for _, ev := range tl.Events {
-		col, ok := eventColours[ev.Kind]
+		col, ok := timeline.EventColours[ev.Kind]
 		if !ok || i < ev.Frame || float64(i-ev.Frame) >= flashS*tl.FPS {
 			continue
 		}
@@ -291,7 +274,7 @@ func annotate(img bgr.Image, tl Timeline, l, r sample, i int, sx, sy float64) er
 		text := fmt.Sprintf("%.3f s  %s", ev.TimeS, eventBanner(ev.Kind))
 		tw, th := videoio.TextSize(text, 0.5, 1)
 		img.FillRect(4, y-th-4, tw+12, y+4, 0, 0, 0)
-		if err := videoio.DrawText(img, text, 8, y, 0.5, 1, col.b, col.g, col.r); err != nil {
+		if err := videoio.DrawText(img, text, 8, y, 0.5, 1, col.B, col.G, col.R); err != nil {
 			return err
 		}
 		y -= th + 10
@@ -318,9 +301,9 @@ func eventBanner(k signal.EventKind) string {
 
 // box draws the outline of the rectangle [x0, x1) x [y0, y1), t pixels
 // thick, inside it.
-func box(img bgr.Image, x0, y0, x1, y1, t int, c colour) {
-	img.FillRect(x0, y0, x1, y0+t, c.b, c.g, c.r)
-	img.FillRect(x0, y1-t, x1, y1, c.b, c.g, c.r)
-	img.FillRect(x0, y0, x0+t, y1, c.b, c.g, c.r)
-	img.FillRect(x1-t, y0, x1, y1, c.b, c.g, c.r)
+func box(img bgr.Image, x0, y0, x1, y1, t int, c timeline.Colour) {
+	img.FillRect(x0, y0, x1, y0+t, c.B, c.G, c.R)
+	img.FillRect(x0, y1-t, x1, y1, c.B, c.G, c.R)
+	img.FillRect(x0, y0, x0+t, y1, c.B, c.G, c.R)
+	img.FillRect(x1-t, y0, x1, y1, c.B, c.G, c.R)
 }

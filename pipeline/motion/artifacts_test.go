@@ -28,6 +28,7 @@ func TestAnalyzeWritesArtifacts(t *testing.T) {
 		ArtifactTimeline: filepath.Join(dir, TimelineFile),
 		ArtifactOverlay:  filepath.Join(dir, OverlayFile),
 		ArtifactClip:     filepath.Join(dir, ClipFile),
+		ArtifactTracks:   filepath.Join(dir, TracksFile),
 	}
 	if len(v.Artifacts) != len(want) {
 		t.Errorf("artifacts %v, want %v", v.Artifacts, want)
@@ -45,8 +46,8 @@ func TestAnalyzeWritesArtifacts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("timeline.png: %v", err)
 	}
-	if b := img.Bounds(); b.Dx() != pngW || b.Dy() != pngH {
-		t.Errorf("timeline.png is %v, want %dx%d", b, pngW, pngH)
+	if b := img.Bounds(); b.Dx() != 1000 || b.Dy() != 460 {
+		t.Errorf("timeline.png is %v, want 1000x460", b)
 	}
 
 	ov, err := videoio.Probe(want[ArtifactOverlay])

@@ -25,8 +25,10 @@ import (
 	"fmt"
 	"image/jpeg"
 	"io"
+	"maps"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -34,6 +36,8 @@ import (
 
 	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/rightofway"
+	"github.com/referee-project/referee/pipeline/tracks"
 	"github.com/referee-project/referee/pipeline/videoio"
 )
 
@@ -45,6 +49,10 @@ const Name = "motion"
 // place them to a few centimetres, and a frame costs well under a
 // millisecond to process.
 const DefaultTrackWidth = 192
+
+// fencerHeightM is the height of a fencer en garde, mask included, used
+// to turn pixels into metres.
+const fencerHeightM = 1.75
 
 // Analyzer is the motion analyzer. The zero value is ready to use.
 type Analyzer struct {
@@ -63,10 +71,12 @@ const (
 	ArtifactTimeline = "timeline_png"
 	ArtifactOverlay  = "overlay_video"
 	ArtifactClip     = "touch_clip"
+	ArtifactTracks   = "tracks"
 
 	TimelineFile = "timeline.png"
 	OverlayFile  = "overlay.avi"
 	ClipFile     = "clip_touch.avi"
+	TracksFile   = "tracks.json"
 )
 
 // Analyze implements pipeline.Analyzer. The verdict's Winner is "left",
@@ -87,28 +97,27 @@ func (a *Analyzer) Analyze(ctx context.Context, in pipeline.AnalysisInput, progr
 	if err := ctx.Err(); err != nil {
 		return pipeline.Verdict{}, err
 	}
-	mPerPx := scale(ls, rs, c.w)
-	xs := func(s []sample) []float64 {
-		out := make([]float64, len(s))
-		for i, v := range s {
-			out[i] = v.x
-		}
-		return out
+	t, err := tracksOf(ls, rs, c, in, fps)
+	if err != nil {
+		return pipeline.Verdict{}, err
 	}
-	ph := phrase{
-		left:  kinematics(xs(ls), +1, mPerPx, fps),
-		right: kinematics(xs(rs), -1, mPerPx, fps),
-		fps:   fps,
-		n:     len(c.frames),
+	tl, err := rightofway.Decide(t, in.Phrase)
+	if err != nil {
+		return pipeline.Verdict{}, err
 	}
-	d := decide(ph, in.Phrase)
-	tl := timeline(ph, d, in.Phrase, mPerPx)
+	d := tl.Decision
 	v := pipeline.Verdict{
 		Winner:     d.Winner,
 		Reason:     d.Reason,
 		Confidence: d.Confidence,
 		Extra:      map[string]any{"timeline": tl},
+		Artifacts:  map[string]string{},
 	}
+	tracksPath := filepath.Join(in.ArtifactDir, TracksFile)
+	if err := tracks.WriteFile(tracksPath, t); err != nil {
+		return pipeline.Verdict{}, err
+	}
+	v.Artifacts[ArtifactTracks] = tracksPath
 	progress(0.6, "decided: "+d.Winner)
 	if a.NoArtifacts {
 		return v, nil
@@ -117,7 +126,7 @@ func (a *Analyzer) Analyze(ctx context.Context, in pipeline.AnalysisInput, progr
 	if err != nil {
 		return pipeline.Verdict{}, err
 	}
-	v.Artifacts = arts
+	maps.Copy(v.Artifacts, arts)
 	return v, nil
 }
 
@@ -343,6 +352,44 @@ func scale(ls, rs []sample, w int) float64 {
 	}
 	slices.Sort(hs)
 	return fencerHeightM / float64(hs[len(hs)/2])
+}
+
+// tracksOf turns the fencers' silhouettes into tracks in the video's own
+// pixels: each seen silhouette's centre column is the fencer's hips (the
+// tracker sees no other body part), an unseen one a null frame. The scale
+// is the one estimated from the fencers' height. The tracks go through
+// their JSON form, so that deciding a saved tracks.json gives the same
+// call as this analysis.
+func tracksOf(ls, rs []sample, c clip, in pipeline.AnalysisInput, fps float64) (*tracks.Tracks, error) {
+	sx := 1.0
+	if in.Width > 0 {
+		sx = float64(in.Width) / float64(c.w)
+	}
+	t := &tracks.Tracks{
+		FPS:            fps,
+		Units:          tracks.UnitsPixels,
+		MetresPerPixel: scale(ls, rs, c.w) / sx,
+		Source:         "referee motion tracker: silhouette centres as hips, scale from the fencers' height",
+	}
+	side := func(ss []sample) []*tracks.Pose {
+		out := make([]*tracks.Pose, len(ss))
+		for i, s := range ss {
+			if !s.seen {
+				continue
+			}
+			var p tracks.Pose
+			hip := tracks.Keypoint{X: s.x * sx, Y: float64(s.y0+s.y1) / 2 * sx, Score: math.NaN(), Seen: true}
+			p[tracks.LeftHip], p[tracks.RightHip] = hip, hip
+			out[i] = &p
+		}
+		return out
+	}
+	t.Left, t.Right = side(ls), side(rs)
+	data, err := t.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("tracks of the video: %w", err)
+	}
+	return tracks.Parse(data)
 }
 
 // shrinkTo returns img's pixels at w x h in a buffer of their own: img

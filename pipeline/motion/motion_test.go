@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/referee-project/referee/pipeline/rightofway"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -69,7 +70,7 @@ func film(t testing.TB, dir string, sc synth.Scenario, v variant) pipeline.Analy
 func checkVerdict(t *testing.T, sc synth.Scenario, in pipeline.AnalysisInput, v pipeline.Verdict) {
 	t.Helper()
 	if v.Winner != sc.Call {
-		tl, _ := v.Extra["timeline"].(Timeline)
+		tl, _ := v.Extra["timeline"].(rightofway.Timeline)
 		t.Fatalf("%s: winner %q, want %q (%s)\nreason: %s\ndecision: %+v\nleft: %+v\nright: %+v",
 			sc.Name, v.Winner, sc.Call, sc.Why, v.Reason, tl.Decision, tl.Left.Phases, tl.Right.Phases)
 	}
@@ -80,9 +81,9 @@ func checkVerdict(t *testing.T, sc synth.Scenario, in pipeline.AnalysisInput, v 
 	if hit := fmt.Sprintf("hit at %.2f s", *in.Phrase.FirstHitS); double && !strings.Contains(v.Reason, hit) {
 		t.Errorf("%s: reason %q does not say %q", sc.Name, v.Reason, hit)
 	}
-	tl, ok := v.Extra["timeline"].(Timeline)
+	tl, ok := v.Extra["timeline"].(rightofway.Timeline)
 	if !ok {
-		t.Fatalf("%s: Extra[timeline] is %T, want Timeline", sc.Name, v.Extra["timeline"])
+		t.Fatalf("%s: Extra[timeline] is %T, want rightofway.Timeline", sc.Name, v.Extra["timeline"])
 	}
 	if tl.Frames != in.Frames || len(tl.Left.PositionM) != in.Frames || len(tl.Right.SpeedMPS) != in.Frames {
 		t.Errorf("%s: timeline has %d frames (%d, %d positions), want %d", sc.Name, tl.Frames, len(tl.Left.PositionM), len(tl.Right.SpeedMPS), in.Frames)

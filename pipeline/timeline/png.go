@@ -1,4 +1,7 @@
-package motion
+// Package timeline draws timeline.png, the picture of a decided phrase a
+// referee looks at instead of the JSON: both fencers' positions and phases
+// over time, the scoring box's events and the verdict.
+package timeline
 
 import (
 	"fmt"
@@ -6,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/rightofway"
 	"github.com/referee-project/referee/pipeline/signal"
 	"github.com/referee-project/referee/pipeline/videoio"
 )
@@ -24,24 +28,24 @@ const (
 	backgroundGrey      uint8 = 28
 )
 
-var phaseColours = map[string]colour{
-	PhaseAdvance: {80, 170, 80},
-	PhaseLunge:   {0, 200, 255},
-	PhasePause:   {110, 110, 110},
-	PhaseRetreat: {200, 120, 60},
+var phaseColours = map[string]Colour{
+	rightofway.PhaseAdvance: {80, 170, 80},
+	rightofway.PhaseLunge:   {0, 200, 255},
+	rightofway.PhasePause:   {110, 110, 110},
+	rightofway.PhaseRetreat: {200, 120, 60},
 }
 
-// timelinePNG draws the picture a referee looks at instead of the JSON:
+// PNG draws the picture a referee looks at instead of the JSON:
 // both fencers' positions over time (left red, right green) with their
 // pauses shaded, the signal's events as vertical lines, both fencers'
 // phases as coloured bands under the plot, and the verdict on top.
-func timelinePNG(tl Timeline) ([]byte, error) {
+func PNG(tl rightofway.Timeline) ([]byte, error) {
 	img := bgr.New(pngW, pngH)
 	img.Fill(backgroundGrey, backgroundGrey, backgroundGrey)
 	d := tl.Decision
 	var errs []error
-	text := func(s string, x, y int, scale float64, c colour) {
-		if err := videoio.DrawText(img, s, x, y, scale, 1, c.b, c.g, c.r); err != nil {
+	text := func(s string, x, y int, scale float64, c Colour) {
+		if err := videoio.DrawText(img, s, x, y, scale, 1, c.B, c.G, c.R); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -49,10 +53,10 @@ func timelinePNG(tl Timeline) ([]byte, error) {
 	if d.Confidence > 0 {
 		head += fmt.Sprintf("   (confidence %.2f)", d.Confidence)
 	}
-	text(head, 12, 30, headerScale+0.1, textColour)
+	text(head, 12, 30, headerScale+0.1, TextColour)
 	for k, line := range wrap(d.Reason, plotX1-12, smallScale+0.05) {
 		if k < 2 {
-			text(line, 12, 56+k*20, smallScale+0.05, textColour)
+			text(line, 12, 56+k*20, smallScale+0.05, TextColour)
 		}
 	}
 
@@ -61,10 +65,15 @@ func timelinePNG(tl Timeline) ([]byte, error) {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, p := range [][]float64{tl.Left.PositionM, tl.Right.PositionM} {
 		for _, v := range p {
-			lo, hi = math.Min(lo, v), math.Max(hi, v)
+			if !math.IsNaN(v) {
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
 		}
 	}
-	if !(hi > lo) {
+	switch {
+	case math.IsInf(lo, 0):
+		lo, hi = 0, 1
+	case !(hi > lo):
 		lo, hi = lo-1, lo+1
 	}
 	lo, hi = lo-0.15*(hi-lo), hi+0.15*(hi-lo)
@@ -72,11 +81,11 @@ func timelinePNG(tl Timeline) ([]byte, error) {
 
 	img.FillRect(plotX0, plotY0, plotX1, plotY1, 40, 40, 40)
 	for _, f := range []struct {
-		tr  FencerTrack
-		col colour
-	}{{tl.Left, leftColour}, {tl.Right, rightColour}} {
+		tr  rightofway.FencerTrack
+		col Colour
+	}{{tl.Left, LeftColour}, {tl.Right, RightColour}} {
 		for _, p := range f.tr.Phases {
-			if p.Kind == PhasePause {
+			if p.Kind == rightofway.PhasePause {
 				blendRect(img, int(tx(p.StartS)), plotY0, int(tx(p.EndS+1/tl.FPS)), plotY1, f.col, pauseShade)
 			}
 		}
@@ -84,24 +93,24 @@ func timelinePNG(tl Timeline) ([]byte, error) {
 	for t := 0.0; t <= dur+1e-9; t += 0.5 {
 		x := tx(t)
 		img.FillRect(int(x), plotY1, int(x)+1, plotY1+6, 160, 160, 160)
-		text(fmt.Sprintf("%.1f", t), int(x)-10, axisY, smallScale, textColour)
+		text(fmt.Sprintf("%.1f", t), int(x)-10, axisY, smallScale, TextColour)
 	}
-	text("s", plotX1-8, axisY+18, smallScale, textColour)
+	text("s", plotX1-8, axisY+18, smallScale, TextColour)
 	for m := math.Ceil(lo*2) / 2; m <= hi; m += 0.5 {
 		y := py(m)
 		img.FillRect(plotX0-5, int(y), plotX0, int(y)+1, 160, 160, 160)
-		text(fmt.Sprintf("%.1f", m), 20, int(y)+5, smallScale, textColour)
+		text(fmt.Sprintf("%.1f", m), 20, int(y)+5, smallScale, TextColour)
 	}
-	text("m", 4, plotY0+12, smallScale, textColour)
+	text("m", 4, plotY0+12, smallScale, TextColour)
 
 	labelY := plotY0 + 14
 	for _, ev := range tl.Events {
-		c, ok := eventColours[ev.Kind]
+		c, ok := EventColours[ev.Kind]
 		if !ok {
 			continue
 		}
 		x := tx(ev.TimeS)
-		img.FillRect(int(x), plotY0, int(x)+2, plotY1, c.b, c.g, c.r)
+		img.FillRect(int(x), plotY0, int(x)+2, plotY1, c.B, c.G, c.R)
 		text(eventLabel(ev.Kind), int(x)+4, labelY, smallScale, c)
 		labelY += 16
 		if labelY > plotY0+80 {
@@ -109,29 +118,33 @@ func timelinePNG(tl Timeline) ([]byte, error) {
 		}
 	}
 	for _, f := range []struct {
-		tr  FencerTrack
-		col colour
+		tr  rightofway.FencerTrack
+		col Colour
 		row int
 		tag string
-	}{{tl.Left, leftColour, rowLeftY, "L"}, {tl.Right, rightColour, rowRightY, "R"}} {
+	}{{tl.Left, LeftColour, rowLeftY, "L"}, {tl.Right, RightColour, rowRightY, "R"}} {
 		for k := 1; k < len(f.tr.PositionM); k++ {
-			img.FillLine(tx(float64(k-1)/tl.FPS), py(f.tr.PositionM[k-1]), tx(float64(k)/tl.FPS), py(f.tr.PositionM[k]), 2.5, f.col.b, f.col.g, f.col.r)
+			if math.IsNaN(f.tr.PositionM[k-1]) || math.IsNaN(f.tr.PositionM[k]) {
+				// Not seen: a gap, not a made-up line.
+				continue
+			}
+			img.FillLine(tx(float64(k-1)/tl.FPS), py(f.tr.PositionM[k-1]), tx(float64(k)/tl.FPS), py(f.tr.PositionM[k]), 2.5, f.col.B, f.col.G, f.col.R)
 		}
 		for _, p := range f.tr.Phases {
 			c := phaseColours[p.Kind]
-			img.FillRect(int(tx(p.StartS)), f.row, int(tx(p.EndS+1/tl.FPS)), f.row+rowH, c.b, c.g, c.r)
+			img.FillRect(int(tx(p.StartS)), f.row, int(tx(p.EndS+1/tl.FPS)), f.row+rowH, c.B, c.G, c.R)
 		}
 		text(f.tag, plotX0-20, f.row+rowH-3, smallScale+0.05, f.col)
 	}
 	x := plotX0
-	for _, k := range []string{PhaseAdvance, PhaseLunge, PhasePause, PhaseRetreat} {
+	for _, k := range []string{rightofway.PhaseAdvance, rightofway.PhaseLunge, rightofway.PhasePause, rightofway.PhaseRetreat} {
 		c := phaseColours[k]
-		img.FillRect(x, pngH-18, x+12, pngH-6, c.b, c.g, c.r)
-		text(k, x+16, pngH-7, smallScale, textColour)
+		img.FillRect(x, pngH-18, x+12, pngH-6, c.B, c.G, c.R)
+		text(k, x+16, pngH-7, smallScale, TextColour)
 		w, _ := videoio.TextSize(k, smallScale, 1)
 		x += w + 36
 	}
-	text("left: red line, right: green line; shaded: pauses", x+20, pngH-7, smallScale, textColour)
+	text("left: red line, right: green line; shaded: pauses", x+20, pngH-7, smallScale, TextColour)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("draw timeline.png: %w", errs[0])
 	}
@@ -156,14 +169,14 @@ func eventLabel(k signal.EventKind) string {
 	return string(k)
 }
 
-// blendRect mixes colour c into the rectangle with weight a.
-func blendRect(img bgr.Image, x0, y0, x1, y1 int, c colour, a float64) {
+// blendRect mixes Colour c into the rectangle with weight a.
+func blendRect(img bgr.Image, x0, y0, x1, y1 int, c Colour, a float64) {
 	x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, img.Width), min(y1, img.Height)
 	for y := y0; y < y1; y++ {
 		for x := x0; x < x1; x++ {
 			b, g, r := img.At(x, y)
 			mix := func(v, w uint8) uint8 { return uint8(float64(v)*(1-a) + float64(w)*a) }
-			img.Set(x, y, mix(b, c.b), mix(g, c.g), mix(r, c.r))
+			img.Set(x, y, mix(b, c.B), mix(g, c.G), mix(r, c.R))
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package motion
+package rightofway
 
 import (
 	"math"
@@ -29,9 +29,6 @@ const (
 	// minMoveM is how far a stretch of motion must carry the fencer to count
 	// as a step rather than noise of the tracker.
 	minMoveM = 0.06
-	// fencerHeightM is the height of a fencer en garde, mask included, used
-	// to turn pixels into metres.
-	fencerHeightM = 1.75
 )
 
 // class is a frame's kinematic class.
@@ -69,6 +66,9 @@ type fencer struct {
 	// short stops between steps and tracker jitter are smoothed over.
 	raw, merged []class
 	phases      []Phase
+	// seen tells the frames the tracker found the fencer in; pos and vel
+	// are interpolated over the others.
+	seen []bool
 }
 
 // kinematics turns positions in pixels into a fencer's motion at fps, with

@@ -1,0 +1,210 @@
+// Package rightofway calls a phrase from both fencers' tracks and the
+// scoring box's log: a single light or none keeps the box's verdict, and a
+// double touch goes to the fencer who had priority at the first hit, or is
+// a simultaneous action.
+//
+// The tracks may come from any tracker: the motion analyzer's silhouettes
+// (hips only, in pixels with an assumed scale), a pose estimator's
+// keypoints, or a tracks file on disk. Decide never reads a call written in
+// the log (a referee's or another system's): only the lights, the hit
+// times and the blade contacts.
+package rightofway
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/referee-project/referee/pipeline/signal"
+	"github.com/referee-project/referee/pipeline/tracks"
+)
+
+// WinnerUndecided is the call when the tracks do not show what right-of-way
+// needs: a fencer missing around the hit, tracks that stop well before it,
+// or no fencer found at all.
+const WinnerUndecided = signal.WinnerUndecided
+
+// Evidence limits.
+const (
+	// endSlackS: tracks that stop at most this long before the first hit
+	// still show the phrase (real recordings stop as the lights come on, up
+	// to 0.38 s before the log's hit); a longer gap hides the hit.
+	endSlackS = 0.5
+	// hitWindowS is the stretch before the hit in which both fencers must be
+	// seen: the final action a referee judges.
+	hitWindowS = 1.0
+	// minSeenShare of hitWindowS's frames must show each fencer.
+	minSeenShare = 0.5
+	// poseHeightM is the height of a fencer en garde from the eyes to the
+	// ankles, to scale pixel tracks of unknown scale.
+	poseHeightM = 1.45
+)
+
+// Decide calls the phrase p from t. The result's Decision is the call;
+// the rest is what it rests on, frame by frame. Its error is for tracks
+// that cannot be used at all (no frames, pixels of unknown scale with no
+// body to measure).
+func Decide(t *tracks.Tracks, p *signal.Phrase) (Timeline, error) {
+	if p == nil {
+		return Timeline{}, errors.New("no parsed signal to decide from")
+	}
+	if err := t.Validate(); err != nil {
+		return Timeline{}, err
+	}
+	n := t.Frames()
+	if n < 2 {
+		return Timeline{}, fmt.Errorf("tracks have %d frames; a decision needs at least 2", n)
+	}
+	scale, ok := t.ToMetres()
+	if !ok {
+		if scale = estimateScale(t); scale == 0 {
+			scale = 1
+		}
+	}
+	lx, lseen := bodyX(t.Left, scale)
+	rx, rseen := bodyX(t.Right, scale)
+	ph := phrase{
+		left:  kinematics(fill(lx, lseen), +1, 1, t.FPS),
+		right: kinematics(fill(rx, rseen), -1, 1, t.FPS),
+		fps:   t.FPS,
+		n:     n,
+	}
+	ph.left.seen, ph.right.seen = lseen, rseen
+	d := decide(ph, p)
+	if d.Rule != "single_light" && d.Rule != "no_light" {
+		if gap := evidenceGap(ph, p); gap != "" {
+			d = Decision{Winner: WinnerUndecided, Rule: "no_evidence", Reason: gap, HitS: d.HitS}
+		}
+	}
+	return timeline(ph, d, p, scale), nil
+}
+
+// estimateScale returns metres per unit of pixel tracks from the fencers'
+// median height (eyes to ankles), or 0 if no frame shows both.
+func estimateScale(t *tracks.Tracks) float64 {
+	var hs []float64
+	for _, side := range [][]*tracks.Pose{t.Left, t.Right} {
+		for _, p := range side {
+			if p == nil {
+				continue
+			}
+			top, bottom := math.Inf(1), math.Inf(-1)
+			for _, k := range []int{tracks.LeftEye, tracks.RightEye, tracks.Nose} {
+				if p[k].Seen {
+					top = math.Min(top, p[k].Y)
+				}
+			}
+			for _, k := range []int{tracks.LeftAnkle, tracks.RightAnkle} {
+				if p[k].Seen {
+					bottom = math.Max(bottom, p[k].Y)
+				}
+			}
+			if bottom > top {
+				hs = append(hs, bottom-top)
+			}
+		}
+	}
+	if len(hs) == 0 {
+		return 0
+	}
+	slices.Sort(hs)
+	return poseHeightM / hs[len(hs)/2]
+}
+
+// bodyX returns a fencer's position along the strip in metres per frame
+// (the middle of the hips, else of the shoulders) and whether the fencer
+// was seen; unseen frames are NaN.
+func bodyX(poses []*tracks.Pose, scale float64) ([]float64, []bool) {
+	xs := make([]float64, len(poses))
+	seen := make([]bool, len(poses))
+	for i, p := range poses {
+		xs[i] = math.NaN()
+		if p == nil {
+			continue
+		}
+		for _, pair := range [][2]int{{tracks.LeftHip, tracks.RightHip}, {tracks.LeftShoulder, tracks.RightShoulder}} {
+			s, c := 0.0, 0
+			for _, k := range pair {
+				if p[k].Seen {
+					s += p[k].X
+					c++
+				}
+			}
+			if c > 0 {
+				xs[i], seen[i] = s/float64(c)*scale, true
+				break
+			}
+		}
+	}
+	return xs, seen
+}
+
+// fill returns xs with the unseen frames interpolated between the seen
+// ones around them and held at the ends, for the kinematics; a fencer
+// never seen stays at 0.
+func fill(xs []float64, seen []bool) []float64 {
+	out := slices.Clone(xs)
+	prev := -1
+	for i := range out {
+		if !seen[i] {
+			continue
+		}
+		switch {
+		case prev < 0:
+			for j := range i {
+				out[j] = xs[i]
+			}
+		case i-prev > 1:
+			for j := prev + 1; j < i; j++ {
+				f := float64(j-prev) / float64(i-prev)
+				out[j] = xs[prev] + f*(xs[i]-xs[prev])
+			}
+		}
+		prev = i
+	}
+	if prev < 0 {
+		for i := range out {
+			out[i] = 0
+		}
+		return out
+	}
+	for j := prev + 1; j < len(out); j++ {
+		out[j] = xs[prev]
+	}
+	return out
+}
+
+// evidenceGap says why the tracks cannot decide the double touch of p, or
+// "" if they can.
+func evidenceGap(ph phrase, p *signal.Phrase) string {
+	if !slices.Contains(ph.left.seen, true) && !slices.Contains(ph.right.seen, true) {
+		return "No fencer was found in the video, so right-of-way cannot be told"
+	}
+	if p.FirstHitS == nil {
+		return ""
+	}
+	hit := *p.FirstHitS
+	end := ph.secs(ph.n - 1)
+	if hit-end > endSlackS {
+		return fmt.Sprintf("The tracks end at %.2f s, %.2f s before the hit at %.2f s, so the final action is not seen", end, hit-end, hit)
+	}
+	a := ph.frame(hit - hitWindowS)
+	b := ph.frame(hit)
+	for _, f := range []struct {
+		name string
+		seen []bool
+	}{{"left", ph.left.seen}, {"right", ph.right.seen}} {
+		c := 0
+		for i := a; i <= b; i++ {
+			if f.seen[i] {
+				c++
+			}
+		}
+		if float64(c) < minSeenShare*float64(b-a+1) {
+			return fmt.Sprintf("The %s fencer is not seen in %d of the %d frames before the hit at %.2f s, so right-of-way cannot be told",
+				f.name, b-a+1-c, b-a+1, hit)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,120 @@
+package rightofway
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+
+	"github.com/referee-project/referee/pipeline/signal"
+)
+
+// Timeline is the "timeline" field of a result: both fencers' motion
+// frame by frame, the signal's events placed on the same frames, and the
+// decision.
+type Timeline struct {
+	FPS    float64 `json:"fps"`
+	Frames int     `json:"frames"`
+	// MetresPerPixel is the scale the tracks were turned into metres with:
+	// 1 for tracks in metres, the tracker's or an estimated scale for
+	// pixel tracks.
+	MetresPerPixel float64     `json:"metres_per_pixel"`
+	Left           FencerTrack `json:"left"`
+	Right          FencerTrack `json:"right"`
+	// Events are the signal's timed events, each at frame round(t x fps).
+	Events   []TimelineEvent `json:"events"`
+	Decision Decision        `json:"decision"`
+}
+
+// FencerTrack is one fencer's motion.
+type FencerTrack struct {
+	// PositionM is the position in every frame in metres along the strip,
+	// null where the fencer was not seen.
+	PositionM Series `json:"position_m"`
+	// SpeedMPS is the speed in every frame, m/s towards the opponent,
+	// null where the fencer was not seen.
+	SpeedMPS Series  `json:"speed_mps"`
+	Phases   []Phase `json:"phases"`
+}
+
+// Series is a value per frame; NaN marks a frame without one and is
+// written as null.
+type Series []float64
+
+// MarshalJSON writes s with NaN as null.
+func (s Series) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 8*len(s)+2)
+	b = append(b, '[')
+	for i, v := range s {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			b = append(b, "null"...)
+			continue
+		}
+		b = strconv.AppendFloat(b, v, 'f', -1, 64)
+	}
+	return append(b, ']'), nil
+}
+
+// UnmarshalJSON reads s with null as NaN.
+func (s *Series) UnmarshalJSON(data []byte) error {
+	var vs []*float64
+	if err := json.Unmarshal(data, &vs); err != nil {
+		return err
+	}
+	*s = make(Series, len(vs))
+	for i, v := range vs {
+		(*s)[i] = math.NaN()
+		if v != nil {
+			(*s)[i] = *v
+		}
+	}
+	return nil
+}
+
+// TimelineEvent is a signal event with what both fencers were doing then.
+type TimelineEvent struct {
+	TimeS      float64          `json:"t_s"`
+	Frame      int              `json:"frame"`
+	Kind       signal.EventKind `json:"kind"`
+	Text       string           `json:"text"`
+	LeftPhase  string           `json:"left_phase"`
+	RightPhase string           `json:"right_phase"`
+	LeftM      float64          `json:"left_m"`
+	RightM     float64          `json:"right_m"`
+}
+
+// PhaseAt returns the kind of the phase of ps holding frame i; a frame
+// outside them all is a pause.
+func PhaseAt(ps []Phase, i int) string { return phaseOf(ps, i) }
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+func timeline(ph phrase, d Decision, p *signal.Phrase, scale float64) Timeline {
+	track := func(f fencer) FencerTrack {
+		t := FencerTrack{PositionM: make(Series, ph.n), SpeedMPS: make(Series, ph.n), Phases: f.phases}
+		for i := range ph.n {
+			t.PositionM[i], t.SpeedMPS[i] = math.NaN(), math.NaN()
+			if f.seen[i] {
+				t.PositionM[i] = round3(f.pos[i])
+				t.SpeedMPS[i] = round3(f.vel[i])
+			}
+		}
+		return t
+	}
+	tl := Timeline{
+		FPS: ph.fps, Frames: ph.n, MetresPerPixel: scale,
+		Left: track(ph.left), Right: track(ph.right),
+		Events: []TimelineEvent{}, Decision: d,
+	}
+	for _, ev := range p.Events {
+		i := int(math.Round(ev.TimeS * ph.fps))
+		te := TimelineEvent{TimeS: ev.TimeS, Frame: i, Kind: ev.Kind, Text: ev.Text}
+		c := min(max(i, 0), ph.n-1)
+		te.LeftPhase, te.RightPhase = ph.left.phaseAt(c), ph.right.phaseAt(c)
+		te.LeftM, te.RightM = round3(ph.left.pos[c]), round3(ph.right.pos[c])
+		tl.Events = append(tl.Events, te)
+	}
+	return tl
+}
