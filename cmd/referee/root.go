@@ -95,6 +95,7 @@ file.`,
 	})
 	root.AddCommand(
 		newAnalyzeCmd(a),
+		newEvalCmd(a),
 		newGenTestVideoCmd(a),
 		newProbeVideoCmd(a),
 		newProbeSignalCmd(a),

@@ -46,6 +46,11 @@ const (
 // that cannot be used at all (no frames, pixels of unknown scale with no
 // body to measure).
 func Decide(t *tracks.Tracks, p *signal.Phrase) (Timeline, error) {
+	return DefaultParams().Decide(t, p)
+}
+
+// Decide is Decide with the parameters prm.
+func (prm Params) Decide(t *tracks.Tracks, p *signal.Phrase) (Timeline, error) {
 	if p == nil {
 		return Timeline{}, errors.New("no parsed signal to decide from")
 	}

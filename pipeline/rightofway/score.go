@@ -1,0 +1,25 @@
+package rightofway
+
+// Calls a referee can make, in labels.json and in a review. A referee's
+// "abstain" awards no touch; "simultaneous" says why.
+const (
+	CallLeft         = "left"
+	CallRight        = "right"
+	CallSimultaneous = "simultaneous"
+	CallAbstain      = "abstain"
+)
+
+// Agrees is the one table everything that counts agreement with referees
+// uses (referee eval, the README, the review page): a referee's left or
+// right agrees only with the same winner ("undecided", "simultaneous" and
+// "none" disagree); a referee's abstain or simultaneous, which award no
+// touch, agree with "simultaneous" or "none".
+func Agrees(referee, call string) bool {
+	switch referee {
+	case CallLeft, CallRight:
+		return call == referee
+	case CallAbstain, CallSimultaneous:
+		return call == WinnerSimultaneous || call == WinnerNone
+	}
+	return false
+}
