@@ -29,8 +29,12 @@ type Analyzer interface {
 // AnalysisInput is what an analyzer works on. The files are in ArtifactDir,
 // and an analyzer writes its own artifacts there too.
 type AnalysisInput struct {
-	// VideoPath is the absolute path of the session's video.
+	// VideoPath is the absolute path of the session's video; "" when the
+	// phrase comes as tracks without a video (TracksPath).
 	VideoPath string
+	// TracksPath is the absolute path of the phrase's tracks file when
+	// there is no video to track.
+	TracksPath string
 	// SignalPath is the absolute path of the saved phrase log, for
 	// analyzers that run other programs.
 	SignalPath string

@@ -13,6 +13,7 @@ import (
 
 	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/tracks"
 	"github.com/referee-project/referee/pipeline/videoio"
 	"github.com/referee-project/referee/protocol"
 )
@@ -34,6 +35,12 @@ const rebuiltJPEGQuality = 90
 
 // checkVideoJob checks the fields of job that reconstruction uses.
 func checkVideoJob(job Job) error {
+	if job.TracksPath != "" {
+		if job.Frames != nil || job.VideoPath != "" {
+			return errors.New("the job has tracks and a video; give one")
+		}
+		return nil
+	}
 	if job.VideoPath != "" {
 		if job.Frames != nil {
 			return errors.New("the job has both frames and a video path; give one")
@@ -416,4 +423,19 @@ func toBGR(buf []byte, w, h, c int, pix []byte) bgr.Image {
 		}
 	}
 	return dst
+}
+
+// copyTracks checks the tracks file at path and copies it into dir as
+// TracksFileName, returning the copy's path and a summary of the frames it
+// covers.
+func copyTracks(path, dir string) (string, VideoSummary, error) {
+	t, err := tracks.ReadFile(path)
+	if err != nil {
+		return "", VideoSummary{}, fmt.Errorf("tracks %s: %w", path, err)
+	}
+	dst := filepath.Join(dir, TracksFileName)
+	if err := tracks.WriteFile(dst, t); err != nil {
+		return "", VideoSummary{}, err
+	}
+	return dst, VideoSummary{Frames: t.Frames(), FPS: t.FPS}, nil
 }

@@ -66,6 +66,7 @@ const (
 const (
 	SignalFileName = "signal.txt"
 	ResultFileName = "result.json"
+	TracksFileName = "tracks.json"
 )
 
 // Job is the processing of one phrase.
@@ -83,6 +84,11 @@ type Job struct {
 	// /analyze, referee analyze). It is copied into the artifact directory
 	// as it is.
 	VideoPath string
+	// TracksPath is a tracks file (referee-tracks/1) to decide instead of
+	// a video ("referee analyze --tracks"): Run copies it into the
+	// artifact directory as TracksFileName and hands it to the analyzer,
+	// with no video. Set neither Frames nor VideoPath with it.
+	TracksPath string
 	// VideoFormat is the format the frames are rebuilt into:
 	// VideoFormatMJPEG (also "") or VideoFormatH264. Unused with VideoPath.
 	VideoFormat string
@@ -122,9 +128,9 @@ type Result struct {
 	// analyzer; other analyzers may add values such as "simultaneous".
 	Winner string `json:"winner"`
 	Reason string `json:"reason"`
-	// Confidence is the analyzer's confidence in Winner, 0 to 1; omitted
-	// when the analyzer gives none.
-	Confidence      float64        `json:"confidence,omitempty"`
+	// Confidence is the analyzer's confidence in Winner, 0 to 1; 0 when
+	// it gives none, and for an undecided phrase.
+	Confidence      float64        `json:"confidence"`
 	Phrase          *signal.Phrase `json:"phrase"`
 	Video           VideoSummary   `json:"video"`
 	StreamingStats  any            `json:"streaming_stats,omitempty"`
@@ -207,15 +213,22 @@ func Run(ctx context.Context, job Job, progress ProgressFunc) (*Result, error) {
 		ResultJSON: filepath.Join(dir, ResultFileName),
 	}
 
-	video, summary, err := reconstruct(ctx, job, dir, func(p float64, msg string) {
-		progress(protocol.StageVideoReconstruction, p, msg)
-	})
+	var video, tracksPath string
+	var summary VideoSummary
+	if job.TracksPath != "" {
+		tracksPath, summary, err = copyTracks(job.TracksPath, dir)
+	} else {
+		video, summary, err = reconstruct(ctx, job, dir, func(p float64, msg string) {
+			progress(protocol.StageVideoReconstruction, p, msg)
+		})
+	}
 	if err != nil {
 		return nil, &StageError{Stage: protocol.StageVideoReconstruction, Err: err}
 	}
 	arts.Video = video
 
 	in := AnalysisInput{
+		TracksPath:  tracksPath,
 		VideoPath:   video,
 		SignalPath:  arts.Signal,
 		FPS:         summary.FPS,

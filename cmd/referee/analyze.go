@@ -21,6 +21,8 @@ import (
 	"github.com/referee-project/referee/pipeline/external"
 	"github.com/referee-project/referee/pipeline/motion"
 	"github.com/referee-project/referee/pipeline/signal"
+	"github.com/referee-project/referee/pipeline/tracked"
+	"github.com/referee-project/referee/pipeline/tracks"
 	"github.com/referee-project/referee/pipeline/videoio"
 )
 
@@ -65,6 +67,7 @@ func newAnalyzers(opts analyzerOptions) (map[string]pipeline.Analyzer, error) {
 type analyzeOptions struct {
 	analyzerOptions
 	Video  string
+	Tracks string
 	Signal string
 	OutDir string
 	JSON   bool
@@ -76,7 +79,7 @@ type analyzeOptions struct {
 func newAnalyzeCmd(a *app) *cobra.Command {
 	var opts analyzeOptions
 	cmd := &cobra.Command{
-		Use:   "analyze --video VIDEO --signal SIGNAL",
+		Use:   "analyze (--video VIDEO | --tracks TRACKS) --signal SIGNAL",
 		Short: "Decide a recorded phrase offline, as the server would, and leave the artifacts",
 		Long: `analyze runs the server's processing on a phrase on disk, without a
 server: it copies the video and the scoring box's log into the artifact
@@ -88,15 +91,23 @@ boxed and labelled with their phase, events flashed) and clip_touch.avi
 
 A double touch (both lights) is decided by right-of-way from the video:
 winner left, right, or simultaneous (no touch); a single light or none keeps
-the box's verdict.
+the box's verdict. Where the video does not show the final action (the
+fencers are not found, or the video stops well before the hit) the winner
+is undecided, with confidence 0 and the reason.
+
+With --tracks instead of --video it decides a phrase from both fencers'
+tracks (referee-tracks/1: the tracks.json the video analysis leaves, or a
+pose estimator's) with the same engine, and writes result.json, tracks.json
+and timeline.png: the same call as the video that made the tracks.
 
 It prints the winner, the reason and where the artifacts are, or with
 --json the result.json object. A missing or unreadable video or signal
 exits with status 2; a failed analysis with status 1.`,
 		Example: `  referee gen-test-video phrase.avi --pattern fencers --scenario both-pause-left-resumes --signal phrase.txt
   referee analyze --video phrase.avi --signal phrase.txt --out phrase-analysis
+  referee analyze --tracks phrase-analysis/tracks.json --signal phrase.txt --json
   referee analyze --video phrase.avi --signal phrase.txt --analyzer external --analyzer-cmd "./rw {video} {signal} {out}"`,
-		Args: exactArgs(0, "none (give the files with --video and --signal)"),
+		Args: exactArgs(0, "none (give the files with --video or --tracks, and --signal)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Logger = a.logger
 			opts.Out = a.streams.Out
@@ -104,7 +115,8 @@ exits with status 2; a failed analysis with status 1.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Video, "video", "", "the phrase's video (required)")
+	f.StringVar(&opts.Video, "video", "", "the phrase's video")
+	f.StringVar(&opts.Tracks, "tracks", "", "both fencers' tracks (referee-tracks/1), to decide without a video")
 	f.StringVar(&opts.Signal, "signal", "", "the scoring box's phrase log (required)")
 	f.StringVar(&opts.OutDir, "out", "", "artifact directory (default: a new referee-analyze-* directory in the system's temporary directory)")
 	f.BoolVar(&opts.JSON, "json", false, "print the result.json object instead of a summary")
@@ -116,8 +128,8 @@ func runAnalyze(ctx context.Context, opts analyzeOptions) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Video == "" || opts.Signal == "" {
-		return usageErrorf("both --video and --signal are required")
+	if (opts.Video == "") == (opts.Tracks == "") || opts.Signal == "" {
+		return usageErrorf("give --signal and one of --video or --tracks")
 	}
 	analyzers, err := newAnalyzers(opts.analyzerOptions)
 	if err != nil {
@@ -130,7 +142,17 @@ func runAnalyze(ctx context.Context, opts analyzeOptions) error {
 	if _, err := signal.Parse(data); err != nil {
 		return usageErrorf("signal %s: %w", opts.Signal, err)
 	}
-	if _, err := videoio.Probe(opts.Video); err != nil {
+	input := opts.Video
+	if opts.Tracks != "" {
+		input = opts.Tracks
+		if _, err := tracks.ReadFile(opts.Tracks); err != nil {
+			return usageErrorf("tracks %s: %w", opts.Tracks, err)
+		}
+		// Tracks are decided by the engine alone, whatever --analyzer says
+		// about videos.
+		opts.Analyzer = tracked.Name
+		analyzers[tracked.Name] = tracked.Analyzer{}
+	} else if _, err := videoio.Probe(opts.Video); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return usageErrorf("video %s does not exist", opts.Video)
 		}
@@ -142,13 +164,14 @@ func runAnalyze(ctx context.Context, opts analyzeOptions) error {
 			return fmt.Errorf("create an artifact directory: %w (set --out)", err)
 		}
 	}
-	session := "analyze-" + strings.TrimSuffix(filepath.Base(opts.Video), filepath.Ext(opts.Video))
+	session := "analyze-" + strings.TrimSuffix(filepath.Base(input), filepath.Ext(input))
 	log := opts.Logger.With("session_id", session)
-	log.Info("analysing", "video", opts.Video, "signal", opts.Signal, "analyzer", opts.Analyzer, "artifact_dir", dir)
+	log.Info("analysing", "input", input, "signal", opts.Signal, "analyzer", opts.Analyzer, "artifact_dir", dir)
 	last := map[string]int{}
 	res, err := pipeline.Run(ctx, pipeline.Job{
 		SessionID:   session,
 		VideoPath:   opts.Video,
+		TracksPath:  opts.Tracks,
 		Signal:      data,
 		ArtifactDir: dir,
 		Analyzer:    opts.Analyzer,
@@ -161,7 +184,7 @@ func runAnalyze(ctx context.Context, opts analyzeOptions) error {
 		}
 	})
 	if err != nil {
-		return withExit(exitFailure, fmt.Errorf("analyse %s: %w", opts.Video, err))
+		return withExit(exitFailure, fmt.Errorf("analyse %s: %w", input, err))
 	}
 	log.Info("analysed", "winner", res.Winner, "wall_time_s", res.WallTimeSeconds)
 	if opts.JSON {
@@ -175,16 +198,21 @@ func runAnalyze(ctx context.Context, opts analyzeOptions) error {
 func writeAnalyzeSummary(w io.Writer, res *pipeline.Result) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "winner:     %s\n", res.Winner)
-	if res.Confidence > 0 {
+	if res.Confidence > 0 || res.Winner == signal.WinnerUndecided {
 		fmt.Fprintf(&b, "confidence: %.2f\n", res.Confidence)
 	}
 	fmt.Fprintf(&b, "reason:     %s\n", res.Reason)
 	fmt.Fprintf(&b, "artifacts:  %s\n", res.ArtifactDir)
-	names := []string{filepath.Base(res.Artifacts.ResultJSON), filepath.Base(res.Artifacts.Video), filepath.Base(res.Artifacts.Signal)}
+	names := []string{filepath.Base(res.Artifacts.ResultJSON)}
+	if res.Artifacts.Video != "" {
+		names = append(names, filepath.Base(res.Artifacts.Video))
+	}
+	names = append(names, filepath.Base(res.Artifacts.Signal))
+	fixed := len(names)
 	for _, p := range res.Artifacts.Extra {
 		names = append(names, filepath.Base(p))
 	}
-	slices.Sort(names[3:])
+	slices.Sort(names[fixed:])
 	fmt.Fprintf(&b, "            %s\n", strings.Join(names, ", "))
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -32,22 +32,12 @@ const (
 	overlayQuality = 80
 )
 
-// writeArtifacts writes timeline.png, overlay.avi and, when the phrase has
+// writeArtifacts writes overlay.avi and, when the phrase has
 // a hit, clip_touch.avi into in.ArtifactDir, returning them by artifact
 // name. Files are written under a temporary name and renamed, so that a
 // listed artifact is always complete.
 func writeArtifacts(ctx context.Context, in pipeline.AnalysisInput, tl rightofway.Timeline, ls, rs []sample, c clip, progress func(float64, string)) (map[string]string, error) {
 	arts := map[string]string{}
-	png, err := timeline.PNG(tl)
-	if err != nil {
-		return nil, err
-	}
-	path := filepath.Join(in.ArtifactDir, TimelineFile)
-	if err := writeFileAtomic(path, png); err != nil {
-		return nil, err
-	}
-	arts[ArtifactTimeline] = path
-	progress(0.05, "timeline.png written")
 	clipFrom, clipTo := -1, -1
 	if hit := in.Phrase.FirstHitS; hit != nil {
 		end := *hit + 0.023 + 0.2
@@ -74,17 +64,6 @@ func writeArtifacts(ctx context.Context, in pipeline.AnalysisInput, tl rightofwa
 		arts[ArtifactClip] = filepath.Join(in.ArtifactDir, ClipFile)
 	}
 	return arts, nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".part"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	return nil
 }
 
 // writeVideos reads the video once more and writes the overlay (every

@@ -14,8 +14,9 @@
 // it; attacks starting within simultaneousS are a simultaneous action.
 // Single lights and no light keep the box's verdict.
 //
-// Analyze writes timeline.png, overlay.avi and, when there was a hit,
-// clip_touch.avi into the artifact directory.
+// Analyze writes tracks.json (the silhouettes' centres as hips, in the
+// video's pixels with the scale it assumed), timeline.png, overlay.avi and,
+// when there was a hit, clip_touch.avi into the artifact directory.
 package motion
 
 import (
@@ -28,7 +29,6 @@ import (
 	"maps"
 	"math"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -37,6 +37,7 @@ import (
 	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/rightofway"
+	"github.com/referee-project/referee/pipeline/tracked"
 	"github.com/referee-project/referee/pipeline/tracks"
 	"github.com/referee-project/referee/pipeline/videoio"
 )
@@ -59,8 +60,8 @@ type Analyzer struct {
 	// TrackWidth is the width frames are downscaled to for tracking; 0
 	// means DefaultTrackWidth. Frames narrower than it are used as they are.
 	TrackWidth int
-	// NoArtifacts skips the overlay video, the touch clip and
-	// timeline.png, for callers that want the verdict only.
+	// NoArtifacts skips tracks.json, the overlay video, the touch clip
+	// and timeline.png, for callers that want the verdict only.
 	NoArtifacts bool
 }
 
@@ -68,15 +69,15 @@ var _ pipeline.Analyzer = (*Analyzer)(nil)
 
 // Artifact names of the Verdict's Artifacts map and their file names.
 const (
-	ArtifactTimeline = "timeline_png"
+	ArtifactTimeline = tracked.ArtifactTimeline
+	ArtifactTracks   = tracked.ArtifactTracks
 	ArtifactOverlay  = "overlay_video"
 	ArtifactClip     = "touch_clip"
-	ArtifactTracks   = "tracks"
 
-	TimelineFile = "timeline.png"
+	TimelineFile = tracked.TimelineFile
+	TracksFile   = tracked.TracksFile
 	OverlayFile  = "overlay.avi"
 	ClipFile     = "clip_touch.avi"
-	TracksFile   = "tracks.json"
 )
 
 // Analyze implements pipeline.Analyzer. The verdict's Winner is "left",
@@ -101,27 +102,20 @@ func (a *Analyzer) Analyze(ctx context.Context, in pipeline.AnalysisInput, progr
 	if err != nil {
 		return pipeline.Verdict{}, err
 	}
-	tl, err := rightofway.Decide(t, in.Phrase)
+	if a.NoArtifacts {
+		tl, err := rightofway.Decide(t, in.Phrase)
+		if err != nil {
+			return pipeline.Verdict{}, err
+		}
+		d := tl.Decision
+		return pipeline.Verdict{Winner: d.Winner, Reason: d.Reason, Confidence: d.Confidence,
+			Extra: map[string]any{"timeline": tl}}, nil
+	}
+	v, tl, err := tracked.Decide(t, in)
 	if err != nil {
 		return pipeline.Verdict{}, err
 	}
-	d := tl.Decision
-	v := pipeline.Verdict{
-		Winner:     d.Winner,
-		Reason:     d.Reason,
-		Confidence: d.Confidence,
-		Extra:      map[string]any{"timeline": tl},
-		Artifacts:  map[string]string{},
-	}
-	tracksPath := filepath.Join(in.ArtifactDir, TracksFile)
-	if err := tracks.WriteFile(tracksPath, t); err != nil {
-		return pipeline.Verdict{}, err
-	}
-	v.Artifacts[ArtifactTracks] = tracksPath
-	progress(0.6, "decided: "+d.Winner)
-	if a.NoArtifacts {
-		return v, nil
-	}
+	progress(0.6, "decided: "+v.Winner)
 	arts, err := writeArtifacts(ctx, in, tl, ls, rs, c, func(p float64, msg string) { progress(0.6+0.4*p, msg) })
 	if err != nil {
 		return pipeline.Verdict{}, err
