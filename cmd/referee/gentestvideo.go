@@ -164,7 +164,9 @@ func runGenTestVideo(_ context.Context, opts genTestVideoOptions) error {
 	}
 	spec := plainPhraseLog(float64(opts.Frames) / opts.FPS)
 	if opts.Pattern == patternFencers {
-		spec = scenario.Signal(time.Now())
+		// A video cut short by --frames has a log of what it shows: no
+		// event after its end.
+		spec = scenario.Until(float64(opts.Frames) / opts.FPS).Signal(time.Now())
 	}
 	if err := os.WriteFile(opts.Signal, signal.Render(spec), 0o644); err != nil {
 		return withExit(exitUsage, fmt.Errorf("write the phrase log: %w (check that the folder exists and is writable)", err))

@@ -521,6 +521,18 @@ func (s Scenario) Signal(start time.Time) signal.LogSpec {
 	return spec
 }
 
+// Until returns the scenario as a recording that stops at endS seconds
+// would log it: the events after endS are dropped and the phrase ends
+// there. A scenario shorter than endS is returned as it is.
+func (s Scenario) Until(endS float64) Scenario {
+	if endS >= s.Duration {
+		return s
+	}
+	s.Duration = endS
+	s.Events = slices.DeleteFunc(slices.Clone(s.Events), func(ev Event) bool { return ev.TimeS > endS })
+	return s
+}
+
 func opposite(side string) string {
 	if side == SideLeft {
 		return SideRight

@@ -353,7 +353,9 @@ func writeString(b *bytes.Buffer, s string) {
 func num(v float64, prec int) string {
 	if prec >= 0 {
 		p := math.Pow10(prec)
-		v = math.Round(v*p) / p
+		if r := math.Round(v*p) / p; finite(r) {
+			v = r
+		}
 	}
 	q, _ := json.Marshal(v)
 	return string(q)
