@@ -11,6 +11,9 @@ const (
 	PhasePause   = "pause"
 	PhaseRetreat = "retreat"
 	PhaseLunge   = "lunge"
+	// PhaseUnseen is a stretch in which the tracker did not find the
+	// fencer: what they did there is not known.
+	PhaseUnseen = "unseen"
 )
 
 // Kinematic thresholds. Speeds are in metres per second along the strip,

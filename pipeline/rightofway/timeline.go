@@ -3,6 +3,7 @@ package rightofway
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/referee-project/referee/pipeline/signal"
@@ -93,7 +94,7 @@ func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
 func timeline(ph phrase, d Decision, p *signal.Phrase, scale float64) Timeline {
 	track := func(f fencer) FencerTrack {
-		t := FencerTrack{PositionM: make(Series, ph.n), SpeedMPS: make(Series, ph.n), Phases: f.phases}
+		t := FencerTrack{PositionM: make(Series, ph.n), SpeedMPS: make(Series, ph.n), Phases: withUnseen(f.phases, f.seen, ph.fps)}
 		for i := range ph.n {
 			t.PositionM[i], t.SpeedMPS[i] = math.NaN(), math.NaN()
 			if f.seen[i] {
@@ -112,9 +113,51 @@ func timeline(ph phrase, d Decision, p *signal.Phrase, scale float64) Timeline {
 		i := int(math.Round(ev.TimeS * ph.fps))
 		te := TimelineEvent{TimeS: ev.TimeS, Frame: i, Kind: ev.Kind, Text: ev.Text}
 		c := min(max(i, 0), ph.n-1)
-		te.LeftPhase, te.RightPhase = ph.left.phaseAt(c), ph.right.phaseAt(c)
+		te.LeftPhase, te.RightPhase = phaseOf(tl.Left.Phases, c), phaseOf(tl.Right.Phases, c)
 		te.LeftM, te.RightM = round3(ph.left.pos[c]), round3(ph.right.pos[c])
 		tl.Events = append(tl.Events, te)
 	}
 	return tl
+}
+
+// withUnseen returns ps with the frames the fencer was not seen in cut out
+// and shown as PhaseUnseen: the picture shows the gap, not the motion
+// interpolated over it.
+func withUnseen(ps []Phase, seen []bool, fps float64) []Phase {
+	if !slices.Contains(seen, false) {
+		return ps
+	}
+	var out []Phase
+	add := func(p Phase, a, b int) {
+		if b < a {
+			return
+		}
+		q := p
+		q.StartFrame, q.EndFrame = a, b
+		q.StartS, q.EndS = float64(a)/fps, float64(b)/fps
+		if p.Kind == PhaseUnseen || a != p.StartFrame || b != p.EndFrame {
+			// Distances and speeds were measured over the whole phase.
+			q.DistanceM, q.PeakSpeed = 0, 0
+		}
+		if n := len(out); n > 0 && out[n-1].Kind == q.Kind && out[n-1].EndFrame == a-1 {
+			out[n-1].EndFrame, out[n-1].EndS = b, q.EndS
+			return
+		}
+		out = append(out, q)
+	}
+	for _, p := range ps {
+		a := p.StartFrame
+		for i := p.StartFrame; i <= p.EndFrame+1; i++ {
+			if i <= p.EndFrame && seen[i] == seen[a] {
+				continue
+			}
+			if seen[a] {
+				add(p, a, i-1)
+			} else {
+				add(Phase{Kind: PhaseUnseen}, a, i-1)
+			}
+			a = i
+		}
+	}
+	return out
 }

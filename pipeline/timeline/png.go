@@ -33,6 +33,7 @@ var phaseColours = map[string]Colour{
 	rightofway.PhaseLunge:   {0, 200, 255},
 	rightofway.PhasePause:   {110, 110, 110},
 	rightofway.PhaseRetreat: {200, 120, 60},
+	rightofway.PhaseUnseen:  {55, 55, 55},
 }
 
 // PNG draws the picture a referee looks at instead of the JSON:
@@ -137,7 +138,7 @@ func PNG(tl rightofway.Timeline) ([]byte, error) {
 		text(f.tag, plotX0-20, f.row+rowH-3, smallScale+0.05, f.col)
 	}
 	x := plotX0
-	for _, k := range []string{rightofway.PhaseAdvance, rightofway.PhaseLunge, rightofway.PhasePause, rightofway.PhaseRetreat} {
+	for _, k := range []string{rightofway.PhaseAdvance, rightofway.PhaseLunge, rightofway.PhasePause, rightofway.PhaseRetreat, rightofway.PhaseUnseen} {
 		c := phaseColours[k]
 		img.FillRect(x, pngH-18, x+12, pngH-6, c.B, c.G, c.R)
 		text(k, x+16, pngH-7, smallScale, TextColour)

@@ -1,0 +1,176 @@
+package rightofway
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/referee-project/referee/pipeline/signal"
+	"github.com/referee-project/referee/pipeline/tracks"
+)
+
+// sharedDir holds the 113 refereed sabre phrases.
+var sharedDir = filepath.Join("..", "..", "..", "shared", "testdata", "tracks")
+
+// shared reads phrase name of the shared set: its tracks and its log.
+func shared(t testing.TB, name string) (*tracks.Tracks, []byte) {
+	t.Helper()
+	tr, err := tracks.ReadFile(filepath.Join(sharedDir, name+".tracks.json"))
+	if err != nil {
+		t.Fatalf("the shared phrases must be in %s: %v", sharedDir, err)
+	}
+	log, err := os.ReadFile(filepath.Join(sharedDir, name+".txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, log
+}
+
+func sharedNames(t testing.TB) []string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(sharedDir, "*.tracks.json"))
+	if err != nil || len(paths) != 113 {
+		t.Fatalf("want the 113 shared phrases in %s: %d found (%v)", sharedDir, len(paths), err)
+	}
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		names[i] = strings.TrimSuffix(filepath.Base(p), ".tracks.json")
+	}
+	return names
+}
+
+func parse(t testing.TB, log []byte) *signal.Phrase {
+	t.Helper()
+	p, err := signal.Parse(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCallsInTheLogAreNoInput adds a referee's call, and the other
+// system's lines, to every shared phrase's log: the engine's call must not
+// change, whichever winner they name.
+func TestCallsInTheLogAreNoInput(t *testing.T) {
+	for _, name := range sharedNames(t) {
+		tr, log := shared(t, name)
+		want, err := Decide(tr, parse(t, log))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, who := range []string{"Left Fencer (Red Lamp)", "Right Fencer (Green Lamp)", "Abstain"} {
+			extra := string(log) + "[2025-10-20 21:03:31] Awaiting manual winner selection (double hit)\n" +
+				"[2025-10-20 21:03:34] Manual selection winner: " + who + "\n" +
+				"[2025-10-20 21:03:35] Confirmed result winner: " + who + "\n" +
+				"[2025-10-20 21:03:35] Remote referee decision: winner " + who + "\n"
+			p := parse(t, []byte(extra))
+			if p.RefereeDecision == nil {
+				t.Fatalf("%s: the added lines were not read as a decision", name)
+			}
+			got, err := Decide(tr, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, _ := json.Marshal(got.Decision)
+			w, _ := json.Marshal(want.Decision)
+			if string(g) != string(w) {
+				t.Fatalf("%s: with %q in the log the call is %s, without it %s", name, who, g, w)
+			}
+		}
+	}
+}
+
+// cut returns t's first n frames.
+func cut(t *tracks.Tracks, n int) *tracks.Tracks {
+	c := *t
+	c.Left, c.Right = t.Left[:n], t.Right[:n]
+	return &c
+}
+
+// hide returns t with side's poses from frame a to b (inclusive) removed.
+func hide(t *tracks.Tracks, side string, a, b int) *tracks.Tracks {
+	c := *t
+	c.Left = append([]*tracks.Pose(nil), t.Left...)
+	c.Right = append([]*tracks.Pose(nil), t.Right...)
+	ps := c.Left
+	if side == "right" {
+		ps = c.Right
+	}
+	for i := a; i <= b && i < len(ps); i++ {
+		ps[i] = nil
+	}
+	return &c
+}
+
+func TestNoConfidentCallWithoutEvidence(t *testing.T) {
+	// Phrase 9 of 2025-10-20: 1.58 s at 15 fps, first hit at 1.291 s.
+	tr, log := shared(t, "20251020_210329_phrase09")
+	p := parse(t, log)
+	hit := *p.FirstHitS
+	hitFrame := int(hit*tr.FPS + 0.5)
+	for _, c := range []struct {
+		name   string
+		tracks *tracks.Tracks
+		reason string
+	}{
+		{"tracks end 0.6 s before the hit", cut(tr, int((hit-0.6)*tr.FPS)), "The tracks end at 0.60 s, 0.69 s before the hit at 1.29 s"},
+		{"right missing before the hit", hide(tr, "right", hitFrame-12, hitFrame), "The right fencer is not seen in 13 of the 16 frames before the hit at 1.29 s"},
+		{"left missing before the hit", hide(tr, "left", 0, len(tr.Left)), "The left fencer is not seen in 16 of the 16 frames before the hit at 1.29 s"},
+		{"nobody found", hide(hide(tr, "left", 0, len(tr.Left)), "right", 0, len(tr.Right)), "No fencer was found in the video"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tl, err := Decide(c.tracks, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := tl.Decision
+			if d.Winner != WinnerUndecided || d.Confidence != 0 || d.Rule != "no_evidence" || !strings.HasPrefix(d.Reason, c.reason) {
+				t.Fatalf("decision %+v, want undecided with confidence 0 because %q", d, c.reason)
+			}
+		})
+	}
+}
+
+func TestTracksEndingJustBeforeTheHitDecide(t *testing.T) {
+	tr, log := shared(t, "20251020_210329_phrase09")
+	p := parse(t, log)
+	// The recording stops as the lights come on: up to 0.5 s before the
+	// log's hit is not missing evidence.
+	n := int((*p.FirstHitS - 0.38) * tr.FPS)
+	tl, err := Decide(cut(tr, n), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := tl.Decision; d.Winner == WinnerUndecided || !(d.Confidence > 0) {
+		t.Fatalf("decision %+v, want a call", d)
+	}
+}
+
+func TestUnseenFramesAreGapsInTheTimeline(t *testing.T) {
+	tr, log := shared(t, "20251020_210329_phrase09")
+	tl, err := Decide(hide(tr, "left", 3, 6), parse(t, log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range tl.Left.PositionM {
+		if hidden := i >= 3 && i <= 6; hidden != (v != v) {
+			t.Errorf("frame %d: position %v; hidden %v", i, v, hidden)
+		}
+	}
+	if got := PhaseAt(tl.Left.Phases, 4); got != PhaseUnseen {
+		t.Errorf("phase at an unseen frame %q, want %q", got, PhaseUnseen)
+	}
+	data, err := tl.Left.PositionM.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), ",null,null,null,null,") {
+		t.Errorf("positions %s: want null for the four unseen frames", data)
+	}
+	var back Series
+	if err := back.UnmarshalJSON(data); err != nil || len(back) != len(tl.Left.PositionM) || back[4] == back[4] {
+		t.Errorf("read back %v (%v)", back, err)
+	}
+}
