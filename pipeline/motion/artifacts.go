@@ -224,7 +224,7 @@ func annotate(img bgr.Image, tl rightofway.Timeline, l, r sample, i int, sx, sy 
 		col    timeline.Colour
 		phases []rightofway.Phase
 	}{{l, "LEFT", timeline.LeftColour, tl.Left.Phases}, {r, "RIGHT", timeline.RightColour, tl.Right.Phases}} {
-		if f.s.x1 <= f.s.x0 {
+		if !f.s.seen || f.s.x1 <= f.s.x0 {
 			continue
 		}
 		x0, y0 := int(float64(f.s.x0)*sx), int(float64(f.s.y0)*sy)

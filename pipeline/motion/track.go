@@ -27,6 +27,9 @@ const (
 	// the median for the median to be suspected of showing a fencer who
 	// stood there most of the time (see background).
 	revealedMin = 0.12
+	// maxBodyShare is the largest share of the frame's height a fencer's
+	// silhouette may take (see hold).
+	maxBodyShare = 0.85
 	// calmMax is the share below which a pixel counts as plain background.
 	calmMax = 0.03
 )
@@ -70,8 +73,8 @@ func track(c clip, progress func(float64)) (left, right []sample) {
 		if i == 0 {
 			refL, refR = l.mass, r.mass
 		}
-		l = hold(l, xl, refL)
-		r = hold(r, xr, refR)
+		l = hold(l, xl, refL, c.h)
+		r = hold(r, xr, refR, c.h)
 		xl, xr = l.x, r.x
 		left[i], right[i] = l, r
 		if progress != nil && i%16 == 0 {
@@ -81,11 +84,16 @@ func track(c clip, progress func(float64)) (left, right []sample) {
 	return left, right
 }
 
-// hold keeps the previous position when too little of the fencer is seen
-// to place them: a fencer standing still where the background model could
-// not see behind them shows only what moves, such as the arm.
-func hold(s sample, prev float64, ref int) sample {
-	if s.mass >= max(ref/3, 6) {
+// hold keeps the previous position, and marks the fencer unseen, when too
+// little of the fencer is seen to place them (a fencer standing still
+// where the background model could not see behind them shows only what
+// moves, such as the arm), or when what is seen is no person: a
+// silhouette taller than maxBodyShare of a frame h pixels high is the
+// whole picture changing (a camera moved, the light changed, a video with
+// no scene at all), since a camera that films a strip shows the fencers
+// whole with room to spare.
+func hold(s sample, prev float64, ref, h int) sample {
+	if s.mass >= max(ref/3, 6) && float64(s.y1-s.y0) <= maxBodyShare*float64(h) {
 		s.seen = true
 		return s
 	}

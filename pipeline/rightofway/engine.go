@@ -183,6 +183,12 @@ func fill(xs []float64, seen []bool) []float64 {
 // evidenceGap says why the tracks cannot decide the double touch of p, or
 // "" if they can.
 func evidenceGap(ph phrase, p *signal.Phrase) string {
+	if p.FirstHitS != nil {
+		hit := *p.FirstHitS
+		if end := ph.secs(ph.n - 1); hit-end > endSlackS {
+			return fmt.Sprintf("The tracks end at %.2f s, %.2f s before the hit at %.2f s, so the final action is not seen", end, hit-end, hit)
+		}
+	}
 	if !slices.Contains(ph.left.seen, true) && !slices.Contains(ph.right.seen, true) {
 		return "No fencer was found in the video, so right-of-way cannot be told"
 	}
@@ -190,10 +196,6 @@ func evidenceGap(ph phrase, p *signal.Phrase) string {
 		return ""
 	}
 	hit := *p.FirstHitS
-	end := ph.secs(ph.n - 1)
-	if hit-end > endSlackS {
-		return fmt.Sprintf("The tracks end at %.2f s, %.2f s before the hit at %.2f s, so the final action is not seen", end, hit-end, hit)
-	}
 	a := ph.frame(hit - hitWindowS)
 	b := ph.frame(hit)
 	for _, f := range []struct {
