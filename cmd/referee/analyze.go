@@ -131,9 +131,17 @@ func runAnalyze(ctx context.Context, opts analyzeOptions) error {
 	if (opts.Video == "") == (opts.Tracks == "") || opts.Signal == "" {
 		return usageErrorf("give --signal and one of --video or --tracks")
 	}
-	analyzers, err := newAnalyzers(opts.analyzerOptions)
-	if err != nil {
-		return err
+	var analyzers map[string]pipeline.Analyzer
+	if opts.Tracks != "" {
+		// Tracks are decided by the engine alone: --analyzer chooses how
+		// a video becomes tracks.
+		opts.Analyzer = tracked.Name
+		analyzers = map[string]pipeline.Analyzer{tracked.Name: tracked.Analyzer{}}
+	} else {
+		var err error
+		if analyzers, err = newAnalyzers(opts.analyzerOptions); err != nil {
+			return err
+		}
 	}
 	data, err := os.ReadFile(opts.Signal)
 	if err != nil {
@@ -148,10 +156,6 @@ func runAnalyze(ctx context.Context, opts analyzeOptions) error {
 		if _, err := tracks.ReadFile(opts.Tracks); err != nil {
 			return usageErrorf("tracks %s: %w", opts.Tracks, err)
 		}
-		// Tracks are decided by the engine alone, whatever --analyzer says
-		// about videos.
-		opts.Analyzer = tracked.Name
-		analyzers[tracked.Name] = tracked.Analyzer{}
 	} else if _, err := videoio.Probe(opts.Video); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return usageErrorf("video %s does not exist", opts.Video)

@@ -49,7 +49,29 @@ func TestAnalyzeCallsEveryScenario(t *testing.T) {
 		if res.Winner != sc.Call {
 			t.Errorf("%s: winner %q (%s), want %q", sc.Name, res.Winner, res.Reason, sc.Call)
 		}
-		for _, name := range []string{"video", "signal", "result_json", "timeline_png", "overlay_video", "touch_clip"} {
+		// The tracks the video analysis left decide the phrase again,
+		// without the video, to the same call.
+		var again bytes.Buffer
+		opts = analyzeOptions{Tracks: res.Artifacts["tracks"], Signal: sig, OutDir: filepath.Join(dir, sc.Name+"-tracks"), JSON: true, Out: &again}
+		if err := runAnalyze(context.Background(), opts); err != nil {
+			t.Fatalf("%s: analyze --tracks: %v", sc.Name, err)
+		}
+		var res2 struct {
+			Winner     string            `json:"winner"`
+			Reason     string            `json:"reason"`
+			Confidence float64           `json:"confidence"`
+			Artifacts  map[string]string `json:"artifacts"`
+		}
+		if err := json.Unmarshal(again.Bytes(), &res2); err != nil {
+			t.Fatal(err)
+		}
+		if res2.Winner != res.Winner || res2.Reason != res.Reason || res2.Confidence != res.Confidence {
+			t.Errorf("%s: from the tracks %s %.2f %q; from the video %s %.2f %q", sc.Name, res2.Winner, res2.Confidence, res2.Reason, res.Winner, res.Confidence, res.Reason)
+		}
+		if _, err := os.Stat(res2.Artifacts["timeline_png"]); err != nil {
+			t.Errorf("%s: analyze --tracks left no timeline.png: %v", sc.Name, err)
+		}
+		for _, name := range []string{"video", "signal", "result_json", "timeline_png", "overlay_video", "touch_clip", "tracks"} {
 			if _, err := os.Stat(res.Artifacts[name]); err != nil {
 				t.Errorf("%s: artifact %s: %v", sc.Name, name, err)
 			}
@@ -87,7 +109,8 @@ func TestAnalyzeRejectsBadInput(t *testing.T) {
 		opts analyzeOptions
 		want string
 	}{
-		{"no video", analyzeOptions{Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "motion"}}, "both --video and --signal are required"},
+		{"no video", analyzeOptions{Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "motion"}}, "give --signal and one of --video or --tracks"},
+		{"video and tracks", analyzeOptions{Video: video, Tracks: video, Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "motion"}}, "give --signal and one of --video or --tracks"},
 		{"bad analyzer", analyzeOptions{Video: video, Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "pose"}}, `--analyzer "pose": want motion, signal, external`},
 		{"external without command", analyzeOptions{Video: video, Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "external"}}, "--analyzer external needs --analyzer-cmd, the command to run"},
 		{"external without out", analyzeOptions{Video: video, Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "external", AnalyzerCmd: "rw {video}"}}, `external analyzer: the command line "rw {video}" has no {out} placeholder for the result file`},
