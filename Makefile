@@ -11,7 +11,7 @@ FUZZTIME ?= 5s
 # pkg/target pairs for the fuzz runs.
 FUZZ := protocol:FuzzDecode protocol:FuzzParseFrame pipeline/signal:FuzzParse server:FuzzV2FrameMessage pipeline/tracks:FuzzParse
 
-.PHONY: all build deps demo test vet fuzz bench gobench soak clean
+.PHONY: all build deps demo test vet fuzz bench gobench eval soak clean
 
 all: build
 
@@ -50,6 +50,13 @@ test: vet
 # e.g. make bench BENCHFLAGS="--cases 640x480 --frames-scale 0.1".
 bench: build
 	./$(BIN) bench $(BENCHFLAGS)
+
+# How often the right-of-way engine agrees with referees on the shared
+# refereed phrases, each recording day decided with the engine fitted on
+# the other days; EVALDIR names another directory of labelled phrases.
+EVALDIR ?= ../shared/testdata/tracks
+eval: build
+	./$(BIN) eval $(EVALDIR) --cv day
 
 # The Go benchmarks (frame codec, spool writer, reconstruction).
 gobench: deps
