@@ -41,9 +41,9 @@ type Decision struct {
 	Confidence float64 `json:"confidence"`
 	Reason     string  `json:"reason"`
 	// Rule names the rule that decided: "single_light", "no_light",
-	// "no_hit_time" (a double touch whose log has no hit time: undecided),
-	// "attack_vs_no_attack", "earlier_attack", "simultaneous",
-	// "blade_contact" or "no_attack".
+	// "no_hit_time" (a double touch whose log has no hit time:
+	// undecided), "no_evidence" (undecided: the tracks do not show the
+	// final action), or one of the priority rules (RuleOneAttacking ...).
 	Rule string `json:"rule"`
 	// LeftAttackS and RightAttackS are when each fencer's attack that
 	// carried to the hit began; nil if they were not attacking.
@@ -113,9 +113,10 @@ func (ph phrase) broken(f fencer, c int) (bool, int) {
 	return false, -1
 }
 
-// decide calls the phrase p from the fencers' motion: single lights and no
-// light keep the box's verdict; a double touch goes by right-of-way.
-func decide(ph phrase, p *signal.Phrase) Decision {
+// decide calls the phrase p: single lights and no light keep the box's
+// verdict; a double touch goes by right-of-way, first by a blade contact
+// that stopped an attack, then by priority at the first hit.
+func (prm Params) decide(ph phrase, p *signal.Phrase) Decision {
 	sv := p.SignalVerdict()
 	if sv.Winner != signal.WinnerUndecided || p.FirstHitS == nil {
 		rule := "single_light"
@@ -129,70 +130,11 @@ func decide(ph phrase, p *signal.Phrase) Decision {
 		return Decision{Winner: sv.Winner, Confidence: conf, Reason: sv.Reason, Rule: rule}
 	}
 	hit := *p.FirstHitS
-	e := ph.frame(hit)
-	d := Decision{HitS: hit}
-	ls, la := ph.attackStart(ph.left, e)
-	rs, ra := ph.attackStart(ph.right, e)
-	if la {
-		d.LeftAttackS = ptr(ph.secs(ls))
-	}
-	if ra {
-		d.RightAttackS = ptr(ph.secs(rs))
-	}
+	d := prm.priority(ph, hit)
 	if bd, ok := ph.bladeContact(p, hit); ok {
 		bd.HitS, bd.LeftAttackS, bd.RightAttackS = hit, d.LeftAttackS, d.RightAttackS
+		bd.Confidence = prm.confidence(RuleBladeContact)
 		return bd
-	}
-	side := func(left bool) (string, string, fencer, fencer) {
-		if left {
-			return WinnerLeft, "Right", ph.left, ph.right
-		}
-		return WinnerRight, "Left", ph.right, ph.left
-	}
-	hitText := fmt.Sprintf("hit at %.2f s", hit)
-	switch {
-	case la != ra:
-		w, otherName, _, other := side(la)
-		start := ls
-		if ra {
-			start = rs
-		}
-		d.Winner, d.Rule = w, "attack_vs_no_attack"
-		d.Confidence = 0.85
-		d.Reason = fmt.Sprintf("%s attacked from %.2f s; %s; %s",
-			title(w), ph.secs(start), ph.notAttacking(other, strings.ToLower(otherName), start, e), hitText)
-	case la && ra:
-		diff := ph.secs(rs) - ph.secs(ls)
-		if math.Abs(diff) < simultaneousS {
-			d.Winner, d.Rule = WinnerSimultaneous, "simultaneous"
-			d.Confidence = 0.5 + 0.4*(1-math.Abs(diff)/simultaneousS)
-			d.Reason = fmt.Sprintf("Simultaneous action: left attacked from %.2f s, right from %.2f s, neither paused nor retreated; %s; no touch",
-				ph.secs(ls), ph.secs(rs), hitText)
-			break
-		}
-		first := diff > 0
-		w, otherName, win, other := side(first)
-		winStart, otherStart := ls, rs
-		if !first {
-			winStart, otherStart = rs, ls
-		}
-		d.Winner, d.Rule = w, "earlier_attack"
-		d.Confidence = 0.55 + 0.35*math.Min(1, (math.Abs(diff)-simultaneousS)/0.4)
-		why := ph.lastStop(other, winStart, otherStart, false)
-		if why == "" {
-			why = fmt.Sprintf("%s only started at %.2f s", strings.ToLower(otherName), ph.secs(otherStart))
-		} else {
-			why = fmt.Sprintf("%s %s, then attacked from %.2f s", strings.ToLower(otherName), why, ph.secs(otherStart))
-		}
-		if stop := ph.lastStop(win, 0, winStart, true); stop != "" {
-			d.Reason = fmt.Sprintf("%s %s and resumed first, attacking from %.2f s; %s; %s", title(w), stop, ph.secs(winStart), why, hitText)
-		} else {
-			d.Reason = fmt.Sprintf("%s attacked from %.2f s; %s; %s", title(w), ph.secs(winStart), why, hitText)
-		}
-	default:
-		d.Winner, d.Rule = WinnerSimultaneous, "no_attack"
-		d.Confidence = 0.3
-		d.Reason = fmt.Sprintf("Neither fencer was moving forward at the hit (%.2f s), so neither had an attack with priority; no touch", hit)
 	}
 	return d
 }
@@ -229,67 +171,13 @@ func (ph phrase) bladeContact(p *signal.Phrase, hit float64) (Decision, bool) {
 		if !da || ds < c-lead || (resume >= 0 && resume < ds) {
 			continue
 		}
-		conf := 0.7
-		if resume < 0 || ph.secs(resume-ds) >= simultaneousS {
-			conf = 0.8
-		}
 		return Decision{
-			Winner: defWinner, Confidence: conf, Rule: "blade_contact",
+			Winner: defWinner, Rule: RuleBladeContact,
 			Reason: fmt.Sprintf("%s attacked; blade contact at %.2f s (beat or parry) stopped the attack; %s attacked from %.2f s; hit at %.2f s",
 				title(attName), ct, defName, ph.secs(ds), hit),
 		}, true
 	}
 	return Decision{}, false
-}
-
-// notAttacking says what f did instead of attacking while the winner's
-// attack ran from frame a to the hit at e: its last two pauses or
-// retreats in that time.
-func (ph phrase) notAttacking(f fencer, name string, a, e int) string {
-	var stops []string
-	for i := len(f.phases) - 1; i >= 0 && len(stops) < 2; i-- {
-		p := f.phases[i]
-		if p.StartFrame > e || p.EndFrame < a {
-			continue
-		}
-		if s := ph.describeStop(p); s != "" {
-			stops = append([]string{s}, stops...)
-		}
-	}
-	if len(stops) == 0 {
-		return name + " did not attack"
-	}
-	return name + " " + strings.Join(stops, " and ")
-}
-
-// lastStop describes f's last pause or retreat that overlaps frames
-// [a, b), e.g. "paused 1.20-1.60 s"; "" if there is none. skipOpening
-// leaves out the stillness en garde from the first frame.
-func (ph phrase) lastStop(f fencer, a, b int, skipOpening bool) string {
-	for i := len(f.phases) - 1; i >= 0; i-- {
-		p := f.phases[i]
-		if p.StartFrame >= b || p.EndFrame < a || (skipOpening && p.StartFrame == 0) {
-			continue
-		}
-		if s := ph.describeStop(p); s != "" {
-			return s
-		}
-	}
-	return ""
-}
-
-// describeStop words a pause of at least minPauseS or a retreat; "" for
-// other phases.
-func (ph phrase) describeStop(p Phase) string {
-	switch p.Kind {
-	case PhasePause:
-		if p.EndFrame-p.StartFrame+1 >= int(math.Ceil(minPauseS*ph.fps-1e-9)) {
-			return fmt.Sprintf("paused %.2f-%.2f s", p.StartS, p.EndS)
-		}
-	case PhaseRetreat:
-		return fmt.Sprintf("retreated %.2f-%.2f s", p.StartS, p.EndS)
-	}
-	return ""
 }
 
 func title(s string) string {

@@ -1,11 +1,13 @@
 package rightofway
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/referee-project/referee/pipeline/signal"
+	"github.com/referee-project/referee/pipeline/tracks"
 )
 
 // leg is a stretch of a scripted track: dur seconds at speed m/s towards
@@ -14,11 +16,11 @@ type leg struct{ dur, speed float64 }
 
 const testFPS = 15.0
 
-// trackOf plays legs from x0 pixels at 1 cm per pixel for a fencer facing
-// dir, and returns the positions of n frames.
+// trackOf plays legs from x0 metres for a fencer facing dir, and returns
+// the positions of n frames.
 func trackOf(x0, dir float64, n int, legs ...leg) []float64 {
 	xs := make([]float64, n)
-	x, t, k, left := x0, 0.0, 0, 0.0
+	x, k, left := x0, 0, 0.0
 	if len(legs) > 0 {
 		left = legs[0].dur
 	}
@@ -27,10 +29,9 @@ func trackOf(x0, dir float64, n int, legs ...leg) []float64 {
 		step := 1 / testFPS
 		for step > 1e-12 && k < len(legs) {
 			d := min(step, left)
-			x += dir * legs[k].speed * d * 100
+			x += dir * legs[k].speed * d
 			step -= d
 			left -= d
-			t += d
 			if left <= 1e-12 {
 				k++
 				if k < len(legs) {
@@ -40,6 +41,35 @@ func trackOf(x0, dir float64, n int, legs ...leg) []float64 {
 		}
 	}
 	return xs
+}
+
+// posesOf are poses with hips at xs and, when reach is not nil, the
+// shoulders there too and one wrist reach[i] metres towards the opponent.
+func posesOf(xs []float64, dir float64, reach []float64) []*tracks.Pose {
+	ps := make([]*tracks.Pose, len(xs))
+	for i, x := range xs {
+		var p tracks.Pose
+		kp := func(x, y float64) tracks.Keypoint { return tracks.Keypoint{X: x, Y: y, Score: math.NaN(), Seen: true} }
+		p[tracks.LeftHip], p[tracks.RightHip] = kp(x, 1), kp(x, 1)
+		if reach != nil {
+			p[tracks.LeftShoulder], p[tracks.RightShoulder] = kp(x, 0.5), kp(x, 0.5)
+			p[tracks.RightWrist] = kp(x+dir*reach[i], 0.5)
+		}
+		ps[i] = &p
+	}
+	return ps
+}
+
+// armOf is a reach of out metres from time from on, 0.1 m before.
+func armOf(n int, from, out float64) []float64 {
+	r := make([]float64, n)
+	for i := range r {
+		r[i] = 0.1
+		if float64(i)/testFPS >= from {
+			r[i] = out
+		}
+	}
+	return r
 }
 
 // logOf renders and parses a log with the given hits (side scoring, time)
@@ -76,45 +106,63 @@ func TestDecideRightOfWay(t *testing.T) {
 	const n = 45 // 3 s
 	double := [][2]any{{"left", 2.0}, {"right", 2.05}}
 	for _, c := range []struct {
-		name        string
-		left, right []leg
-		hits        [][2]any
-		contacts    []float64
-		winner      string
-		rule        string
-		reason      string
+		name              string
+		left, right       []leg
+		leftArm, rightArm []float64
+		hits              [][2]any
+		contacts          []float64
+		winner, rule      string
+		reason            string
 	}{
 		{
 			name:   "left attacks, right pauses",
 			left:   []leg{{0.3, 0}, {1.7, 0.8}, {1, 0}},
 			right:  []leg{{0.3, 0}, {0.4, 0.8}, {2.3, 0}},
 			hits:   double,
-			winner: WinnerLeft, rule: "attack_vs_no_attack",
-			reason: "Left attacked from 0.33 s; right paused 0.73-2.93 s; hit at 2.00 s",
+			winner: WinnerLeft, rule: RuleOneAttacking,
+			reason: "Left was attacking while right was standing still in the last",
 		},
 		{
 			name:   "right attacks, left retreats",
 			left:   []leg{{0.5, 0}, {1.5, -0.6}, {1, 0}},
 			right:  []leg{{0.3, 0}, {1.7, 0.8}, {1, 0}},
 			hits:   double,
-			winner: WinnerRight, rule: "attack_vs_no_attack",
-			reason: "Right attacked from 0.33 s; left paused 0.00-0.47 s and retreated 0.53-2.00 s; hit at 2.00 s",
+			winner: WinnerRight, rule: RuleOneAttacking,
+			reason: "Right was attacking while left was going back (",
 		},
 		{
-			name:   "both attack together",
-			left:   []leg{{0.5, 0}, {1.5, 0.8}, {1, 0}},
-			right:  []leg{{0.55, 0}, {1.45, 0.8}, {1, 0}},
+			name:   "right falters in the final action",
+			left:   []leg{{0.3, 0}, {1.7, 0.8}, {1, 0}},
+			right:  []leg{{0.3, 0}, {1.3, 0.8}, {0.15, 0}, {0.25, 0.8}, {1, 0}},
 			hits:   double,
-			winner: WinnerSimultaneous, rule: "simultaneous",
-			reason: "Simultaneous action",
+			winner: WinnerLeft, rule: RuleHesitation,
+			reason: "Right hesitated in the last 0.40 s (slowing to",
 		},
 		{
 			name:   "both pause, left resumes first",
-			left:   []leg{{0.3, 0}, {0.6, 0.8}, {0.5, 0}, {0.6, 0.8}, {1, 0}},
-			right:  []leg{{0.3, 0}, {0.6, 0.8}, {0.9, 0}, {0.2, 0.8}, {1, 0}},
+			left:   []leg{{0.3, 0}, {0.4, 0.8}, {0.3, 0}, {1.0, 0.8}, {1, 0}},
+			right:  []leg{{0.3, 0}, {0.4, 0.8}, {0.75, 0}, {0.55, 0.8}, {1, 0}},
 			hits:   double,
-			winner: WinnerLeft, rule: "earlier_attack",
-			reason: "Left paused 0.93-1.33 s and resumed first, attacking from 1.40 s; right paused 0.93-1.73 s, then attacked from 1.80 s; hit at 2.00 s",
+			winner: WinnerLeft, rule: RuleEarlierAttack,
+			reason: "Left started the final attack at 1.00 s; right only went forward from 1.47 s; hit at 2.00 s",
+		},
+		{
+			name:     "together, right's arm out first",
+			left:     []leg{{0.5, 0}, {1.5, 0.8}, {1, 0}},
+			right:    []leg{{0.5, 0}, {1.5, 0.8}, {1, 0}},
+			leftArm:  armOf(n, 1.95, 0.3),
+			rightArm: armOf(n, 1.6, 0.55),
+			hits:     double,
+			winner:   WinnerRight, rule: RuleArmExtended,
+			reason: "Both went forward together from 0.53 s; Right's arm was extended into the final action (reach 0.55 m against",
+		},
+		{
+			name:   "together, no arms seen",
+			left:   []leg{{0.5, 0}, {1.5, 0.8}, {1, 0}},
+			right:  []leg{{0.55, 0}, {1.45, 0.8}, {1, 0}},
+			hits:   double,
+			winner: WinnerSimultaneous, rule: RuleSimultaneous,
+			reason: "Simultaneous action: both went forward together from 0.53 s and their arms are not seen",
 		},
 		{
 			name:     "beat stops left's attack, right lunges",
@@ -122,23 +170,16 @@ func TestDecideRightOfWay(t *testing.T) {
 			right:    []leg{{1.55, 0}, {0.45, 2}, {1, 0}},
 			hits:     [][2]any{{"right", 2.0}, {"left", 2.1}},
 			contacts: []float64{1.5},
-			winner:   WinnerRight, rule: "blade_contact",
+			winner:   WinnerRight, rule: RuleBladeContact,
 			reason: "Left attacked; blade contact at 1.50 s (beat or parry) stopped the attack; right attacked from 1.53 s; hit at 2.00 s",
-		},
-		{
-			name:     "left's beat keeps left's attack going",
-			left:     []leg{{0.3, 0}, {1.7, 0.8}, {1, 0}},
-			right:    []leg{{3, 0}},
-			hits:     double,
-			contacts: []float64{1.2},
-			winner:   WinnerLeft, rule: "attack_vs_no_attack",
 		},
 		{
 			name:   "nobody moves",
 			left:   []leg{{3, 0}},
 			right:  []leg{{3, 0}},
 			hits:   double,
-			winner: WinnerSimultaneous, rule: "no_attack",
+			winner: WinnerSimultaneous, rule: RuleSimultaneous,
+			reason: "Neither fencer was going forward at the hit at 2.00 s",
 		},
 		{
 			name:   "single light keeps the box's verdict",
@@ -156,15 +197,17 @@ func TestDecideRightOfWay(t *testing.T) {
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ph := phrase{
-				left:  kinematics(trackOf(100, 1, n, c.left...), 1, 0.01, testFPS),
-				right: kinematics(trackOf(500, -1, n, c.right...), -1, 0.01, testFPS),
-				fps:   testFPS, n: n,
+			tr := &tracks.Tracks{FPS: testFPS, Units: tracks.UnitsMetres,
+				Left:  posesOf(trackOf(1, 1, n, c.left...), 1, c.leftArm),
+				Right: posesOf(trackOf(5, -1, n, c.right...), -1, c.rightArm)}
+			tl, err := Decide(tr, logOf(t, c.hits, c.contacts...))
+			if err != nil {
+				t.Fatal(err)
 			}
-			d := decide(ph, logOf(t, c.hits, c.contacts...))
+			d := tl.Decision
 			if d.Winner != c.winner || d.Rule != c.rule || !strings.HasPrefix(d.Reason, c.reason) {
 				t.Errorf("decision %s by %s: %q\nwant %s by %s: %q...\nleft %+v\nright %+v",
-					d.Winner, d.Rule, d.Reason, c.winner, c.rule, c.reason, ph.left.phases, ph.right.phases)
+					d.Winner, d.Rule, d.Reason, c.winner, c.rule, c.reason, tl.Left.Phases, tl.Right.Phases)
 			}
 			if !(d.Confidence > 0 && d.Confidence <= 1) {
 				t.Errorf("confidence %v", d.Confidence)
@@ -176,8 +219,8 @@ func TestDecideRightOfWay(t *testing.T) {
 func TestPhasesOfAScriptedTrack(t *testing.T) {
 	// Still 0.5 s, advance 1 s at 0.8 m/s, lunge 0.3 s at 2.5 m/s, still
 	// 0.5 s, retreat 0.6 s at 0.6 m/s, still.
-	xs := trackOf(100, 1, 54, leg{0.5, 0}, leg{1, 0.8}, leg{0.3, 2.5}, leg{0.5, 0}, leg{0.6, -0.6}, leg{0.7, 0})
-	f := kinematics(xs, 1, 0.01, testFPS)
+	xs := trackOf(1, 1, 54, leg{0.5, 0}, leg{1, 0.8}, leg{0.3, 2.5}, leg{0.5, 0}, leg{0.6, -0.6}, leg{0.7, 0})
+	f := kinematics(xs, 1, 1, testFPS)
 	var kinds []string
 	for _, p := range f.phases {
 		kinds = append(kinds, p.Kind)

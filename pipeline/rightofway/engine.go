@@ -57,9 +57,25 @@ func (prm Params) Decide(t *tracks.Tracks, p *signal.Phrase) (Timeline, error) {
 	if err := t.Validate(); err != nil {
 		return Timeline{}, err
 	}
+	ph, scale, err := phraseOf(t)
+	if err != nil {
+		return Timeline{}, err
+	}
+	d := prm.decide(ph, p)
+	if d.Rule != "single_light" && d.Rule != "no_light" {
+		if gap := evidenceGap(ph, p); gap != "" {
+			d = Decision{Winner: WinnerUndecided, Rule: "no_evidence", Reason: gap, HitS: d.HitS}
+		}
+	}
+	return timeline(ph, d, p, scale), nil
+}
+
+// phraseOf turns t into both fencers' motion in metres, returning the
+// scale used.
+func phraseOf(t *tracks.Tracks) (phrase, float64, error) {
 	n := t.Frames()
 	if n < 2 {
-		return Timeline{}, fmt.Errorf("tracks have %d frames; a decision needs at least 2", n)
+		return phrase{}, 0, fmt.Errorf("tracks have %d frames; a decision needs at least 2", n)
 	}
 	scale, ok := t.ToMetres()
 	if !ok {
@@ -67,22 +83,39 @@ func (prm Params) Decide(t *tracks.Tracks, p *signal.Phrase) (Timeline, error) {
 			scale = 1
 		}
 	}
-	lx, lseen := bodyX(t.Left, scale)
-	rx, rseen := bodyX(t.Right, scale)
-	ph := phrase{
-		left:  kinematics(fill(lx, lseen), +1, 1, t.FPS),
-		right: kinematics(fill(rx, rseen), -1, 1, t.FPS),
-		fps:   t.FPS,
-		n:     n,
+	fencerOf := func(poses []*tracks.Pose, dir float64) fencer {
+		xs, seen := bodyX(poses, scale)
+		f := kinematics(fill(xs, seen), dir, 1, t.FPS)
+		f.seen = seen
+		f.reach = reachOf(poses, dir, scale)
+		return f
 	}
-	ph.left.seen, ph.right.seen = lseen, rseen
-	d := decide(ph, p)
-	if d.Rule != "single_light" && d.Rule != "no_light" {
-		if gap := evidenceGap(ph, p); gap != "" {
-			d = Decision{Winner: WinnerUndecided, Rule: "no_evidence", Reason: gap, HitS: d.HitS}
+	return phrase{left: fencerOf(t.Left, +1), right: fencerOf(t.Right, -1), fps: t.FPS, n: n}, scale, nil
+}
+
+// reachOf returns how far a fencer facing dir holds the weapon arm out, in
+// metres per frame: the wrist ahead of its own shoulder, towards the
+// opponent, taking whichever arm reaches further (pose estimators often
+// swap a fencer's sides seen from the side, so the COCO side is no guide);
+// NaN where no arm is seen.
+func reachOf(poses []*tracks.Pose, dir, scale float64) []float64 {
+	out := make([]float64, len(poses))
+	for i, p := range poses {
+		out[i] = math.NaN()
+		if p == nil {
+			continue
+		}
+		for _, arm := range [][2]int{{tracks.LeftShoulder, tracks.LeftWrist}, {tracks.RightShoulder, tracks.RightWrist}} {
+			sh, wr := p[arm[0]], p[arm[1]]
+			if sh.Seen && wr.Seen {
+				r := dir * (wr.X - sh.X) * scale
+				if math.IsNaN(out[i]) || r > out[i] {
+					out[i] = r
+				}
+			}
 		}
 	}
-	return timeline(ph, d, p, scale), nil
+	return out
 }
 
 // estimateScale returns metres per unit of pixel tracks from the fencers'

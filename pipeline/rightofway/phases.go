@@ -72,6 +72,9 @@ type fencer struct {
 	// seen tells the frames the tracker found the fencer in; pos and vel
 	// are interpolated over the others.
 	seen []bool
+	// reach is how far the weapon arm is out towards the opponent, in
+	// metres, per frame; NaN where no arm was seen.
+	reach []float64
 }
 
 // kinematics turns positions in pixels into a fencer's motion at fps, with

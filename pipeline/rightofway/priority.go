@@ -1,0 +1,204 @@
+package rightofway
+
+import (
+	"fmt"
+	"math"
+)
+
+// Values fixed in advance from how sabre is fenced, not fitted.
+const (
+	// goingS is the forward speed of the hips above which a fencer is going
+	// forward: a fencer en garde sways well below 0.3 m/s, and the slowest
+	// step of an attack is 0.5 to 1 m/s.
+	goingS = 0.3
+	// haltFrames15 is how long, in frames at 15 fps (0.2 s), a fencer must
+	// be below goingS for it to break an action: the shortest halt a
+	// referee sees as a stop.
+	haltFrames15 = 3
+	// onsetTolS: final actions that start within this of each other (two
+	// frames at 15 fps) started together.
+	onsetTolS = 0.14
+)
+
+// The rules that decide a double touch by priority, in the order they are
+// tried, reading the phrase backwards from the first hit.
+const (
+	RuleOneAttacking     = "one_attacking"
+	RuleHesitation       = "hesitation"
+	RuleEarlierAttack    = "earlier_attack"
+	RuleArmExtended      = "arm_extended"
+	RuleNeitherAttacking = "neither_attacking"
+	RuleSimultaneous     = "simultaneous"
+	RuleBladeContact     = "blade_contact"
+)
+
+// priorityRules lists the rules Fit gives a confidence.
+var priorityRules = []string{RuleBladeContact, RuleOneAttacking, RuleHesitation, RuleEarlierAttack, RuleArmExtended, RuleNeitherAttacking, RuleSimultaneous}
+
+// side is one fencer as the priority rules see them.
+type side struct {
+	name string // "left" or "right"
+	f    fencer
+}
+
+func (s side) title() string { return title(s.name) }
+
+// meanVel is s's mean forward speed over frames a..b.
+func (s side) meanVel(a, b int) float64 {
+	sum := 0.0
+	for i := a; i <= b; i++ {
+		sum += s.f.vel[i]
+	}
+	return sum / float64(b-a+1)
+}
+
+// minVel is s's lowest forward speed over frames a..b.
+func (s side) minVel(a, b int) float64 {
+	m := math.Inf(1)
+	for i := a; i <= b; i++ {
+		m = math.Min(m, s.f.vel[i])
+	}
+	return m
+}
+
+// onset is the first frame of the forward action s is in at frame h: the
+// frame after s's last halt of halt frames below goingS.
+func (s side) onset(h, halt int) int {
+	run := 0
+	for i := h; i >= 0; i-- {
+		if s.f.vel[i] > goingS {
+			run = 0
+			continue
+		}
+		if run++; run >= halt {
+			return i + run
+		}
+	}
+	return 0
+}
+
+// reach is s's mean weapon-arm reach over frames a..b, and false if the
+// arm was never seen.
+func (s side) reach(a, b int) (float64, bool) {
+	sum, c := 0.0, 0
+	for i := a; i <= b; i++ {
+		if !math.IsNaN(s.f.reach[i]) {
+			sum += s.f.reach[i]
+			c++
+		}
+	}
+	if c == 0 {
+		return 0, false
+	}
+	return sum / float64(c), true
+}
+
+// state words a forward speed.
+func state(v float64) string {
+	switch {
+	case v > goingS:
+		return fmt.Sprintf("going forward (%.1f m/s)", v)
+	case v < -goingS:
+		return fmt.Sprintf("going back (%.1f m/s)", -v)
+	}
+	return "standing still"
+}
+
+// priority calls a double touch whose first hit is at hit seconds: the
+// fencer who had priority then, or a simultaneous action.
+func (prm Params) priority(ph phrase, hit float64) Decision {
+	h := max(1, min(ph.n-1, int(math.Round(hit*ph.fps))))
+	L, R := side{"left", ph.left}, side{"right", ph.right}
+	frames := func(s float64) int { return max(1, int(math.Round(s*ph.fps))) }
+	hitText := fmt.Sprintf("hit at %.2f s", hit)
+	d := Decision{HitS: hit}
+	decided := func(w side, rule, reason string) Decision {
+		d.Winner, d.Rule, d.Reason = w.name, rule, reason
+		d.Confidence = prm.confidence(rule)
+		return d
+	}
+
+	// The state at the hit: who was going forward over the last EndWin.
+	k := frames(prm.EndWin)
+	vl, vr := L.meanVel(max(0, h-k+1), h), R.meanVel(max(0, h-k+1), h)
+	goL, goR := vl > goingS, vr > goingS
+	halt := max(2, int(math.Round(haltFrames15*ph.fps/15)))
+	if goL {
+		d.LeftAttackS = ptr(ph.secs(L.onset(h, halt)))
+	}
+	if goR {
+		d.RightAttackS = ptr(ph.secs(R.onset(h, halt)))
+	}
+	if goL != goR {
+		w, o, vo := L, R, vr
+		if goR {
+			w, o, vo = R, L, vl
+		}
+		return decided(w, RuleOneAttacking, fmt.Sprintf("%s was attacking while %s was %s in the last %.2f s before the %s",
+			w.title(), o.name, state(vo), prm.EndWin, hitText))
+	}
+	if !goL {
+		w := L
+		if vr > vl {
+			w = R
+		}
+		if math.Abs(vl-vr) < 1e-9 {
+			return prm.simultaneous(d, fmt.Sprintf("Neither fencer was going forward at the %s, so neither had an attack with priority; no touch", hitText))
+		}
+		return decided(w, RuleNeitherAttacking, fmt.Sprintf("Neither fencer was clearly attacking at the %s; %s was the nearer to going forward (%.1f against %.1f m/s)",
+			hitText, w.name, math.Max(vl, vr), math.Min(vl, vr)))
+	}
+
+	// Both going forward: one who faltered in the last HesWin lost the
+	// priority to one who did not.
+	if prm.HesWin > 0 {
+		kh := frames(prm.HesWin)
+		ml, mr := L.minVel(max(0, h-kh), h), R.minVel(max(0, h-kh), h)
+		if (ml <= goingS) != (mr <= goingS) {
+			w, o, mo := L, R, mr
+			if ml <= goingS {
+				w, o, mo = R, L, ml
+			}
+			return decided(w, RuleHesitation, fmt.Sprintf("%s hesitated in the last %.2f s (slowing to %.1f m/s) while %s kept attacking; %s",
+				o.title(), prm.HesWin, math.Max(mo, 0), w.name, hitText))
+		}
+	}
+
+	// Both attacking without a falter: the one whose final action began
+	// first attacked; the other counter-attacked.
+	ol, or := L.onset(h, halt), R.onset(h, halt)
+	if diff := ph.secs(or) - ph.secs(ol); math.Abs(diff) > onsetTolS+1e-9 {
+		w, o, wo, oo := L, R, ol, or
+		if diff < 0 {
+			w, o, wo, oo = R, L, or, ol
+		}
+		return decided(w, RuleEarlierAttack, fmt.Sprintf("%s started the final attack at %.2f s; %s only went forward from %.2f s; %s",
+			w.title(), ph.secs(wo), o.name, ph.secs(oo), hitText))
+	}
+
+	// Started together: the one whose arm was extended into the final
+	// action was attacking; the other was still preparing.
+	from := min(ol, or)
+	ka := int(math.Round(prm.ArmWin * ph.fps))
+	al, okL := L.reach(max(0, h-ka), h)
+	ar, okR := R.reach(max(0, h-ka), h)
+	if !okL || !okR || math.Abs(al-ar) < 1e-9 {
+		why := "their arms are not seen"
+		if okL && okR {
+			why = fmt.Sprintf("their arms reached equally far (%.2f m)", al)
+		}
+		return prm.simultaneous(d, fmt.Sprintf("Simultaneous action: both went forward together from %.2f s and %s; %s; no touch", ph.secs(from), why, hitText))
+	}
+	w, o, wa, oa := L, R, al, ar
+	if ar > al {
+		w, o, wa, oa = R, L, ar, al
+	}
+	return decided(w, RuleArmExtended, fmt.Sprintf("Both went forward together from %.2f s; %s's arm was extended into the final action (reach %.2f m against %.2f m) while %s was still preparing; %s",
+		ph.secs(from), w.title(), wa, oa, o.name, hitText))
+}
+
+func (prm Params) simultaneous(d Decision, reason string) Decision {
+	d.Winner, d.Rule, d.Reason = WinnerSimultaneous, RuleSimultaneous, reason
+	d.Confidence = prm.confidence(RuleSimultaneous)
+	return d
+}
