@@ -68,8 +68,8 @@ type Verdict struct {
 
 // SignalAnalyzer gives the verdict of the scoring box's lights alone
 // (signal.Phrase.SignalVerdict): a single light scores for that fencer, no
-// light is "none", and a double touch is "undecided" because right-of-way
-// needs the video.
+// light is "none", both with confidence 1, and a double touch is
+// "undecided" with confidence 0 because right-of-way needs the video.
 type SignalAnalyzer struct{}
 
 // Analyze implements Analyzer.
@@ -78,7 +78,11 @@ func (SignalAnalyzer) Analyze(ctx context.Context, in AnalysisInput, _ func(floa
 		return Verdict{}, err
 	}
 	v := in.Phrase.SignalVerdict()
-	return Verdict{Winner: v.Winner, Reason: v.Reason}, nil
+	conf := 1.0
+	if v.Winner == signal.WinnerUndecided {
+		conf = 0
+	}
+	return Verdict{Winner: v.Winner, Reason: v.Reason, Confidence: conf}, nil
 }
 
 // pickAnalyzer finds the analyzer called name ("" is AnalyzerSignal) among

@@ -20,7 +20,7 @@ var resultCases = []struct {
 		"signal verdict",
 		Result{Status: StatusSuccess, SessionID: "s", Winner: "left", Reason: "r", Video: VideoSummary{Frames: 2, FPS: 15, Width: 4, Height: 3, Codec: "MJPG"},
 			Artifacts: Artifacts{Video: "/a/video.avi", Signal: "/a/signal.txt", ResultJSON: "/a/result.json"}, ArtifactDir: "/a", WallTimeSeconds: 0.5},
-		`{"status":"success","session_id":"s","winner":"left","reason":"r","phrase":null,` +
+		`{"status":"success","session_id":"s","winner":"left","reason":"r","confidence":0,"phrase":null,` +
 			`"video":{"frames":2,"fps":15,"width":4,"height":3,"codec":"MJPG"},` +
 			`"artifacts":{"video":"/a/video.avi","signal":"/a/signal.txt","result_json":"/a/result.json"},"artifact_dir":"/a","wall_time_seconds":0.5}`,
 	},

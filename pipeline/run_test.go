@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -84,12 +85,13 @@ func TestRunFrames(t *testing.T) {
 			}
 
 			want := &Result{
-				Status:    StatusSuccess,
-				SessionID: "s1",
-				Winner:    signal.WinnerLeft,
-				Reason:    "Left scored: only the left light (red) came on",
-				Phrase:    res.Phrase,
-				Video:     VideoSummary{Frames: src.n, FPS: 15, Width: w, Height: h, Codec: tc.codec},
+				Status:     StatusSuccess,
+				SessionID:  "s1",
+				Winner:     signal.WinnerLeft,
+				Reason:     "Left scored: only the left light (red) came on",
+				Confidence: 1,
+				Phrase:     res.Phrase,
+				Video:      VideoSummary{Frames: src.n, FPS: 15, Width: w, Height: h, Codec: tc.codec},
 				Artifacts: Artifacts{
 					Video:      filepath.Join(dir, tc.file),
 					Signal:     filepath.Join(dir, SignalFileName),
@@ -201,8 +203,12 @@ func TestRealPhrases(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if res.Winner != tc.winner || res.Reason != tc.reason || res.Confidence != 0 {
-					t.Errorf("analyzer %q: winner %q, reason %q, confidence %v; want %q, %q, none", analyzer, res.Winner, res.Reason, res.Confidence, tc.winner, tc.reason)
+				wantConf := 1.0
+				if tc.winner == signal.WinnerUndecided {
+					wantConf = 0
+				}
+				if res.Winner != tc.winner || res.Reason != tc.reason || res.Confidence != wantConf {
+					t.Errorf("analyzer %q: winner %q, reason %q, confidence %v; want %q, %q, %v", analyzer, res.Winner, res.Reason, res.Confidence, tc.winner, tc.reason, wantConf)
 				}
 				raw, err := os.ReadFile(res.Artifacts.ResultJSON)
 				if err != nil {
@@ -212,8 +218,8 @@ func TestRealPhrases(t *testing.T) {
 				if err := json.Unmarshal(raw, &fields); err != nil {
 					t.Fatal(err)
 				}
-				if _, ok := fields["confidence"]; ok {
-					t.Error("result.json has a confidence the signal analyzer does not give")
+				if c, ok := fields["confidence"]; !ok || string(c) != strconv.FormatFloat(wantConf, 'f', -1, 64) {
+					t.Errorf("result.json confidence %s (present %v), want %v", c, ok, wantConf)
 				}
 				if string(fields["winner"]) != `"`+tc.winner+`"` {
 					t.Errorf("result.json winner %s, want %q", fields["winner"], tc.winner)

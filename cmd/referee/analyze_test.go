@@ -90,7 +90,7 @@ func TestAnalyzeSummaryAndSignalAnalyzer(t *testing.T) {
 	if err := runAnalyze(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
-	want := "winner:     undecided\nreason:     double touch: right-of-way needs the video analysis\nartifacts:  " + filepath.Join(dir, "out") + "\n            result.json, video.avi, signal.txt\n"
+	want := "winner:     undecided\nconfidence: 0.00\nreason:     double touch: right-of-way needs the video analysis\nartifacts:  " + filepath.Join(dir, "out") + "\n            result.json, video.avi, signal.txt\n"
 	if out.String() != want {
 		t.Errorf("summary:\n%s\nwant:\n%s", out.String(), want)
 	}

@@ -84,7 +84,7 @@ func Load(dir string) ([]Phrase, error) {
 			return
 		}
 		out[i] = Phrase{Name: name, Day: dayOf(name), Referee: ref,
-			Example: rightofway.Example{Tracks: t, Phrase: withoutCalls(p), Referee: ref}}
+			Example: rightofway.Example{Tracks: t, Phrase: withoutCalls(p), Referee: ref, Day: dayOf(name)}}
 	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -210,17 +210,24 @@ func Run(phrases []Phrase, cv string) (*Report, error) {
 	switch cv {
 	case "":
 	case "day":
+		var days []string
 		for _, ph := range phrases {
-			if _, ok := params[ph.Day]; ok {
-				continue
+			if !slices.Contains(days, ph.Day) {
+				days = append(days, ph.Day)
 			}
+		}
+		fitted := make([]rightofway.Params, len(days))
+		parallel(len(days), func(i int) {
 			var train []rightofway.Example
 			for _, o := range phrases {
-				if o.Day != ph.Day {
+				if o.Day != days[i] {
 					train = append(train, o.Example)
 				}
 			}
-			params[ph.Day] = rightofway.Fit(train)
+			fitted[i] = rightofway.Fit(train)
+		})
+		for i, d := range days {
+			params[d] = fitted[i]
 		}
 	default:
 		return nil, fmt.Errorf("cross-validation %q: want day (leave one recording day out) or none", cv)

@@ -56,8 +56,10 @@ type Decision struct {
 // phrase is what the decision looks at: both fencers and the signal.
 type phrase struct {
 	left, right fencer
-	fps         float64
-	n           int
+	// mv is the movement into the first hit, for the model.
+	mv  movement
+	fps float64
+	n   int
 }
 
 func (ph phrase) frame(t float64) int {
@@ -114,9 +116,24 @@ func (ph phrase) broken(f fencer, c int) (bool, int) {
 }
 
 // decide calls the phrase p: single lights and no light keep the box's
-// verdict; a double touch goes by right-of-way, first by a blade contact
-// that stopped an attack, then by priority at the first hit.
+// verdict; a double touch goes by right-of-way (rules), overruled by the
+// movement model where it is surer than prm.Override.
 func (prm Params) decide(ph phrase, p *signal.Phrase) Decision {
+	d := prm.rules(ph, p)
+	if d.Winner == signal.WinnerUndecided || !ph.mv.ok || p.SignalVerdict().Winner != signal.WinnerUndecided {
+		return d
+	}
+	pl := prm.Model.pLeft(ph.mv.diff)
+	o := overrule(d, pl, prm.Override)
+	if o.Rule == RuleMovement {
+		o.Reason = fmt.Sprintf("%s; hit at %.2f s (the rules alone: %s by %s)", prm.Model.explain(ph.mv, pl), d.HitS, d.Winner, d.Rule)
+	}
+	return o
+}
+
+// rules calls the phrase p by the rules alone: a blade contact that
+// stopped an attack, then priority at the first hit.
+func (prm Params) rules(ph phrase, p *signal.Phrase) Decision {
 	sv := p.SignalVerdict()
 	if sv.Winner != signal.WinnerUndecided || p.FirstHitS == nil {
 		rule := "single_light"

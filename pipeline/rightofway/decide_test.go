@@ -131,12 +131,12 @@ func TestDecideRightOfWay(t *testing.T) {
 			reason: "Right was attacking while left was going back (",
 		},
 		{
-			name:   "right falters in the final action",
+			name:   "right halts in the final action",
 			left:   []leg{{0.3, 0}, {1.7, 0.8}, {1, 0}},
-			right:  []leg{{0.3, 0}, {1.3, 0.8}, {0.15, 0}, {0.25, 0.8}, {1, 0}},
+			right:  []leg{{0.3, 0}, {1.3, 0.8}, {0.25, 0}, {0.15, 0.8}, {1, 0}},
 			hits:   double,
-			winner: WinnerLeft, rule: RuleHesitation,
-			reason: "Right hesitated in the last 0.40 s (slowing to",
+			winner: WinnerLeft, rule: RuleEarlierAttack,
+			reason: "Left started the final attack at 0.33 s; right only went forward from",
 		},
 		{
 			name:   "both pause, left resumes first",

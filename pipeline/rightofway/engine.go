@@ -57,7 +57,7 @@ func (prm Params) Decide(t *tracks.Tracks, p *signal.Phrase) (Timeline, error) {
 	if err := t.Validate(); err != nil {
 		return Timeline{}, err
 	}
-	ph, scale, err := phraseOf(t)
+	ph, scale, err := phraseOf(t, p)
 	if err != nil {
 		return Timeline{}, err
 	}
@@ -70,9 +70,10 @@ func (prm Params) Decide(t *tracks.Tracks, p *signal.Phrase) (Timeline, error) {
 	return timeline(ph, d, p, scale), nil
 }
 
-// phraseOf turns t into both fencers' motion in metres, returning the
-// scale used.
-func phraseOf(t *tracks.Tracks) (phrase, float64, error) {
+// phraseOf turns t into both fencers' motion in metres, and their
+// movement into the first hit of p for the model, returning the scale
+// used.
+func phraseOf(t *tracks.Tracks, p *signal.Phrase) (phrase, float64, error) {
 	n := t.Frames()
 	if n < 2 {
 		return phrase{}, 0, fmt.Errorf("tracks have %d frames; a decision needs at least 2", n)
@@ -90,7 +91,11 @@ func phraseOf(t *tracks.Tracks) (phrase, float64, error) {
 		f.reach = reachOf(poses, dir, scale)
 		return f
 	}
-	return phrase{left: fencerOf(t.Left, +1), right: fencerOf(t.Right, -1), fps: t.FPS, n: n}, scale, nil
+	ph := phrase{left: fencerOf(t.Left, +1), right: fencerOf(t.Right, -1), fps: t.FPS, n: n}
+	if p.FirstHitS != nil {
+		ph.mv = movementOf(t, scale, *p.FirstHitS, p.BladeContactsS)
+	}
+	return ph, scale, nil
 }
 
 // reachOf returns how far a fencer facing dir holds the weapon arm out, in

@@ -13,23 +13,22 @@ type Example struct {
 	Tracks  *tracks.Tracks
 	Phrase  *signal.Phrase
 	Referee string
+	// Day is the recording day (YYYYMMDD): the fit chooses its penalty by
+	// leaving one day out at a time, as the evaluation does.
+	Day string
 }
 
-// Params are the engine's values that are fitted to refereed phrases;
-// everything else is fixed in advance (goingS, haltFrames15, onsetTolS and
-// the evidence limits, each with its reason).
+// Params are the engine's values fitted to refereed phrases; everything
+// else is fixed in advance, each constant with its reason.
 type Params struct {
-	// EndWin is how long before the hit a fencer's mean speed says
-	// whether they were attacking at the hit.
-	EndWin float64 `json:"end_window_s"`
-	// HesWin is how long before the hit a drop below going speed is a
-	// hesitation (0: the rule is off).
-	HesWin float64 `json:"hesitation_window_s"`
-	// ArmWin is how long before the hit the weapon arm's reach is
-	// averaged when both started together.
-	ArmWin float64 `json:"arm_window_s"`
+	// Model is the movement model.
+	Model Model `json:"model"`
+	// Override is the margin of the model's |P(left) - 1/2| above which
+	// its call replaces the rules'.
+	Override float64 `json:"override"`
 	// Confidence is each rule's agreement with the referees on the phrases
-	// fitted on, smoothed towards one half: how far to trust its call.
+	// fitted on, (agree+1)/(n+2): how far to trust its call. A call of the
+	// movement model has the model's own probability instead.
 	Confidence map[string]float64 `json:"confidence"`
 }
 
@@ -46,87 +45,102 @@ func (prm Params) confidence(rule string) float64 {
 // they still are).
 func DefaultParams() Params { return defaultParams }
 
-// Grids of the fitted values: fencing-plausible windows, from a couple of
-// frames to half a second at 15 fps.
-var (
-	endWins = []float64{0.14, 0.2, 0.27, 0.34}
-	armWins = []float64{0, 0.07, 0.14, 0.2, 0.27}
-	hesWins = []float64{0, 0.27, 0.4, 0.54}
-)
-
-// priorWindows is where the grid search starts from when points score the
-// same: the values fixed before looking at any phrase (a third of a
-// second of speed, two frames of arm, no hesitation rule).
-var priorWindows = [3]float64{0.27, 0.14, 0}
-
-// Fit returns the parameters that agree most often with the referees of
-// train, by rightofway.Agrees. The windows are searched over a small grid
-// scoring each point by its own agreement plus the mean over its grid
-// neighbours, so that a broad plateau wins over a lucky point; ties go to
-// the point nearest priorWindows. The confidences are then each rule's
-// agreement on train, (agree+1)/(n+2).
+// Fit returns the parameters fitted to train:
+//
+//   - the movement model on the phrases a referee gave to a fencer, its
+//     penalty chosen by the log-loss of leaving one day out at a time;
+//   - Override, the margin that agrees most often with the referees when
+//     each phrase's model probability comes from a model fitted without
+//     its day (so that the margin is not chosen on the model's own
+//     training phrases), the smallest winning ties;
+//   - each rule's confidence from those same out-of-day calls.
 func Fit(train []Example) Params {
-	phs := make([]prepared, 0, len(train))
+	var phs []prepared
 	for _, ex := range train {
 		if p, ok := prepare(ex); ok {
 			phs = append(phs, p)
 		}
 	}
-	score := make([][][]float64, len(endWins))
-	for i, e := range endWins {
-		score[i] = make([][]float64, len(armWins))
-		for j, a := range armWins {
-			score[i][j] = make([]float64, len(hesWins))
-			for k, hw := range hesWins {
-				prm := Params{EndWin: e, ArmWin: a, HesWin: hw}
-				for _, p := range phs {
-					if Agrees(p.referee, prm.decide(p.ph, p.phrase).Winner) {
-						score[i][j][k]++
-					}
-				}
+	var rows []labelled
+	for _, p := range phs {
+		if (p.referee == CallLeft || p.referee == CallRight) && p.ph.mv.ok {
+			y := 0.0
+			if p.referee == CallLeft {
+				y = 1
+			}
+			rows = append(rows, labelled{diff: p.ph.mv.diff, y: y, day: p.day})
+		}
+	}
+	prm := Params{Model: fitWithLambda(rows)}
+	pOut := make([]float64, len(phs))
+	for i := range pOut {
+		pOut[i] = 0.5
+	}
+	for _, d := range daysOf(rows) {
+		md := fitWithLambda(keepRows(rows, func(r labelled) bool { return r.day != d }))
+		for i, p := range phs {
+			if p.day == d && p.ph.mv.ok {
+				pOut[i] = md.pLeft(p.ph.mv.diff)
 			}
 		}
 	}
-	best := Params{}
-	bestScore, bestDist := math.Inf(-1), math.Inf(1)
-	for i := range endWins {
-		for j := range armWins {
-			for k := range hesWins {
-				sum, c := 0.0, 0
-				for di := -1; di <= 1; di++ {
-					for dj := -1; dj <= 1; dj++ {
-						for dk := -1; dk <= 1; dk++ {
-							ii, jj, kk := i+di, j+dj, k+dk
-							if ii < 0 || jj < 0 || kk < 0 || ii >= len(endWins) || jj >= len(armWins) || kk >= len(hesWins) {
-								continue
-							}
-							sum += score[ii][jj][kk]
-							c++
-						}
-					}
-				}
-				sc := sum/float64(c) + score[i][j][k]
-				dist := math.Abs(endWins[i]-priorWindows[0])/0.07 + math.Abs(armWins[j]-priorWindows[1])/0.07 + math.Abs(hesWins[k]-priorWindows[2])/0.13
-				if sc > bestScore+1e-9 || (math.Abs(sc-bestScore) <= 1e-9 && dist < bestDist) {
-					best = Params{EndWin: endWins[i], ArmWin: armWins[j], HesWin: hesWins[k]}
-					bestScore, bestDist = sc, dist
-				}
+	rules := make([]Decision, len(phs))
+	for i, p := range phs {
+		rules[i] = prm.rules(p.ph, p.phrase)
+	}
+	best := -1
+	for _, g := range overrides {
+		agree := 0
+		for i, p := range phs {
+			if Agrees(p.referee, overrule(rules[i], pOut[i], g).Winner) {
+				agree++
 			}
+		}
+		if agree > best {
+			best, prm.Override = agree, g
 		}
 	}
 	n, agree := map[string]int{}, map[string]int{}
-	for _, p := range phs {
-		d := best.decide(p.ph, p.phrase)
+	for i, p := range phs {
+		d := overrule(rules[i], pOut[i], prm.Override)
 		n[d.Rule]++
 		if Agrees(p.referee, d.Winner) {
 			agree[d.Rule]++
 		}
 	}
-	best.Confidence = map[string]float64{}
+	prm.Confidence = map[string]float64{}
 	for _, r := range priorityRules {
-		best.Confidence[r] = math.Round(100*float64(agree[r]+1)/float64(n[r]+2)) / 100
+		prm.Confidence[r] = math.Round(100*float64(agree[r]+1)/float64(n[r]+2)) / 100
 	}
-	return best
+	return prm
+}
+
+func keepRows(rows []labelled, keep func(labelled) bool) []labelled {
+	var out []labelled
+	for _, r := range rows {
+		if keep(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// overrule returns d with the winner the model gives with probability p
+// of left when it is surer than margin and disagrees; the rule is then
+// RuleMovement.
+func overrule(d Decision, p, margin float64) Decision {
+	if math.Abs(p-0.5) <= margin {
+		return d
+	}
+	w := WinnerRight
+	if p > 0.5 {
+		w = WinnerLeft
+	}
+	if w == d.Winner {
+		return d
+	}
+	d.Winner, d.Rule, d.Confidence = w, RuleMovement, math.Max(p, 1-p)
+	return d
 }
 
 // prepared is an example turned into what the rules look at, once.
@@ -134,14 +148,18 @@ type prepared struct {
 	ph      phrase
 	phrase  *signal.Phrase
 	referee string
+	day     string
 }
 
 // prepare returns ex ready for the rules, and false for an example with
 // no double touch to decide or without the evidence to decide it.
 func prepare(ex Example) (prepared, bool) {
-	ph, _, err := phraseOf(ex.Tracks)
-	if err != nil || ex.Phrase == nil || ex.Phrase.FirstHitS == nil || evidenceGap(ph, ex.Phrase) != "" {
+	if ex.Phrase == nil || ex.Phrase.FirstHitS == nil || ex.Phrase.SignalVerdict().Winner != signal.WinnerUndecided {
 		return prepared{}, false
 	}
-	return prepared{ph: ph, phrase: ex.Phrase, referee: ex.Referee}, true
+	ph, _, err := phraseOf(ex.Tracks, ex.Phrase)
+	if err != nil || evidenceGap(ph, ex.Phrase) != "" {
+		return prepared{}, false
+	}
+	return prepared{ph: ph, phrase: ex.Phrase, referee: ex.Referee, day: ex.Day}, true
 }

@@ -18,22 +18,31 @@ const (
 	// onsetTolS: final actions that start within this of each other (two
 	// frames at 15 fps) started together.
 	onsetTolS = 0.14
+	// endWinS is how long before the hit a fencer's mean speed says
+	// whether they were attacking at the hit: four frames at 15 fps, about
+	// one sabre step.
+	endWinS = 0.27
+	// armWinS is how long before the hit the weapon arm's reach is
+	// averaged when both started together: two frames at 15 fps, the arm
+	// as it lands.
+	armWinS = 0.14
 )
 
 // The rules that decide a double touch by priority, in the order they are
 // tried, reading the phrase backwards from the first hit.
 const (
 	RuleOneAttacking     = "one_attacking"
-	RuleHesitation       = "hesitation"
 	RuleEarlierAttack    = "earlier_attack"
 	RuleArmExtended      = "arm_extended"
 	RuleNeitherAttacking = "neither_attacking"
 	RuleSimultaneous     = "simultaneous"
 	RuleBladeContact     = "blade_contact"
+	// RuleMovement is the movement model overruling the rules.
+	RuleMovement = "movement"
 )
 
 // priorityRules lists the rules Fit gives a confidence.
-var priorityRules = []string{RuleBladeContact, RuleOneAttacking, RuleHesitation, RuleEarlierAttack, RuleArmExtended, RuleNeitherAttacking, RuleSimultaneous}
+var priorityRules = []string{RuleBladeContact, RuleOneAttacking, RuleEarlierAttack, RuleArmExtended, RuleNeitherAttacking, RuleSimultaneous}
 
 // side is one fencer as the priority rules see them.
 type side struct {
@@ -50,15 +59,6 @@ func (s side) meanVel(a, b int) float64 {
 		sum += s.f.vel[i]
 	}
 	return sum / float64(b-a+1)
-}
-
-// minVel is s's lowest forward speed over frames a..b.
-func (s side) minVel(a, b int) float64 {
-	m := math.Inf(1)
-	for i := a; i <= b; i++ {
-		m = math.Min(m, s.f.vel[i])
-	}
-	return m
 }
 
 // onset is the first frame of the forward action s is in at frame h: the
@@ -118,8 +118,8 @@ func (prm Params) priority(ph phrase, hit float64) Decision {
 		return d
 	}
 
-	// The state at the hit: who was going forward over the last EndWin.
-	k := frames(prm.EndWin)
+	// The state at the hit: who was going forward over the last endWinS.
+	k := frames(endWinS)
 	vl, vr := L.meanVel(max(0, h-k+1), h), R.meanVel(max(0, h-k+1), h)
 	goL, goR := vl > goingS, vr > goingS
 	halt := max(2, int(math.Round(haltFrames15*ph.fps/15)))
@@ -135,7 +135,7 @@ func (prm Params) priority(ph phrase, hit float64) Decision {
 			w, o, vo = R, L, vl
 		}
 		return decided(w, RuleOneAttacking, fmt.Sprintf("%s was attacking while %s was %s in the last %.2f s before the %s",
-			w.title(), o.name, state(vo), prm.EndWin, hitText))
+			w.title(), o.name, state(vo), endWinS, hitText))
 	}
 	if !goL {
 		w := L
@@ -147,21 +147,6 @@ func (prm Params) priority(ph phrase, hit float64) Decision {
 		}
 		return decided(w, RuleNeitherAttacking, fmt.Sprintf("Neither fencer was clearly attacking at the %s; %s was the nearer to going forward (%.1f against %.1f m/s)",
 			hitText, w.name, math.Max(vl, vr), math.Min(vl, vr)))
-	}
-
-	// Both going forward: one who faltered in the last HesWin lost the
-	// priority to one who did not.
-	if prm.HesWin > 0 {
-		kh := frames(prm.HesWin)
-		ml, mr := L.minVel(max(0, h-kh), h), R.minVel(max(0, h-kh), h)
-		if (ml <= goingS) != (mr <= goingS) {
-			w, o, mo := L, R, mr
-			if ml <= goingS {
-				w, o, mo = R, L, ml
-			}
-			return decided(w, RuleHesitation, fmt.Sprintf("%s hesitated in the last %.2f s (slowing to %.1f m/s) while %s kept attacking; %s",
-				o.title(), prm.HesWin, math.Max(mo, 0), w.name, hitText))
-		}
 	}
 
 	// Both attacking without a falter: the one whose final action began
@@ -179,7 +164,7 @@ func (prm Params) priority(ph phrase, hit float64) Decision {
 	// Started together: the one whose arm was extended into the final
 	// action was attacking; the other was still preparing.
 	from := min(ol, or)
-	ka := int(math.Round(prm.ArmWin * ph.fps))
+	ka := int(math.Round(armWinS * ph.fps))
 	al, okL := L.reach(max(0, h-ka), h)
 	ar, okR := R.reach(max(0, h-ka), h)
 	if !okL || !okR || math.Abs(al-ar) < 1e-9 {
