@@ -145,7 +145,7 @@ func (prm Params) priority(ph phrase, hit float64) Decision {
 		if math.Abs(vl-vr) < 1e-9 {
 			return prm.simultaneous(d, fmt.Sprintf("Neither fencer was going forward at the %s, so neither had an attack with priority; no touch", hitText))
 		}
-		return decided(w, RuleNeitherAttacking, fmt.Sprintf("Neither fencer was clearly attacking at the %s; %s was the nearer to going forward (%.1f against %.1f m/s)",
+		return decided(w, RuleNeitherAttacking, fmt.Sprintf("Neither fencer was clearly attacking at the %s; %s was the nearer to going forward (%.2f against %.2f m/s)",
 			hitText, w.name, math.Max(vl, vr), math.Min(vl, vr)))
 	}
 
