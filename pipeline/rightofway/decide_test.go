@@ -217,7 +217,7 @@ func TestDecideRightOfWay(t *testing.T) {
 }
 
 func TestPhasesOfAScriptedTrack(t *testing.T) {
-	// Still 0.5 s, advance 1 s at 0.8 m/s, lunge 0.3 s at 2.5 m/s, still
+	// Still 0.5 s, advance 1 s at 0.8 m/s, lunge 0.3 s at 2.5 m/s, held
 	// 0.5 s, retreat 0.6 s at 0.6 m/s, still.
 	xs := trackOf(1, 1, 54, leg{0.5, 0}, leg{1, 0.8}, leg{0.3, 2.5}, leg{0.5, 0}, leg{0.6, -0.6}, leg{0.7, 0})
 	f := kinematics(xs, 1, 1, testFPS)
@@ -225,11 +225,11 @@ func TestPhasesOfAScriptedTrack(t *testing.T) {
 	for _, p := range f.phases {
 		kinds = append(kinds, p.Kind)
 	}
-	want := "pause advance lunge pause retreat pause"
+	want := "pause advance lunge retreat pause"
 	if got := strings.Join(kinds, " "); got != want {
 		t.Fatalf("phases %q, want %q: %+v", got, want, f.phases)
 	}
-	adv, lunge, ret := f.phases[1], f.phases[2], f.phases[4]
+	adv, lunge, ret := f.phases[1], f.phases[2], f.phases[3]
 	if adv.StartS < 0.4 || adv.StartS > 0.6 || lunge.PeakSpeed < lungeSpeed || ret.DistanceM > -0.3 {
 		t.Errorf("advance from %.2f s, lunge peak %.2f m/s, retreat %.2f m: want about 0.5 s, > %v m/s and -0.36 m",
 			adv.StartS, lunge.PeakSpeed, ret.DistanceM, lungeSpeed)

@@ -154,8 +154,9 @@ func merge(raw []class, pos []float64, dir, fps float64) []class {
 }
 
 // phasesOf lists the fencer's phases from the merged classes: still
-// stretches are pauses, backward ones retreats, and forward ones advances
-// that turn into a lunge once faster than lungeSpeed.
+// stretches are pauses (or the lunge held, right after one), backward ones
+// retreats, and forward ones advances that turn into a lunge once faster
+// than lungeSpeed.
 func phasesOf(f fencer, fps float64) []Phase {
 	var ps []Phase
 	add := func(kind string, a, b int) {
@@ -183,7 +184,13 @@ func phasesOf(f fencer, fps float64) []Phase {
 	for _, r := range runs(f.merged) {
 		switch r.c {
 		case still:
-			add(PhasePause, r.a, r.b)
+			// Still right after a lunge is a fencer held in the lunge
+			// (the hit lands as the lunge stops), not a pause.
+			if len(ps) > 0 && ps[len(ps)-1].Kind == PhaseLunge {
+				add(PhaseLunge, r.a, r.b)
+			} else {
+				add(PhasePause, r.a, r.b)
+			}
 		case backward:
 			add(PhaseRetreat, r.a, r.b)
 		case forward:

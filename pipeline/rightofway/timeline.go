@@ -76,14 +76,17 @@ func (s *Series) UnmarshalJSON(data []byte) error {
 
 // TimelineEvent is a signal event with what both fencers were doing then.
 type TimelineEvent struct {
-	TimeS      float64          `json:"t_s"`
-	Frame      int              `json:"frame"`
-	Kind       signal.EventKind `json:"kind"`
-	Text       string           `json:"text"`
-	LeftPhase  string           `json:"left_phase"`
-	RightPhase string           `json:"right_phase"`
-	LeftM      float64          `json:"left_m"`
-	RightM     float64          `json:"right_m"`
+	TimeS float64          `json:"t_s"`
+	Frame int              `json:"frame"`
+	Kind  signal.EventKind `json:"kind"`
+	Text  string           `json:"text"`
+	// Light is whose lamp a hit lit, "left" or "right"; empty for other
+	// events or a hit that does not say.
+	Light      string  `json:"light,omitempty"`
+	LeftPhase  string  `json:"left_phase"`
+	RightPhase string  `json:"right_phase"`
+	LeftM      float64 `json:"left_m"`
+	RightM     float64 `json:"right_m"`
 }
 
 // PhaseAt returns the kind of the phase of ps holding frame i; a frame
@@ -109,9 +112,13 @@ func timeline(ph phrase, d Decision, p *signal.Phrase, scale float64) Timeline {
 		Left: track(ph.left), Right: track(ph.right),
 		Events: []TimelineEvent{}, Decision: d,
 	}
+	first := ""
 	for _, ev := range p.Events {
 		i := int(math.Round(ev.TimeS * ph.fps))
-		te := TimelineEvent{TimeS: ev.TimeS, Frame: i, Kind: ev.Kind, Text: ev.Text}
+		te := TimelineEvent{TimeS: ev.TimeS, Frame: i, Kind: ev.Kind, Text: ev.Text, Light: lightOf(ev, first)}
+		if ev.Kind == signal.EventHit && first == "" {
+			first = te.Light
+		}
 		c := min(max(i, 0), ph.n-1)
 		te.LeftPhase, te.RightPhase = phaseOf(tl.Left.Phases, c), phaseOf(tl.Right.Phases, c)
 		te.LeftM, te.RightM = round3(ph.left.pos[c]), round3(ph.right.pos[c])
@@ -160,4 +167,19 @@ func withUnseen(ps []Phase, seen []bool, fps float64) []Phase {
 		}
 	}
 	return out
+}
+
+// lightOf is whose lamp the event ev lit, given the lamp of the first hit:
+// the box's hit line names the side opposite to the lamp it lit, as in
+// every single-light log (signal-format.md), and the second light of a
+// double touch is the lamp the first did not light.
+func lightOf(ev signal.Event, first string) string {
+	other := map[string]string{"left": "right", "right": "left"}
+	switch ev.Kind {
+	case signal.EventHit:
+		return other[ev.Side]
+	case signal.EventSimultaneousHit:
+		return other[first]
+	}
+	return ""
 }

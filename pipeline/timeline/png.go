@@ -16,30 +16,24 @@ import (
 
 // Layout of timeline.png, in pixels.
 const (
-	pngW, pngH                = 1000, 460
+	pngW, pngH                = 1000, 500
 	plotX0, plotX1            = 70, 980
-	plotY0, plotY1            = 96, 350
-	rowLeftY, rowRightY       = 362, 384
+	labelY0, labelRows        = 104, 3
+	labelRowH                 = 16
+	plotY0, plotY1            = 156, 390
+	rowLeftY, rowRightY       = 400, 422
 	rowH                      = 16
-	axisY                     = 420
+	axisY                     = 458
 	headerScale               = 0.6
 	smallScale                = 0.42
-	pauseShade                = 0.28
 	backgroundGrey      uint8 = 28
 )
 
-var phaseColours = map[string]Colour{
-	rightofway.PhaseAdvance: {80, 170, 80},
-	rightofway.PhaseLunge:   {0, 200, 255},
-	rightofway.PhasePause:   {110, 110, 110},
-	rightofway.PhaseRetreat: {200, 120, 60},
-	rightofway.PhaseUnseen:  {55, 55, 55},
-}
-
-// PNG draws the picture a referee looks at instead of the JSON:
-// both fencers' positions over time (left red, right green) with their
-// pauses shaded, the signal's events as vertical lines, both fencers'
-// phases as coloured bands under the plot, and the verdict on top.
+// PNG draws the picture a referee looks at instead of the JSON: the
+// verdict and its reason on top; the scoring box's events as vertical
+// lines, labelled above the plot (a hit in the colour of the lamp it lit);
+// both fencers' positions over time (left red, right green; gaps where a
+// fencer was not seen); and both fencers' phases as bands under the plot.
 func PNG(tl rightofway.Timeline) ([]byte, error) {
 	img := bgr.New(pngW, pngH)
 	img.Fill(backgroundGrey, backgroundGrey, backgroundGrey)
@@ -50,18 +44,18 @@ func PNG(tl rightofway.Timeline) ([]byte, error) {
 			errs = append(errs, err)
 		}
 	}
-	head := fmt.Sprintf("Winner: %s", strings.ToUpper(d.Winner))
-	if d.Confidence > 0 {
-		head += fmt.Sprintf("   (confidence %.2f)", d.Confidence)
+	head := fmt.Sprintf("Winner: %s   (confidence %.2f", strings.ToUpper(d.Winner), d.Confidence)
+	if d.Rule != "" {
+		head += ", " + strings.ReplaceAll(d.Rule, "_", " ")
 	}
-	text(head, 12, 30, headerScale+0.1, TextColour)
+	text(head+")", 12, 30, headerScale+0.1, TextColour)
 	for k, line := range wrap(d.Reason, plotX1-12, smallScale+0.05) {
-		if k < 2 {
-			text(line, 12, 56+k*20, smallScale+0.05, TextColour)
+		if k < 3 {
+			text(line, 12, 56+k*18, smallScale+0.05, TextColour)
 		}
 	}
 
-	dur := float64(max(tl.Frames-1, 1)) / tl.FPS
+	dur := span(tl)
 	tx := func(t float64) float64 { return plotX0 + (plotX1-plotX0)*t/dur }
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, p := range [][]float64{tl.Left.PositionM, tl.Right.PositionM} {
@@ -77,21 +71,12 @@ func PNG(tl rightofway.Timeline) ([]byte, error) {
 	case !(hi > lo):
 		lo, hi = lo-1, lo+1
 	}
-	lo, hi = lo-0.15*(hi-lo), hi+0.15*(hi-lo)
+	lo, hi = lo-0.1*(hi-lo), hi+0.1*(hi-lo)
 	py := func(m float64) float64 { return plotY1 - (plotY1-plotY0)*(m-lo)/(hi-lo) }
 
 	img.FillRect(plotX0, plotY0, plotX1, plotY1, 40, 40, 40)
-	for _, f := range []struct {
-		tr  rightofway.FencerTrack
-		col Colour
-	}{{tl.Left, LeftColour}, {tl.Right, RightColour}} {
-		for _, p := range f.tr.Phases {
-			if p.Kind == rightofway.PhasePause {
-				blendRect(img, int(tx(p.StartS)), plotY0, int(tx(p.EndS+1/tl.FPS)), plotY1, f.col, pauseShade)
-			}
-		}
-	}
-	for t := 0.0; t <= dur+1e-9; t += 0.5 {
+	step := tickStep(dur)
+	for t := 0.0; t <= dur+1e-9; t += step {
 		x := tx(t)
 		img.FillRect(int(x), plotY1, int(x)+1, plotY1+6, 160, 160, 160)
 		text(fmt.Sprintf("%.1f", t), int(x)-10, axisY, smallScale, TextColour)
@@ -104,18 +89,33 @@ func PNG(tl rightofway.Timeline) ([]byte, error) {
 	}
 	text("m", 4, plotY0+12, smallScale, TextColour)
 
-	labelY := plotY0 + 14
+	// Event lines go under the fencers' lines, their labels in rows above
+	// the plot so that none covers another: a label with no room left is
+	// left out, its line stays.
+	var rowEnd [labelRows]int
+	for i := range rowEnd {
+		rowEnd[i] = -pngW
+	}
 	for _, ev := range tl.Events {
-		c, ok := EventColours[ev.Kind]
-		if !ok {
+		c, label, ok := eventStyle(ev)
+		if !ok || ev.TimeS > dur {
 			continue
 		}
-		x := tx(ev.TimeS)
-		img.FillRect(int(x), plotY0, int(x)+2, plotY1, c.B, c.G, c.R)
-		text(eventLabel(ev.Kind), int(x)+4, labelY, smallScale, c)
-		labelY += 16
-		if labelY > plotY0+80 {
-			labelY = plotY0 + 14
+		x, w := int(tx(ev.TimeS)), 1
+		if ev.Light != "" {
+			w = 3
+		}
+		img.FillRect(x-w/2, plotY0, x-w/2+w, plotY1, c.B, c.G, c.R)
+		tw, _ := videoio.TextSize(label, smallScale, 1)
+		lx := min(max(x-tw/2, 4), pngW-tw-4)
+		for r := range rowEnd {
+			if lx > rowEnd[r]+6 {
+				y := labelY0 + r*labelRowH
+				text(label, lx, y+12, smallScale, c)
+				img.FillRect(x, y+16, x+1, plotY0, c.B/2, c.G/2, c.R/2)
+				rowEnd[r] = lx + tw
+				break
+			}
 		}
 	}
 	for _, f := range []struct {
@@ -132,20 +132,20 @@ func PNG(tl rightofway.Timeline) ([]byte, error) {
 			img.FillLine(tx(float64(k-1)/tl.FPS), py(f.tr.PositionM[k-1]), tx(float64(k)/tl.FPS), py(f.tr.PositionM[k]), 2.5, f.col.B, f.col.G, f.col.R)
 		}
 		for _, p := range f.tr.Phases {
-			c := phaseColours[p.Kind]
+			c := PhaseColours[p.Kind]
 			img.FillRect(int(tx(p.StartS)), f.row, int(tx(p.EndS+1/tl.FPS)), f.row+rowH, c.B, c.G, c.R)
 		}
 		text(f.tag, plotX0-20, f.row+rowH-3, smallScale+0.05, f.col)
 	}
 	x := plotX0
 	for _, k := range []string{rightofway.PhaseAdvance, rightofway.PhaseLunge, rightofway.PhasePause, rightofway.PhaseRetreat, rightofway.PhaseUnseen} {
-		c := phaseColours[k]
+		c := PhaseColours[k]
 		img.FillRect(x, pngH-18, x+12, pngH-6, c.B, c.G, c.R)
 		text(k, x+16, pngH-7, smallScale, TextColour)
 		w, _ := videoio.TextSize(k, smallScale, 1)
-		x += w + 36
+		x += w + 30
 	}
-	text("left: red line, right: green line; shaded: pauses", x+20, pngH-7, smallScale, TextColour)
+	text("lines: left red, right green", x+10, pngH-7, smallScale, TextColour)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("draw timeline.png: %w", errs[0])
 	}
@@ -154,6 +154,47 @@ func PNG(tl rightofway.Timeline) ([]byte, error) {
 		return nil, fmt.Errorf("encode timeline.png: %w", err)
 	}
 	return data, nil
+}
+
+// span is the time the picture covers: the tracks, and the events of the
+// touch after them (a recording that stops as the lights come on), but not
+// what the log says happened long after the last frame.
+func span(tl rightofway.Timeline) float64 {
+	end := float64(max(tl.Frames-1, 1)) / tl.FPS
+	limit := end + 1
+	for _, ev := range tl.Events {
+		if _, _, ok := eventStyle(ev); ok && ev.TimeS > end && ev.TimeS <= limit {
+			end = ev.TimeS
+		}
+	}
+	return end + 0.05
+}
+
+// tickStep is the spacing of the time axis' ticks: at most a dozen.
+func tickStep(dur float64) float64 {
+	for _, s := range []float64{0.25, 0.5, 1, 2, 5} {
+		if dur/s <= 12 {
+			return s
+		}
+	}
+	return 10
+}
+
+// eventStyle is the colour and label of an event on the picture, and false
+// for events it leaves out.
+func eventStyle(ev rightofway.TimelineEvent) (Colour, string, bool) {
+	switch ev.Kind {
+	case signal.EventHit, signal.EventSimultaneousHit:
+		switch ev.Light {
+		case "left":
+			return LeftColour, "left lamp (red)", true
+		case "right":
+			return RightColour, "right lamp (green)", true
+		}
+		return TextColour, "hit", true
+	}
+	c, ok := EventColours[ev.Kind]
+	return c, eventLabel(ev.Kind), ok
 }
 
 func eventLabel(k signal.EventKind) string {
@@ -168,18 +209,6 @@ func eventLabel(k signal.EventKind) string {
 		return "lockout"
 	}
 	return string(k)
-}
-
-// blendRect mixes Colour c into the rectangle with weight a.
-func blendRect(img bgr.Image, x0, y0, x1, y1 int, c Colour, a float64) {
-	x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, img.Width), min(y1, img.Height)
-	for y := y0; y < y1; y++ {
-		for x := x0; x < x1; x++ {
-			b, g, r := img.At(x, y)
-			mix := func(v, w uint8) uint8 { return uint8(float64(v)*(1-a) + float64(w)*a) }
-			img.Set(x, y, mix(b, c.B), mix(g, c.G), mix(r, c.R))
-		}
-	}
 }
 
 // wrap splits s at "; " and spaces into lines at most width pixels wide.
