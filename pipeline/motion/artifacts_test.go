@@ -46,8 +46,8 @@ func TestAnalyzeWritesArtifacts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("timeline.png: %v", err)
 	}
-	if b := img.Bounds(); b.Dx() != 1000 || b.Dy() != 460 {
-		t.Errorf("timeline.png is %v, want 1000x460", b)
+	if b := img.Bounds(); b.Dx() != 1000 || b.Dy() != 500 {
+		t.Errorf("timeline.png is %v, want 1000x500", b)
 	}
 
 	ov, err := videoio.Probe(want[ArtifactOverlay])
