@@ -177,6 +177,10 @@ func (c *conn) onStart(m protocol.SessionStart) {
 	}
 	if m.Resume && m.SessionID != "" {
 		s, state, err := c.srv.reg.resume(m, proto, c)
+		if errors.Is(err, errEmptyHeld) {
+			c.srv.finish(s, failure("replaced", "replaced by a new start from the same address: the session held no frame and its client never received the resume token"), stateDisconnected)
+			s, err = nil, nil
+		}
 		if err != nil {
 			var se *startError
 			if !errors.As(err, &se) {
@@ -197,7 +201,7 @@ func (c *conn) onStart(m protocol.SessionStart) {
 			}
 			s.log.Info(msg, "new_remote", c.remote, "protocol", proto, "frames", s.spool.Count(), "ranges", len(have))
 			c.srv.metrics.resumed.Inc()
-			c.send(c.startedReply(s.id, proto, true, have))
+			c.send(c.startedReply(s, proto, true, have))
 			return
 		}
 		c.log.Info("client asked to resume a session the server does not hold", "session_id", m.SessionID,
@@ -215,13 +219,17 @@ func (c *conn) onStart(m protocol.SessionStart) {
 	c.sess = s
 	c.srv.metrics.started.Inc()
 	s.log.Info("created session", "active", active, "protocol", proto, "fps", m.FPS, "width", m.Width, "height", m.Height, "expected_frames", m.ExpectedFrames)
-	c.send(c.startedReply(s.id, proto, false, nil))
+	c.send(c.startedReply(s, proto, false, nil))
 }
 
 // startedReply is the session_started of a new or a resumed session; have
-// are the frames a resumed one holds.
-func (c *conn) startedReply(id, proto string, resumed bool, have [][2]int) protocol.SessionStarted {
-	reply := protocol.SessionStarted{SessionID: id, Resume: resumed, Have: have}
+// are the frames a resumed one holds. A new session's carries its resume
+// token; a resumed one's does not, its client has it.
+func (c *conn) startedReply(s *session, proto string, resumed bool, have [][2]int) protocol.SessionStarted {
+	reply := protocol.SessionStarted{SessionID: s.id, Resume: resumed, Have: have}
+	if !resumed {
+		reply.ResumeToken = s.token
+	}
 	if proto == protocol.V2 {
 		reply.Protocol, reply.Window = protocol.V2, c.srv.cfg.Window
 	}

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,6 +27,10 @@ type sessionMeta struct {
 	Height         int     `json:"height"`
 	ExpectedFrames int     `json:"expected_frames"`
 	Protocol       string  `json:"protocol"`
+	// ResumeToken is the session's resume token, so that its client can
+	// resume it after a restart. A spool of an older server has none: its
+	// session is recovered but cannot be resumed.
+	ResumeToken string `json:"resume_token,omitempty"`
 }
 
 // writeMeta writes session.json in dir atomically: a crash leaves the old
@@ -104,6 +110,7 @@ func (srv *Server) recoverSessions() {
 			created:      now,
 			dir:          dir,
 			spool:        sp,
+			token:        meta.ResumeToken,
 			state:        stateDisconnected,
 			disconnected: now,
 			lastActivity: now,
@@ -122,7 +129,9 @@ func (srv *Server) recoverSessions() {
 
 // resume attaches c to the session it asks to resume and returns it, with
 // the state it was in, or nil when there is no such session (the caller
-// starts a new one). A session still streaming on another connection, one
+// starts a new one). The resume must present the session's token: without
+// it, or with another, it is refused and the session is left as it was. A
+// session still streaming on another connection, one
 // the server has not yet noticed is dead, is taken over: that connection
 // is closed. So is a session being processed, or processed and waiting for
 // its client (or delivered, its result sent on a connection that may have
@@ -138,6 +147,16 @@ func (r *registry) resume(m protocol.SessionStart, proto string, c *conn) (*sess
 	s := r.sessions[m.SessionID]
 	if s == nil {
 		return nil, 0, nil
+	}
+	if m.ResumeToken == "" && r.emptyHeldBy(s, c) {
+		return s, stateDisconnected, errEmptyHeld
+	}
+	if m.ResumeToken == "" || subtle.ConstantTimeCompare([]byte(m.ResumeToken), []byte(s.token)) != 1 {
+		what := "without the session's resume token"
+		if m.ResumeToken != "" {
+			what = "with a wrong resume token"
+		}
+		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("cannot resume session %s %s: a resume must send the resume_token of the session_started that began the session; the session goes on untouched", s.id, what)}
 	}
 	if m.FPS != s.start.FPS || m.Width != s.start.Width || m.Height != s.start.Height {
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("cannot resume session %s: it was started at %vfps %dx%d, the resume asks for %vfps %dx%d",
@@ -156,12 +175,29 @@ func (r *registry) resume(m protocol.SessionStart, proto string, c *conn) (*sess
 	default:
 		return nil, 0, nil
 	}
-	s.conn, s.protocol = c, proto
+	s.conn, s.protocol, s.host = c, proto, remoteHost(c.remote)
 	s.ackBase, s.lastActivity = s.messages, time.Now()
 	if previous != nil && previous != c {
 		previous.closeWith(closePolicy, "session "+s.id+" resumed on another connection")
 	}
 	return s, state, nil
+}
+
+// errEmptyHeld is what resume returns, with the session, for a resume
+// without a token of a session that emptyHeldBy says its caller may
+// replace: the caller ends it and starts the session anew.
+var errEmptyHeld = errors.New("an empty session held for a client that never received its resume token")
+
+// emptyHeldBy reports whether s, which a resume without a token names, is
+// disconnected, holds no frame and was started from the address of c: the
+// connection that started it was lost before its client read
+// session_started (and the token in it). Such a session may be replaced by
+// a new one: it holds nothing of anyone's, and a stranger elsewhere cannot
+// use this to end it.
+func (r *registry) emptyHeldBy(s *session, c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == stateDisconnected && s.messages == 0 && s.host != "" && s.host == remoteHost(c.remote)
 }
 
 // detach handles the end of connection c for its session s: processing goes

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"math"
@@ -48,13 +49,17 @@ type session struct {
 	created  time.Time
 	dir      string // the spool directory, DataDir/spool/<id>
 	spool    *spool
+	// token is the secret a resume must present: given to the client that
+	// started the session, kept in session.json, shown nowhere else.
+	token string
 
 	// dropSpool makes the spool's removal happen once: when the session
 	// is removed, or as soon as processing has put its frames in the video.
 	dropSpool sync.Once
 
 	mu           sync.Mutex
-	conn         *conn // the connection streaming the session; nil while disconnected
+	conn         *conn  // the connection streaming the session; nil while disconnected
+	host         string // the remote host of the connection that started or last resumed it
 	state        sessionState
 	disconnected time.Time // when the session lost its client, or its processing ended without one
 	ackBase      int       // messages before the current connection: v2 acks count from it
@@ -289,11 +294,12 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("spool disk limit reached: the spools hold %d bytes (%d sessions), the limit is %d (max spool bytes); try again when one has ended", used, r.countLocked(), r.disk.limit)}
 	}
 
+	token := rand.Text()
 	dir := filepath.Join(r.cfg.DataDir, "spool", id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, 0, &startError{protocol.CodeInternalError, fmt.Sprintf("cannot create the spool directory for session %s: %v", id, err)}
 	}
-	if err := writeMeta(dir, sessionMeta{SessionID: id, FPS: start.FPS, Width: start.Width, Height: start.Height, ExpectedFrames: start.ExpectedFrames, Protocol: proto}); err != nil {
+	if err := writeMeta(dir, sessionMeta{SessionID: id, FPS: start.FPS, Width: start.Width, Height: start.Height, ExpectedFrames: start.ExpectedFrames, Protocol: proto, ResumeToken: token}); err != nil {
 		os.RemoveAll(dir)
 		return nil, 0, &startError{protocol.CodeInternalError, fmt.Sprintf("cannot save the metadata of session %s: %v", id, err)}
 	}
@@ -312,7 +318,9 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 		created:      now,
 		dir:          dir,
 		spool:        sp,
+		token:        token,
 		conn:         c,
+		host:         remoteHost(c.remote),
 		lastActivity: now,
 		maxNumber:    -1,
 		gapsBelow:    -1,
