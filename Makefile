@@ -9,7 +9,7 @@ VERSION ?= 0.1.0
 FUZZTIME ?= 5s
 
 # pkg/target pairs for the fuzz runs.
-FUZZ := protocol:FuzzDecode protocol:FuzzParseFrame pipeline/signal:FuzzParse server:FuzzV2FrameMessage
+FUZZ := protocol:FuzzDecode protocol:FuzzParseFrame pipeline/signal:FuzzParse server:FuzzV2FrameMessage server:FuzzFrameCheck
 
 .PHONY: all build deps demo test vet fuzz bench gobench soak clean
 

@@ -32,6 +32,7 @@ const (
 	DefaultMaxConnsPerAddr  = 16
 	DefaultMaxSpoolBytes    = 20 << 30
 	DefaultResumeGrace      = 60 * time.Second
+	DefaultMaxFramePixels   = 3840 * 2160
 )
 
 // maxFrameBytesLimit bounds MaxFrameBytes: a spool record holds a 32-bit
@@ -53,10 +54,13 @@ type Config struct {
 	OutputDir string
 	// MaxSessions is the number of concurrent streaming sessions. Default 10.
 	MaxSessions int
-	// MaxMemoryMB bounds the RAM that streaming sessions hold for frames not
-	// yet written to their spools: a session start is refused when the
-	// bytes buffered plus a new session's write buffer (1 MiB) would exceed
-	// it. Default 2048.
+	// MaxMemoryMB bounds the RAM the server holds for its clients: every
+	// WebSocket connection's buffers (80 KiB) and the message it is
+	// reading, every live session's spool write buffer (1 MiB), every PNG
+	// frame being decoded. A connection (503), a session start
+	// (SESSION_START_FAILED), a message (LIMIT_EXCEEDED) or a decode (the
+	// frame refused) that would pass it is refused. GET /streaming/stats
+	// reports the count as total_memory_mb. Default 2048.
 	MaxMemoryMB int
 	// SessionTimeout ends a streaming session that has received no message
 	// for this long. Default 300 s.
@@ -75,6 +79,11 @@ type Config struct {
 	VideoFormat string
 	// MaxFrameBytes is the largest frame payload accepted. Default 32 MiB.
 	MaxFrameBytes int64
+	// MaxFramePixels is the largest picture accepted, in pixels (width x
+	// height); no side may be over 8192 either. A session_start beyond it
+	// is refused with INVALID_MESSAGE, a frame beyond it is rejected before
+	// it is decoded. Default 3840x2160 (8,294,400).
+	MaxFramePixels int64
 	// MaxSignalBytes is the largest phrase log accepted. Default 1 MiB.
 	MaxSignalBytes int64
 	// MaxMessageBytes is the largest text (JSON) message accepted.
@@ -156,6 +165,7 @@ func (c Config) withDefaults() (Config, error) {
 		{int64(c.MaxFramesPerSession), "max frames per session %d: want a positive number"},
 		{int64(c.MaxConnsPerAddr), "max connections per address %d: want a positive number"},
 		{int64(c.MaxSpoolBytes), "max spool bytes %d: want a positive number"},
+		{c.MaxFramePixels, "max frame pixels %d: want a positive number"},
 	} {
 		if n.v < 0 {
 			bad(n.format, n.v)
@@ -214,6 +224,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.Analyzer, DefaultAnalyzer)
 	setDefault(&c.VideoFormat, pipeline.VideoFormatMJPEG)
 	setDefault(&c.MaxFrameBytes, DefaultMaxFrameBytes)
+	setDefault(&c.MaxFramePixels, DefaultMaxFramePixels)
 	setDefault(&c.MaxSignalBytes, DefaultMaxSignalBytes)
 	setDefault(&c.MaxMessageBytes, DefaultMaxMessageBytes)
 	setDefault(&c.MaxUploadBytes, DefaultMaxUploadBytes)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -72,7 +71,18 @@ type conn struct {
 	// Owned by the read pump.
 	sess    *session
 	pending *announcement
-	buf     bytes.Buffer // the message being read, reused
+	buf     []byte // the message being read, reused; its capacity is counted in the memory budget
+
+	// bufBytes is cap(buf), for the stats; attached is sess, for the
+	// write pump's idle check.
+	bufBytes atomic.Int64
+	attached atomic.Pointer[session]
+}
+
+// setSession makes s (nil: none) the connection's session. Read pump only.
+func (c *conn) setSession(s *session) {
+	c.sess = s
+	c.attached.Store(s)
 }
 
 func newConn(srv *Server, ws *websocket.Conn, remote string) *conn {
@@ -104,6 +114,7 @@ func (c *conn) run() {
 	c.cancel(errPeerGone)
 	<-c.writerDone
 	c.ws.Close()
+	c.srv.memory.release(connBufferBytes + int64(cap(c.buf)))
 	reason := c.lostReason(err)
 	if s := c.sess; s != nil {
 		c.srv.detach(s, c, reason)

@@ -51,9 +51,17 @@
 // # Sessions
 //
 // A session has the client's id, or one generated in the capture box's
-// style. Frames are appended to a spool file on disk (DataDir/spool/<id>)
-// through a write buffer, and only an index is kept in memory; the memory
-// figures of the logs and stats count the buffered bytes. Once both
+// style. A frame is acknowledged "received" only if it is a picture the
+// processing reads, of the session's size and within MaxFramePixels: a
+// JPEG is checked whole by its structure (checkJPEG, held by a fuzz test to
+// accept nothing OpenCV cannot decode), a PNG is decoded in full in one of
+// ProcessingWorkers places, a raw frame has its exact size. Frames are
+// appended to a spool file on disk (DataDir/spool/<id>) through a write
+// buffer, and only an index is kept in memory. Memory is counted: every
+// connection's buffers and the message it reads (which grows only as bytes
+// arrive, never past the frame limit, and is given back after an outsized
+// message), every live session's write buffer, every PNG decode; the
+// stats report the count, and MaxMemoryMB caps it. Once both
 // session_end and the signal are in, pipeline.Run rebuilds and analyses the
 // phrase into OutputDir/<id> in a goroutine owned by the server, with at
 // most Config.ProcessingWorkers sessions at once. A session ends exactly
@@ -80,6 +88,19 @@
 // again without a second run, and sends process_start, the rest of the
 // progress and process_complete (the stored result, read back from
 // result.json, if processing has ended).
+//
+// A resume must carry the resume token the session's session_started gave;
+// without it the resume is refused and the session untouched. Only a
+// session that holds no frame, whose client's connection was lost before
+// it could read session_started, is replaced by a resume without a token
+// from the same address.
+//
+// At processing, every frame is read back first: one whose record is
+// damaged on disk (or, recovered from an earlier run, that is no readable
+// picture) is left out of the video and counted in the result's
+// validation.unreadable_frames, never failing the phrase. When processing
+// fails all the same, the session and its spool are kept, disconnected,
+// for ResumeGrace: a resume and session_end and the signal again retry it.
 //
 // The artifacts of a
 // failed run are removed, so a directory without result.json is never left

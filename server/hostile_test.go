@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"runtime"
@@ -172,4 +173,200 @@ func TestHostileResumeHijack(t *testing.T) {
 	}
 	ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 20, logBytes: 20 << 10})
 	ts.checkServing()
+}
+
+// TestHostileBadFrames (issue 12, 2): a truncated JPEG, a garbage body
+// closed by FF D9 and a PNG with a cut data chunk are each refused on
+// receipt (ack "error", the reason), so the phrase never fails for them;
+// sent again whole, they are taken and the video holds every frame. A
+// frame damaged on the server's disk after its ack is left out at
+// processing, reported in the result's validation, and the rest of the
+// phrase is processed.
+func TestHostileBadFrames(t *testing.T) {
+	ts := startServer(t, nil)
+	before := ts.measure()
+	v := ts.startVictim("badframes", 2)
+	jpg := v.f.jpeg(2)
+	png := v.f.encode(2, protocol.EncodingPNG)
+	for _, tc := range []struct {
+		name, encoding string
+		payload        []byte
+		want           string
+	}{
+		{"truncated JPEG", protocol.EncodingJPEG, jpg[:len(jpg)-100], "frame 2 rejected: not a readable jpeg picture: cut off in a scan: no end-of-image marker (FF D9)"},
+		{"garbage closed by FF D9", protocol.EncodingJPEG, garbageScan(jpg), fmt.Sprintf("frame 2 rejected: not a readable jpeg picture: unsupported marker FF 13 at byte %d (only baseline and extended sequential 8-bit JPEG are accepted)", len(garbageScan(jpg))-61)},
+		{"PNG with a cut data chunk", protocol.EncodingPNG, cutIDAT(t, png), "frame 2 rejected: not a readable png picture: "},
+	} {
+		v.c.send(protocol.Frame{SessionID: v.id, FrameNumber: 2, Encoding: tc.encoding, Size: len(tc.payload)})
+		v.c.sendBinary(tc.payload)
+		e := v.c.expectError(protocol.CodeFrameProcessingFailed, tc.want, true)
+		if tc.encoding == protocol.EncodingJPEG && e.ErrorMessage != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, e.ErrorMessage, tc.want)
+		}
+		if ack := expect[protocol.FrameAck](v.c); ack.Status != protocol.AckError {
+			t.Errorf("%s: ack %q, want error", tc.name, ack.Status)
+		}
+	}
+	v.frames(3)
+	res := v.complete()
+	if val, _ := res["validation"].(map[string]any); val["unreadable_frames"] != 0.0 || val["frame_count"] != 5.0 {
+		t.Errorf("result validation %v, want 5 frames, 0 unreadable", res["validation"])
+	}
+
+	// A frame damaged on disk after it was acknowledged.
+	d := ts.startVictim("damaged", 4)
+	d.c.ws.NetConn().Close()
+	ts.logs.WaitFor(t, `msg="session disconnected"`, "session_id=damaged")
+	ts.srv.reg.mu.Lock()
+	sp := ts.srv.reg.sessions["damaged"].spool
+	ts.srv.reg.mu.Unlock()
+	sp.mu.Lock()
+	offset := sp.index[1].offset + spoolHeaderSize + 10
+	sp.mu.Unlock()
+	file, err := os.OpenFile(sp.path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := file.WriteAt([]byte{0x55, 0xAA}, offset); err != nil {
+		t.Fatal(err)
+	}
+	file.Close()
+	d.c = ts.dial()
+	start := startMessage("damaged")
+	start.Resume, start.ResumeToken = true, d.token
+	d.c.send(start)
+	expect[protocol.SessionStarted](d.c)
+	d.c.send(protocol.SessionEnd{SessionID: "damaged", TotalFrames: 4})
+	expect[protocol.SessionEnded](d.c)
+	d.c.sendSignal("damaged", readPhrase(t, logSingleLeft))
+	res = d.c.finish("damaged")
+	checkResult(t, res, []int{0, 2, 3})
+	val, _ := res["validation"].(map[string]any)
+	if val["unreadable_frames"] != 1.0 || val["frame_count"] != 3.0 || val["valid"] != false || !strings.Contains(fmt.Sprint(val["issues"]), "unreadable frames left out of the video: 1 (frames 1)") {
+		t.Errorf("result validation %v, want frame 1 unreadable, 3 frames", val)
+	}
+	ts.logs.WaitFor(t, `msg="left frames that cannot be read out of the video"`, "session_id=damaged", "unreadable=1", "frames=[1]")
+	ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 20, logBytes: 30 << 10})
+	ts.checkServing()
+}
+
+// garbageScan is the JPEG's headers up to its scan's, then garbage closed
+// by FF D9 in place of the scan's data.
+func garbageScan(jpg []byte) []byte {
+	sos := bytes.Index(jpg, []byte{0xFF, 0xDA})
+	end := sos + 2 + (int(jpg[sos+2])<<8 | int(jpg[sos+3]))
+	return append(append(bytes.Clone(jpg[:end]), bytes.Repeat([]byte{0x10, 0xFF, 0x13}, 20)...), 0xFF, 0xD9)
+}
+
+// sendV2 sends one v2 frame message: the header, then payload.
+func (c *wsClient) sendV2(n int, encoding string, payload []byte) {
+	c.t.Helper()
+	msg, err := protocol.AppendFrame(nil, protocol.FrameHeader{FrameNumber: n, Encoding: encoding}, payload)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.sendBinary(msg)
+}
+
+// startV2 opens a v2 session id.
+func (c *wsClient) startV2(id string) {
+	c.t.Helper()
+	c.send(protocol.SessionStart{SessionID: id, FPS: 15, Width: testWidth, Height: testHeight, Protocol: protocol.V2})
+	expect[protocol.SessionStarted](c)
+}
+
+// TestHostileMemory (issue 12, 5): a frame of the size limit that is no
+// picture grows the connection's buffer to the limit at most and is given
+// back after it (the stats' memory returns to what the sessions hold); a
+// picture over the pixel limit is refused before it is decoded; and with
+// the memory limit low, the frame that would pass it ends the hostile
+// session with LIMIT_EXCEEDED while the victim completes.
+func TestHostileMemory(t *testing.T) {
+	const frameLimit = 4 << 20
+	stats := func(ts *testServer) protocol.Stats {
+		var st protocol.Stats
+		ts.getJSON(PathStats, &st)
+		return st
+	}
+	t.Run("buffer given back", func(t *testing.T) {
+		ts := startServer(t, func(c *Config) { c.MaxFrameBytes = frameLimit })
+		before := ts.measure()
+		v := ts.startVictim("victim", 2)
+		h := ts.dial()
+		h.startV2("hostile")
+		idle := stats(ts).TotalMemoryMB
+		h.sendV2(0, protocol.EncodingJPEG, bytes.Repeat([]byte{0xFF}, frameLimit))
+		h.expectError(protocol.CodeFrameProcessingFailed, "frame 0 rejected: not a readable jpeg picture: ", true)
+		h.sendV2(1, protocol.EncodingJPEG, resized(v.f.jpeg(1), 9000, 9000))
+		h.expectError(protocol.CodeFrameProcessingFailed, "frame 1 rejected: the picture is 9000x9000, over the limit of 8294400 pixels and 8192 a side (max frame pixels)", true)
+		h.send(protocol.Ping{})
+		expect[protocol.Pong](h)
+		st := stats(ts)
+		t.Logf("total_memory_mb %v before and after the outsized frame, hostile session %v", idle, st.Sessions["hostile"].MemoryMB)
+		// Two sessions: two spool buffers (1 MiB), two connections (80 KiB
+		// and a message buffer of 64 KiB, or 1 MiB kept for frames).
+		if st.TotalMemoryMB != idle || st.TotalMemoryMB > 4.5 {
+			t.Errorf("total_memory_mb %v after the outsized frame, %v before; want the same, at most 4.5", st.TotalMemoryMB, idle)
+		}
+		if ss := st.Sessions["hostile"]; ss.MemoryMB <= 1 || ss.MemoryMB > 2.2 {
+			t.Errorf("hostile session's memory_mb %v, want its spool and connection buffers, 1 to 2.2", ss.MemoryMB)
+		}
+		v.frames(2)
+		v.complete()
+		ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 12, logBytes: 20 << 10})
+	})
+	t.Run("memory limit", func(t *testing.T) {
+		ts := startServer(t, func(c *Config) { c.MaxFrameBytes = frameLimit; c.MaxMemoryMB = 4 })
+		v := ts.startVictim("victim", 2)
+		h := ts.dial()
+		h.startV2("hostile")
+		h.sendV2(0, protocol.EncodingJPEG, bytes.Repeat([]byte{0xFF}, frameLimit))
+		e := h.expectError(protocol.CodeLimitExceeded, "memory limit reached: a message of more than ", false)
+		if !strings.Contains(e.ErrorMessage, "of its 4 MB (max streaming memory MB); try again when sessions have ended") {
+			t.Errorf("refusal %q does not name the limit", e.ErrorMessage)
+		}
+		if ce := h.expectClose(); ce.Code != websocket.CloseMessageTooBig {
+			t.Errorf("close %d, want %d", ce.Code, websocket.CloseMessageTooBig)
+		}
+		v.frames(2)
+		v.complete()
+		if st := stats(ts); st.TotalMemoryMB > 1.5 {
+			t.Errorf("total_memory_mb %v once the hostile connection is gone, want the victim's connection at most", st.TotalMemoryMB)
+		}
+	})
+}
+
+// TestHostileStartValidation (issue 12, 8): session_starts that used to be
+// accepted and fail only after the whole stream are refused at once with
+// INVALID_MESSAGE naming the field; a victim beside them completes.
+func TestHostileStartValidation(t *testing.T) {
+	ts := startServer(t, nil)
+	before := ts.measure()
+	v := ts.startVictim("victim", 2)
+	for _, tc := range []struct {
+		fps           float64
+		width, height int
+		want          string
+	}{
+		{0.005, 320, 240, "fps 0.005: want 1 to 240 frames per second (0 is what OpenCV reports for a video it cannot read)"},
+		{241, 320, 240, "fps 241: want 1 to 240 frames per second (0 is what OpenCV reports for a video it cannot read)"},
+		{30, 16384, 16384, "width 16384: want 1 to 8192 pixels (0 is what OpenCV reports for a video it cannot read)"},
+		{30, 640, 9000, "height 9000: want 1 to 8192 pixels (0 is what OpenCV reports for a video it cannot read)"},
+		{30, 8192, 8192, "width and height 8192x8192: 67108864 pixels, over the 8294400-pixel limit (max frame pixels)"},
+	} {
+		c := ts.dial()
+		c.send(protocol.SessionStart{SessionID: "bad", FPS: tc.fps, Width: tc.width, Height: tc.height})
+		if e := c.expectError(protocol.CodeInvalidMessage, tc.want, false); e.ErrorMessage != tc.want {
+			t.Errorf("refusal %q, want %q", e.ErrorMessage, tc.want)
+		}
+		if ce := c.expectClose(); ce.Code != websocket.ClosePolicyViolation {
+			t.Errorf("close %d, want %d", ce.Code, websocket.ClosePolicyViolation)
+		}
+	}
+	c := ts.dial()
+	c.send(protocol.SessionStart{SessionID: "uhd", FPS: 240, Width: 3840, Height: 2160})
+	expect[protocol.SessionStarted](c)
+	v.frames(2)
+	v.complete()
+	ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 10, logBytes: 20 << 10})
 }

@@ -47,8 +47,9 @@ func writeMeta(dir string, m sessionMeta) error {
 	return os.Rename(tmp, filepath.Join(dir, metaFileName))
 }
 
-// readMeta reads and checks the session.json of the session directory dir.
-func readMeta(dir string) (sessionMeta, error) {
+// readMeta reads and checks the session.json of the session directory dir;
+// maxPixels is Config.MaxFramePixels.
+func readMeta(dir string, maxPixels int64) (sessionMeta, error) {
 	var m sessionMeta
 	data, err := os.ReadFile(filepath.Join(dir, metaFileName))
 	if err != nil {
@@ -58,7 +59,7 @@ func readMeta(dir string) (sessionMeta, error) {
 		return m, fmt.Errorf("%s: %w", metaFileName, err)
 	}
 	start := protocol.SessionStart{SessionID: m.SessionID, FPS: m.FPS, Width: m.Width, Height: m.Height, ExpectedFrames: m.ExpectedFrames}
-	if msg := checkStart(start); msg != "" || m.SessionID != filepath.Base(dir) {
+	if msg := checkStart(start, maxPixels); msg != "" || m.SessionID != filepath.Base(dir) {
 		return m, fmt.Errorf("%s does not describe session %s: %s", metaFileName, filepath.Base(dir), msg)
 	}
 	return m, nil
@@ -83,7 +84,7 @@ func (srv *Server) recoverSessions() {
 			log.Warn("ignored an entry of the spool directory that is not a session", "path", dir)
 			continue
 		}
-		meta, err := readMeta(dir)
+		meta, err := readMeta(dir, srv.cfg.MaxFramePixels)
 		if err == nil && meta.Protocol != protocol.V2 {
 			meta.Protocol = protocol.V1
 		}
@@ -168,7 +169,8 @@ func (r *registry) resume(m protocol.SessionStart, proto string, c *conn) (*sess
 	switch state {
 	case stateDisconnected, stateStreaming:
 		s.state = stateStreaming
-		s.ended, s.totalFrames, s.signal = false, 0, nil
+		r.countBuffer(s)
+		s.ended, s.totalFrames, s.signal, s.failed = false, 0, nil, ""
 		s.gapsBelow = s.maxNumber
 	case stateProcessing, stateProcessed:
 		s.ready, s.replayEnd, s.replaySignal = false, true, true
@@ -213,9 +215,14 @@ func (srv *Server) detach(s *session, c *conn, reason string) {
 		return
 	}
 	state := s.state
+	var parkErr error
 	switch {
 	case state == stateStreaming && !closing:
 		s.state, s.conn, s.disconnected = stateDisconnected, nil, time.Now()
+		// Parked, the session holds no write buffer while it waits; under
+		// s.mu, so that a resume counts the buffer after this uncounts it.
+		parkErr = s.spool.Park()
+		srv.reg.uncountBuffer(s)
 	case state == stateProcessing, state == stateProcessed:
 		s.conn, s.ready, s.disconnected = nil, false, time.Now()
 	}
@@ -229,8 +236,8 @@ func (srv *Server) detach(s *session, c *conn, reason string) {
 	case closing:
 		srv.suspend(s, reason)
 	default:
-		if err := s.spool.Flush(); err != nil {
-			s.log.Warn("cannot flush the spool of a disconnected session", "err", err)
+		if parkErr != nil {
+			s.log.Warn("cannot flush the spool of a disconnected session", "err", parkErr)
 		}
 		s.log.Info("session disconnected", "reason", fmt.Sprintf("%s; keeping the session for %s to resume", reason, srv.cfg.ResumeGrace),
 			"frames", s.spool.Count())
@@ -252,6 +259,7 @@ func (srv *Server) suspend(s *session, reason string) {
 	if cerr := s.spool.Close(); err == nil {
 		err = cerr
 	}
+	srv.reg.uncountBuffer(s)
 	if err != nil {
 		s.log.Warn("cannot write the spool of a session kept for recovery", "path", s.spool.path, "err", err)
 	}

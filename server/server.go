@@ -38,6 +38,8 @@ type Server struct {
 	log       *slog.Logger
 	reg       *registry
 	workers   chan struct{} // a token per session being processed
+	decoders  chan struct{} // a token per frame being decoded
+	memory    *memBudget
 	readLimit int64
 	upgrader  websocket.Upgrader
 	tls       *tls.Config // nil: plain HTTP
@@ -75,12 +77,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server configuration: %w", err)
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
+	memory := &memBudget{limit: cfg.maxMemoryBytes()}
 	s := &Server{
 		tls:       tlsConfig,
 		cfg:       cfg,
 		log:       cfg.Logger,
-		reg:       newRegistry(cfg),
+		reg:       newRegistry(cfg, memory),
 		workers:   make(chan struct{}, cfg.ProcessingWorkers),
+		decoders:  make(chan struct{}, cfg.ProcessingWorkers),
+		memory:    memory,
 		readLimit: max(cfg.MaxFrameBytes+protocol.FrameHeaderSize, cfg.MaxSignalBytes, cfg.MaxMessageBytes),
 		ctx:       ctx,
 		cancel:    cancel,
@@ -348,7 +353,6 @@ func (s *Server) stats() protocol.Stats {
 		MaxMemoryMB: float64(s.cfg.MaxMemoryMB),
 		Sessions:    map[string]protocol.SessionStats{},
 	}
-	var memory int64
 	for _, sess := range s.reg.list() {
 		if sess.delivered.Load() {
 			continue
@@ -357,9 +361,8 @@ func (s *Server) stats() protocol.Stats {
 		st.Sessions[sess.id] = ss
 		st.ActiveSessions++
 		st.TotalFrames += ss.FramesReceived
-		memory += int64(sess.spool.Buffered())
 	}
-	st.TotalMemoryMB = megabytes(memory)
+	st.TotalMemoryMB = megabytes(s.memory.used.Load())
 	return st
 }
 
@@ -390,8 +393,17 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.leaveAddr(host)
+	if !s.memory.reserve(connBufferBytes) {
+		s.log.Warn("refused a connection: memory limit reached", "remote", r.RemoteAddr, "used_mb", megabytes(s.memory.used.Load()), "limit_mb", s.cfg.MaxMemoryMB)
+		s.metrics.refused.WithLabelValues("memory").Inc()
+		w.Header().Set("Retry-After", "5")
+		s.writeError(w, nil, &httpError{http.StatusServiceUnavailable, protocol.CodeLimitExceeded,
+			fmt.Sprintf("memory limit reached: the server holds %.1f MB of its %d MB for clients (max streaming memory MB); try again when sessions have ended", float64(s.memory.used.Load())/(1<<20), s.cfg.MaxMemoryMB)})
+		return
+	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.memory.release(connBufferBytes)
 		s.log.Debug("WebSocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return // the upgrader has answered with an HTTP error
 	}

@@ -56,6 +56,9 @@ type session struct {
 	// dropSpool makes the spool's removal happen once: when the session
 	// is removed, or as soon as processing has put its frames in the video.
 	dropSpool sync.Once
+	// bufferCounted: the spool's write buffer is counted in the memory
+	// budget (the session is live); parked, it is not.
+	bufferCounted atomic.Bool
 
 	mu           sync.Mutex
 	conn         *conn  // the connection streaming the session; nil while disconnected
@@ -74,6 +77,7 @@ type session struct {
 	totalFrames  int  // as the client's session_end says
 	signal       []byte
 	aborted      bool
+	failed       string                  // why its last processing failed, while disconnected to be retried
 	cancel       context.CancelCauseFunc // stops processing; set in stateProcessing
 	// ready: conn takes the processing messages. The connection that sent
 	// the last of session_end and the signal does; one that resumes the
@@ -203,9 +207,15 @@ func (s *session) missingLocked(count int) int {
 // stats is the session's entry in GET /streaming/stats and its result's
 // streaming_stats.
 func (s *session) stats(now time.Time) protocol.SessionStats {
-	buffered := s.spool.Buffered()
+	var memory int64
+	if s.bufferCounted.Load() {
+		memory = spoolBufferSize
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.conn != nil {
+		memory += connBufferBytes + s.conn.bufBytes.Load()
+	}
 	count := s.spool.Count()
 	return protocol.SessionStats{
 		SessionID:           s.id,
@@ -221,7 +231,7 @@ func (s *session) stats(now time.Time) protocol.SessionStats {
 		HasSignal:           s.signal != nil,
 		DurationSeconds:     roundTo(now.Sub(s.created).Seconds(), 3),
 		IdleSeconds:         roundTo(now.Sub(s.lastActivity).Seconds(), 3),
-		MemoryMB:            megabytes(int64(buffered)),
+		MemoryMB:            megabytes(memory),
 		Completed:           s.ended,
 		Aborted:             s.aborted,
 		Protocol:            s.protocol,
@@ -241,8 +251,9 @@ func roundTo(x float64, digits int) float64 {
 // registry holds the active streaming sessions and enforces the limits on
 // them.
 type registry struct {
-	cfg  Config
-	disk *diskBudget // the bytes of every spool
+	cfg    Config
+	disk   *diskBudget // the bytes of every spool
+	memory *memBudget  // the server's, where live sessions count their spool buffers
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -250,8 +261,8 @@ type registry struct {
 	phrase   int // the last phrase number of a generated id
 }
 
-func newRegistry(cfg Config) *registry {
-	return &registry{cfg: cfg, disk: &diskBudget{limit: cfg.MaxSpoolBytes}, sessions: make(map[string]*session)}
+func newRegistry(cfg Config, memory *memBudget) *registry {
+	return &registry{cfg: cfg, disk: &diskBudget{limit: cfg.MaxSpoolBytes}, memory: memory, sessions: make(map[string]*session)}
 }
 
 // startError is a refused session_start: Code and the message for the
@@ -281,32 +292,32 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 	if n := r.countLocked(); n >= r.cfg.MaxSessions {
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session limit reached: %d of %d streaming sessions active (max streaming sessions); try again when one has ended", n, r.cfg.MaxSessions)}
 	}
-	var used int64
-	for _, s := range r.sessions {
-		used += int64(s.spool.Buffered())
-	}
-	if limit := r.cfg.maxMemoryBytes(); used+spoolBufferSize > limit {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("memory limit reached: %.1f MB buffered by %d sessions, and a new session needs %.1f MB, over the %d MB limit (max streaming memory MB)",
-			float64(used)/(1<<20), r.countLocked(), float64(spoolBufferSize)/(1<<20), r.cfg.MaxMemoryMB)}
-	}
-
 	if used := r.disk.used.Load(); used >= r.disk.limit {
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("spool disk limit reached: the spools hold %d bytes (%d sessions), the limit is %d (max spool bytes); try again when one has ended", used, r.countLocked(), r.disk.limit)}
+	}
+	if !r.memory.reserve(spoolBufferSize) {
+		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("memory limit reached: the server holds %.1f MB for %d sessions and their connections, and a new session needs %.1f MB, over the %d MB limit (max streaming memory MB)",
+			float64(r.memory.used.Load())/(1<<20), r.countLocked(), float64(spoolBufferSize)/(1<<20), r.cfg.MaxMemoryMB)}
+	}
+	// From here the reservation is the session's, or given back on failure.
+	fail := func(code protocol.ErrorCode, format string, args ...any) (*session, int, error) {
+		r.memory.release(spoolBufferSize)
+		return nil, 0, &startError{code, fmt.Sprintf(format, args...)}
 	}
 
 	token := rand.Text()
 	dir := filepath.Join(r.cfg.DataDir, "spool", id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, 0, &startError{protocol.CodeInternalError, fmt.Sprintf("cannot create the spool directory for session %s: %v", id, err)}
+		return fail(protocol.CodeInternalError, "cannot create the spool directory for session %s: %v", id, err)
 	}
 	if err := writeMeta(dir, sessionMeta{SessionID: id, FPS: start.FPS, Width: start.Width, Height: start.Height, ExpectedFrames: start.ExpectedFrames, Protocol: proto, ResumeToken: token}); err != nil {
 		os.RemoveAll(dir)
-		return nil, 0, &startError{protocol.CodeInternalError, fmt.Sprintf("cannot save the metadata of session %s: %v", id, err)}
+		return fail(protocol.CodeInternalError, "cannot save the metadata of session %s: %v", id, err)
 	}
 	sp, err := createSpool(filepath.Join(dir, spoolFileName), r.disk)
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, 0, &startError{protocol.CodeInternalError, fmt.Sprintf("cannot create the spool for session %s: %v", id, err)}
+		return fail(protocol.CodeInternalError, "cannot create the spool for session %s: %v", id, err)
 	}
 	now := time.Now()
 	s = &session{
@@ -325,6 +336,7 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 		maxNumber:    -1,
 		gapsBelow:    -1,
 	}
+	s.bufferCounted.Store(true)
 	r.sessions[id] = s
 	return s, r.countLocked(), nil
 }
@@ -495,7 +507,23 @@ func (srv *Server) dropSpool(s *session) {
 			s.log.Warn("cannot remove the spool", "path", s.dir, "err", err)
 		}
 		srv.reg.disk.release(s.spool.Size())
+		srv.reg.uncountBuffer(s)
 	})
+}
+
+// countBuffer counts the spool write buffer of s, live again, in the
+// memory budget; uncountBuffer uncounts it once s is parked or gone. Both
+// may be called more than once.
+func (r *registry) countBuffer(s *session) {
+	if s.bufferCounted.CompareAndSwap(false, true) {
+		r.memory.add(spoolBufferSize)
+	}
+}
+
+func (r *registry) uncountBuffer(s *session) {
+	if s.bufferCounted.CompareAndSwap(true, false) {
+		r.memory.release(spoolBufferSize)
+	}
 }
 
 // reap ends every streaming session that has received nothing for longer
@@ -509,9 +537,11 @@ func (srv *Server) reap(now time.Time) {
 	for _, s := range srv.reg.list() {
 		s.mu.Lock()
 		idle, gone := now.Sub(s.lastActivity), now.Sub(s.disconnected)
-		frames, state, c, result := s.messages, s.state, s.conn, s.result
+		frames, state, c, result, failed := s.messages, s.state, s.conn, s.result, s.failed
 		s.mu.Unlock()
 		switch {
+		case state == stateDisconnected && gone > grace && failed != "":
+			srv.finish(s, failure("processing_failed", "processing failed: %s; not resumed within %s to retry", failed, grace), stateDisconnected)
 		case state == stateDisconnected && gone > grace:
 			srv.finish(s, failure("not_resumed", "disconnected and not resumed within %s", grace), stateDisconnected)
 		case state == stateStreaming && idle > timeout:

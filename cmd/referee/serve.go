@@ -28,6 +28,7 @@ type serveOptions struct {
 	SessionTimeout    time.Duration
 	VideoFormat       string
 	MaxFrameBytes     int64
+	MaxFramePixels    int64
 	MaxSignalBytes    int64
 	MaxMessageBytes   int64
 	MaxUploadBytes    int64
@@ -128,6 +129,7 @@ in use, or a bad setting, exits with status 2.`,
 	addAnalyzerFlags(f, &opts.analyzerOptions)
 	f.StringVar(&opts.VideoFormat, "video-format", pipeline.VideoFormatMJPEG, "rebuilt video: mjpeg (AVI, JPEG frames stored as received) or h264 (MP4 that browsers play, slower)")
 	f.Int64Var(&opts.MaxFrameBytes, "max-frame-bytes", server.DefaultMaxFrameBytes, "largest frame accepted, in bytes")
+	f.Int64Var(&opts.MaxFramePixels, "max-frame-pixels", server.DefaultMaxFramePixels, "largest picture accepted, in pixels (width x height; no side over 8192): a session_start beyond it is refused, a frame beyond it rejected before it is decoded")
 	f.Int64Var(&opts.MaxSignalBytes, "max-signal-bytes", server.DefaultMaxSignalBytes, "largest phrase log accepted, in bytes (at most 1 MiB)")
 	f.Int64Var(&opts.MaxMessageBytes, "max-message-bytes", server.DefaultMaxMessageBytes, "largest JSON control message accepted, in bytes")
 	f.Int64Var(&opts.MaxUploadBytes, "max-upload-bytes", server.DefaultMaxUploadBytes, "largest POST /analyze upload, in bytes")
@@ -181,6 +183,7 @@ func runServe(ctx context.Context, opts serveOptions) error {
 		Analyzers:           analyzers,
 		VideoFormat:         opts.VideoFormat,
 		MaxFrameBytes:       opts.MaxFrameBytes,
+		MaxFramePixels:      opts.MaxFramePixels,
 		MaxSignalBytes:      opts.MaxSignalBytes,
 		MaxMessageBytes:     opts.MaxMessageBytes,
 		MaxUploadBytes:      opts.MaxUploadBytes,
