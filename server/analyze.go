@@ -73,6 +73,7 @@ func (s *Server) handleAnalyze(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, nil, &httpError{http.StatusInternalServerError, protocol.CodeInternalError, err.Error()})
 		return
 	}
+	defer s.reg.releaseUpload(id)
 	log := s.log.With("session_id", id, "remote", r.RemoteAddr)
 	res, herr := s.analyzeUpload(r, id, dir, log)
 	rc.SetWriteDeadline(time.Now().Add(writeWait))
@@ -88,13 +89,18 @@ func (s *Server) handleAnalyze(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// newUploadDir creates the artifact directory of a new upload session.
+// newUploadDir reserves an id for a new upload in the registry and creates
+// its artifact directory; the caller releases the id when the upload ends.
+// An id whose directory an earlier phrase left is passed over.
 func (s *Server) newUploadDir() (id, dir string, err error) {
 	for {
-		id = protocol.NewSessionID(time.Now(), s.reg.nextPhrase())
+		id = s.reg.reserveUpload()
 		dir = filepath.Join(s.cfg.OutputDir, id)
 		err = os.Mkdir(dir, 0o755)
 		if !errors.Is(err, fs.ErrExist) {
+			if err != nil {
+				s.reg.releaseUpload(id)
+			}
 			return id, dir, err
 		}
 	}

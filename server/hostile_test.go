@@ -2,8 +2,14 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -369,4 +375,84 @@ func TestHostileStartValidation(t *testing.T) {
 	v.frames(2)
 	v.complete()
 	ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 10, logBytes: 20 << 10})
+}
+
+// upload posts the video of n counter frames and a phrase log to POST
+// /analyze in a goroutine; the channel delivers the status and body.
+func (ts *testServer) upload(n int) <-chan uploadAnswer {
+	ts.t.Helper()
+	videoPath := filepath.Join(ts.t.TempDir(), "phrase.avi")
+	writeCounterVideo(ts.t, videoPath, n)
+	video, err := os.ReadFile(videoPath)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	contentType, body := multipartBody(ts.t, []part{{"video", "phrase.avi", string(video)}, {"signal", "phrase.txt", string(readPhrase(ts.t, logSingleLeft))}})
+	out := make(chan uploadAnswer, 1)
+	go func() {
+		resp, err := ts.http.Post(ts.base+PathAnalyze, contentType, body)
+		if err != nil {
+			out <- uploadAnswer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		out <- uploadAnswer{status: resp.StatusCode, body: data, err: err}
+	}()
+	return out
+}
+
+// uploadAnswer is the answer to a POST /analyze.
+type uploadAnswer struct {
+	status int
+	body   []byte
+	err    error
+}
+
+// TestHostileIDCollision (issue 12, 3): while an upload is analysed, a
+// stream that starts with the upload's id (generated in the same style,
+// so guessable) is refused, and one with a generated id gets another; the
+// upload completes in its own directory, which nothing moved.
+func TestHostileIDCollision(t *testing.T) {
+	gate := newFirstGated()
+	ts := startServer(t, gate.use)
+	t.Cleanup(gate.open)
+	before := ts.measure()
+	answer := ts.upload(5)
+	<-gate.started
+	ts.srv.reg.mu.Lock()
+	var id string
+	for id = range ts.srv.reg.uploads {
+	}
+	ts.srv.reg.mu.Unlock()
+
+	h := ts.dial()
+	h.send(startMessage(id))
+	want := "session " + id + " is taken by an upload being analysed (POST /analyze); use another session_id"
+	if e := h.expectError(protocol.CodeSessionStartFailed, want, false); e.ErrorMessage != want {
+		t.Errorf("refusal %q, want %q", e.ErrorMessage, want)
+	}
+	generated := ts.dial()
+	if got := generated.startV1(""); got == id {
+		t.Errorf("a generated stream id is the upload's %s", id)
+	}
+	generated.ws.Close()
+	gate.open()
+	a := <-answer
+	if a.err != nil || a.status != http.StatusOK {
+		t.Fatalf("upload: %d %s %v", a.status, a.body, a.err)
+	}
+	var res map[string]any
+	if err := json.Unmarshal(a.body, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res["session_id"] != id || res["artifact_dir"] != filepath.Join(ts.cfg.OutputDir, id) {
+		t.Errorf("upload result for %v in %v, want %s in its own directory", res["session_id"], res["artifact_dir"], id)
+	}
+	checkResult(t, res, seq(5))
+	if _, err := os.Stat(filepath.Join(ts.cfg.OutputDir, id+".1")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the upload's directory was moved aside: %v", err)
+	}
+	ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 20, logBytes: 20 << 10})
+	ts.checkServing()
 }

@@ -302,7 +302,9 @@ func listFrames(numbers []int) string {
 // keepEarlierArtifacts moves the artifact directory an earlier session with
 // the same id left at dir to dir.1 (or the first free dir.N), so that a new
 // run never mixes with nor overwrites an earlier phrase. Capture clients
-// often reuse one session id for every phrase.
+// often reuse one session id for every phrase. The directory it moves is
+// never one whose session is alive: the registry holds one session or
+// upload per id, and the caller's session holds this one.
 func keepEarlierArtifacts(dir string, log *slog.Logger) error {
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		return nil

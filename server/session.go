@@ -257,12 +257,16 @@ type registry struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	closed   bool
-	phrase   int // the last phrase number of a generated id
+	// uploads are the ids of the POST /analyze uploads being received or
+	// processed: one namespace with the sessions', so that a stream never
+	// takes an upload's id, nor its artifact directory.
+	uploads map[string]struct{}
+	closed  bool
+	phrase  int // the last phrase number of a generated id
 }
 
 func newRegistry(cfg Config, memory *memBudget) *registry {
-	return &registry{cfg: cfg, disk: &diskBudget{limit: cfg.MaxSpoolBytes}, memory: memory, sessions: make(map[string]*session)}
+	return &registry{cfg: cfg, disk: &diskBudget{limit: cfg.MaxSpoolBytes}, memory: memory, sessions: make(map[string]*session), uploads: make(map[string]struct{})}
 }
 
 // startError is a refused session_start: Code and the message for the
@@ -286,6 +290,8 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 	}
 	if id == "" {
 		id = r.generateIDLocked()
+	} else if _, upload := r.uploads[id]; upload {
+		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s is taken by an upload being analysed (POST /analyze); use another session_id", id)}
 	} else if held := r.sessions[id]; held != nil && !r.dropDeliveredLocked(held) {
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s already exists: another connection is streaming it, or it waits to be resumed (session_start with \"resume\": true); use another session_id or wait until it ends", id)}
 	}
@@ -359,25 +365,37 @@ func (r *registry) dropDeliveredLocked(s *session) bool {
 	return true
 }
 
-// generateIDLocked returns a free id in the capture box's style, numbering
-// phrases from 1 since the server started.
+// generateIDLocked returns an id in the capture box's style that no
+// session nor upload holds, numbering phrases from 1 since the server
+// started.
 func (r *registry) generateIDLocked() string {
 	for {
 		r.phrase++
 		id := protocol.NewSessionID(time.Now(), r.phrase)
-		if _, taken := r.sessions[id]; !taken {
+		_, session := r.sessions[id]
+		_, upload := r.uploads[id]
+		if !session && !upload {
 			return id
 		}
 	}
 }
 
-// nextPhrase returns a phrase number for an id generated outside the
-// registry (POST /analyze), from the same count.
-func (r *registry) nextPhrase() int {
+// reserveUpload gives an upload a generated id that no session nor upload
+// holds, and holds it until releaseUpload: no stream can start with it
+// meanwhile.
+func (r *registry) reserveUpload() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.phrase++
-	return r.phrase
+	id := r.generateIDLocked()
+	r.uploads[id] = struct{}{}
+	return id
+}
+
+// releaseUpload frees the id of an upload that has ended.
+func (r *registry) releaseUpload(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.uploads, id)
 }
 
 // remove takes s out of the registry and returns the number of active
