@@ -33,6 +33,8 @@ const (
 	DefaultMaxSpoolBytes    = 20 << 30
 	DefaultResumeGrace      = 60 * time.Second
 	DefaultMaxFramePixels   = 3840 * 2160
+	DefaultMaxHeldPerAddr   = 4
+	DefaultIdleConnTimeout  = 30 * time.Second
 )
 
 // maxFrameBytesLimit bounds MaxFrameBytes: a spool record holds a 32-bit
@@ -52,7 +54,9 @@ type Config struct {
 	// OutputDir receives each session's artifacts in OutputDir/<id>.
 	// Default DataDir/sessions.
 	OutputDir string
-	// MaxSessions is the number of concurrent streaming sessions. Default 10.
+	// MaxSessions is the number of live streaming sessions: attached to a
+	// connection, or being processed. Sessions held for a resume are not
+	// counted (see MaxHeldPerAddr). Default 10.
 	MaxSessions int
 	// MaxMemoryMB bounds the RAM the server holds for its clients: every
 	// WebSocket connection's buffers (80 KiB) and the message it is
@@ -114,6 +118,15 @@ type Config struct {
 	// (SESSION_START_FAILED) once it is reached, and a frame that would
 	// pass it ends its session with LIMIT_EXCEEDED. Default 20 GiB.
 	MaxSpoolBytes int64
+	// MaxHeldPerAddr is the number of sessions one remote address may have
+	// held for a resume (disconnected, failed, or processed with their
+	// result not collected); beyond it the oldest is ended, and logged.
+	// Held sessions do not count toward MaxSessions. Default 4.
+	MaxHeldPerAddr int
+	// IdleConnTimeout closes a WebSocket connection that has had no
+	// session for this long (never started one, or its session ended),
+	// with 1008 and a reason that says so. Default 30 s.
+	IdleConnTimeout time.Duration
 	// ResumeGrace is how long the server keeps a session whose client
 	// disconnected before session_end, or that it recovered from its spool
 	// at start, so that a client can resume it. Default 60 s.
@@ -166,6 +179,7 @@ func (c Config) withDefaults() (Config, error) {
 		{int64(c.MaxConnsPerAddr), "max connections per address %d: want a positive number"},
 		{int64(c.MaxSpoolBytes), "max spool bytes %d: want a positive number"},
 		{c.MaxFramePixels, "max frame pixels %d: want a positive number"},
+		{int64(c.MaxHeldPerAddr), "max held sessions per address %d: want a positive number"},
 	} {
 		if n.v < 0 {
 			bad(n.format, n.v)
@@ -179,6 +193,7 @@ func (c Config) withDefaults() (Config, error) {
 		{c.ReaperInterval, "reaper interval %v: want a positive duration"},
 		{c.KeepaliveTimeout, "keepalive timeout %v: want a positive duration"},
 		{c.ResumeGrace, "resume grace %v: want a positive duration"},
+		{c.IdleConnTimeout, "idle connection timeout %v: want a positive duration"},
 	} {
 		if d.v < 0 {
 			bad(d.format, d.v)
@@ -225,6 +240,8 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.VideoFormat, pipeline.VideoFormatMJPEG)
 	setDefault(&c.MaxFrameBytes, DefaultMaxFrameBytes)
 	setDefault(&c.MaxFramePixels, DefaultMaxFramePixels)
+	setDefault(&c.MaxHeldPerAddr, DefaultMaxHeldPerAddr)
+	setDefault(&c.IdleConnTimeout, DefaultIdleConnTimeout)
 	setDefault(&c.MaxSignalBytes, DefaultMaxSignalBytes)
 	setDefault(&c.MaxMessageBytes, DefaultMaxMessageBytes)
 	setDefault(&c.MaxUploadBytes, DefaultMaxUploadBytes)

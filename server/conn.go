@@ -155,13 +155,33 @@ func (c *conn) readPump() error {
 
 // writePump writes the queued messages and the keepalive pings until ctx
 // is done. It never writes to a peer that has gone: a disconnect is never
-// answered with a send.
+// answered with a send. It also closes the connection once it has had no
+// session for IdleConnTimeout.
 func (c *conn) writePump() {
 	defer close(c.writerDone)
 	ping := time.NewTicker(c.srv.cfg.KeepaliveTimeout * 9 / 10)
 	defer ping.Stop()
+	idle := c.srv.cfg.IdleConnTimeout
+	// Looked at four times a timeout: closed within 1.25 timeouts.
+	check := time.NewTicker(max(idle/4, time.Millisecond))
+	defer check.Stop()
+	sessionless := time.Now()
 	for {
 		select {
+		case now := <-check.C:
+			if c.ctx.Err() != nil {
+				continue // closing already
+			}
+			if s := c.attached.Load(); s != nil && s.attachedTo(c) {
+				sessionless = time.Time{}
+				continue
+			}
+			if sessionless.IsZero() {
+				sessionless = now
+			} else if now.Sub(sessionless) >= idle {
+				c.log.Info("closed an idle connection", "reason", fmt.Sprintf("no session for %s (idle connection timeout)", formatDuration(now.Sub(sessionless))))
+				c.closeWith(closePolicy, fmt.Sprintf("no session for %s (idle connection timeout)", idle))
+			}
 		case <-c.ctx.Done():
 			c.closeOut(nil)
 			return

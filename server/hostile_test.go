@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -454,5 +455,44 @@ func TestHostileIDCollision(t *testing.T) {
 		t.Errorf("the upload's directory was moved aside: %v", err)
 	}
 	ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 20, logBytes: 20 << 10})
+	ts.checkServing()
+}
+
+// TestHostileSlots (issue 12, 4): ten connections that start a session,
+// send a frame and drop hold no session slot (limit 2): only the two
+// newest are kept for a resume, the rest are dropped and logged; a victim
+// starts and completes. Connections without a session, never started or
+// done, are closed after the idle connection timeout.
+func TestHostileSlots(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	ts := startServer(t, func(c *Config) { c.MaxSessions, c.MaxHeldPerAddr, c.IdleConnTimeout = 2, 2, idle })
+	before := ts.measure()
+	for i := range 10 {
+		id := fmt.Sprintf("held%d", i)
+		h := ts.dial()
+		h.startV1(id)
+		h.sendFrameV1(id, 0, protocol.EncodingJPEG, newFrames(t, testWidth, testHeight).jpeg(0))
+		h.ws.NetConn().Close()
+		ts.logs.WaitFor(t, `msg="session disconnected"`, "session_id="+id)
+	}
+	ts.logs.WaitFor(t, `msg="removed session"`, "session_id=held7")
+	dropped := ts.logs.Lines(`msg="removed session"`, `reason="dropped to make room: 127.0.0.1 holds more than 2 sessions waiting to be resumed (max held sessions per address)"`)
+	if len(dropped) != 8 || ts.srv.reg.count() != 2 || !ts.held("held8") || !ts.held("held9") {
+		t.Errorf("%d held sessions dropped (want 8), %d held (want 2: held8 and held9)", len(dropped), ts.srv.reg.count())
+	}
+	v := ts.startVictim("victim", 3)
+	v.complete()
+
+	// Idle connections: one that never starts a session, and the
+	// victim's once its session is over.
+	silent := ts.dial()
+	for _, c := range []*wsClient{silent, v.c} {
+		ce := c.expectClose()
+		if want := "no session for 300ms (idle connection timeout)"; ce.Code != websocket.ClosePolicyViolation || ce.Text != want {
+			t.Errorf("idle connection closed with %d %q, want %d %q", ce.Code, ce.Text, websocket.ClosePolicyViolation, want)
+		}
+	}
+	ts.logs.WaitFor(t, `msg="closed an idle connection"`)
+	ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 20, logBytes: 40 << 10})
 	ts.checkServing()
 }

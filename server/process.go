@@ -185,6 +185,10 @@ func (srv *Server) completeProcessing(s *session, result []byte, resultPath stri
 	}
 	srv.dropSpool(s)
 	s.log.Info("processing complete while no client waits for the result; keeping the session to resume", "keep_for", srv.cfg.ResumeGrace, "result", resultPath)
+	s.mu.Lock()
+	host := s.host
+	s.mu.Unlock()
+	srv.limitHeld(host)
 }
 
 // sendStoredResult ends s, processed, with the result read back from its
@@ -232,7 +236,7 @@ func (srv *Server) processFailed(s *session, dir string, err error) {
 		s.mu.Unlock()
 		return // aborted by the client, who is not waiting for an answer
 	}
-	c, cancel := s.conn, s.cancel
+	c, cancel, host := s.conn, s.cancel, s.host
 	s.state, s.conn, s.ready, s.cancel, s.disconnected = stateDisconnected, nil, false, nil, time.Now()
 	s.failed = err.Error()
 	parkErr := s.spool.Park()
@@ -244,6 +248,7 @@ func (srv *Server) processFailed(s *session, dir string, err error) {
 		s.log.Warn("cannot flush the spool of a session whose processing failed", "err", parkErr)
 	}
 	s.log.Warn("processing failed; keeping the session and its frames to resume and retry", "err", err, "frames", frames, "keep_for", srv.cfg.ResumeGrace)
+	srv.limitHeld(host)
 	if c != nil {
 		c.sendError(s, protocol.CodeProcessingFailed, fmt.Sprintf("%v; the server keeps the session's %d frames for %s: resume the session (with its resume token) and send session_end and the signal again to retry", err, frames, srv.cfg.ResumeGrace), false)
 		c.closeWith(closeCodeFor(protocol.CodeProcessingFailed), string(protocol.CodeProcessingFailed))

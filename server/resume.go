@@ -214,7 +214,7 @@ func (srv *Server) detach(s *session, c *conn, reason string) {
 		s.mu.Unlock()
 		return
 	}
-	state := s.state
+	state, host := s.state, s.host
 	var parkErr error
 	switch {
 	case state == stateStreaming && !closing:
@@ -232,6 +232,7 @@ func (srv *Server) detach(s *session, c *conn, reason string) {
 		s.log.Info("connection lost during processing", "reason", fmt.Sprintf("%s; keeping the session until processing ends, then for %s to resume", reason, srv.cfg.ResumeGrace))
 	case state == stateProcessed:
 		s.log.Info("connection lost before the stored result was sent", "reason", fmt.Sprintf("%s; keeping the session for %s to resume", reason, srv.cfg.ResumeGrace))
+		srv.limitHeld(host)
 	case state != stateStreaming:
 	case closing:
 		srv.suspend(s, reason)
@@ -241,6 +242,7 @@ func (srv *Server) detach(s *session, c *conn, reason string) {
 		}
 		s.log.Info("session disconnected", "reason", fmt.Sprintf("%s; keeping the session for %s to resume", reason, srv.cfg.ResumeGrace),
 			"frames", s.spool.Count())
+		srv.limitHeld(host)
 	}
 }
 

@@ -295,7 +295,7 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 	} else if held := r.sessions[id]; held != nil && !r.dropDeliveredLocked(held) {
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s already exists: another connection is streaming it, or it waits to be resumed (session_start with \"resume\": true); use another session_id or wait until it ends", id)}
 	}
-	if n := r.countLocked(); n >= r.cfg.MaxSessions {
+	if n := r.liveLocked(); n >= r.cfg.MaxSessions {
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session limit reached: %d of %d streaming sessions active (max streaming sessions); try again when one has ended", n, r.cfg.MaxSessions)}
 	}
 	if used := r.disk.used.Load(); used >= r.disk.limit {
@@ -427,6 +427,22 @@ func (r *registry) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.countLocked()
+}
+
+// liveLocked returns the number of live sessions, those the session limit
+// counts: attached to a connection, or being processed. A session held for
+// its client to resume (disconnected, processed without a client) holds
+// no slot: clients that start sessions and go cannot lock others out.
+func (r *registry) liveLocked() int {
+	n := 0
+	for _, s := range r.sessions {
+		s.mu.Lock()
+		if s.conn != nil || s.state == stateProcessing {
+			n++
+		}
+		s.mu.Unlock()
+	}
+	return n
 }
 
 func (r *registry) countLocked() int {
@@ -577,6 +593,39 @@ func (srv *Server) reap(now time.Time) {
 				c.closeWith(closePolicy, "session "+s.id+" idle timeout")
 			}
 		}
+	}
+}
+
+// limitHeld ends the oldest of the sessions held for host (disconnected,
+// or processed with no client waiting) beyond Config.MaxHeldPerAddr, and
+// logs each: one address may not keep the server holding spools and
+// results without bound. Called when a session of host becomes held.
+func (srv *Server) limitHeld(host string) {
+	type heldSession struct {
+		s     *session
+		since time.Time
+		state sessionState
+	}
+	var held []heldSession
+	for _, s := range srv.reg.list() {
+		s.mu.Lock()
+		if s.host == host && s.conn == nil && (s.state == stateDisconnected || s.state == stateProcessed) && !s.delivered.Load() {
+			held = append(held, heldSession{s, s.disconnected, s.state})
+		}
+		s.mu.Unlock()
+	}
+	limit := srv.cfg.MaxHeldPerAddr
+	if len(held) <= limit {
+		return
+	}
+	slices.SortFunc(held, func(a, b heldSession) int { return a.since.Compare(b.since) })
+	for _, h := range held[:len(held)-limit] {
+		why := fmt.Sprintf("dropped to make room: %s holds more than %d sessions waiting to be resumed (max held sessions per address)", host, limit)
+		reason := failure("held_limit", "%s", why)
+		if h.state == stateProcessed {
+			reason = uncollected(why, h.s.result)
+		}
+		srv.finish(h.s, reason, h.state)
 	}
 }
 

@@ -40,6 +40,8 @@ type serveOptions struct {
 	MaxConnsPerAddr   int
 	MaxSpoolBytes     int64
 	ResumeGrace       time.Duration
+	MaxHeldPerAddr    int
+	IdleConnTimeout   time.Duration
 	Token             string
 	TLSCert           string
 	TLSKey            string
@@ -140,6 +142,8 @@ in use, or a bad setting, exits with status 2.`,
 	f.IntVar(&opts.MaxConnsPerAddr, "max-connections-per-address", server.DefaultMaxConnsPerAddr, "WebSocket connections one remote address may hold open; more are answered 429")
 	f.Int64Var(&opts.MaxSpoolBytes, "max-spool-bytes", server.DefaultMaxSpoolBytes, "bytes of disk the frame spools of all sessions may use; beyond it starts are refused and the frame that passes it ends its session")
 	f.DurationVar(&opts.ResumeGrace, "streaming-resume-grace", server.DefaultResumeGrace, "keep a session whose client disconnected before session_end, or recovered from the data dir at start, this long for the client to resume it")
+	f.IntVar(&opts.MaxHeldPerAddr, "max-held-sessions-per-address", server.DefaultMaxHeldPerAddr, "sessions one remote address may have waiting to be resumed (they hold no --max-streaming-sessions slot); beyond it the oldest is dropped")
+	f.DurationVar(&opts.IdleConnTimeout, "idle-connection-timeout", server.DefaultIdleConnTimeout, "close a WebSocket connection that has had no session for this long")
 	f.StringVar(&opts.Token, "token", "", "shared secret clients must send as \"Authorization: Bearer <token>\" (or ?token= on /stream) to use every endpoint but /health; empty: no token")
 	f.StringVar(&opts.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS and WSS only (with --tls-key)")
 	f.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
@@ -194,6 +198,8 @@ func runServe(ctx context.Context, opts serveOptions) error {
 		MaxConnsPerAddr:     opts.MaxConnsPerAddr,
 		MaxSpoolBytes:       opts.MaxSpoolBytes,
 		ResumeGrace:         opts.ResumeGrace,
+		MaxHeldPerAddr:      opts.MaxHeldPerAddr,
+		IdleConnTimeout:     opts.IdleConnTimeout,
 		Token:               opts.Token,
 		TLSCertFile:         opts.TLSCert,
 		TLSKeyFile:          opts.TLSKey,
