@@ -77,6 +77,9 @@ type conn struct {
 	// write pump's idle check.
 	bufBytes atomic.Int64
 	attached atomic.Pointer[session]
+
+	// logs rate-limits the lines a client's messages make the server log.
+	logs logLimiter
 }
 
 // setSession makes s (nil: none) the connection's session. Read pump only.
@@ -119,6 +122,7 @@ func (c *conn) run() {
 	if s := c.sess; s != nil {
 		c.srv.detach(s, c, reason)
 	}
+	c.logs.flush()
 	c.log.Debug("connection closed", "reason", reason)
 }
 
@@ -280,7 +284,7 @@ func (c *conn) sendError(s *session, code protocol.ErrorCode, msg string, recove
 	if s != nil {
 		id, log = &s.id, s.log
 	}
-	log.Warn("sent error", "code", code, "message", msg, "recoverable", recoverable)
+	c.logs.log(log, slog.LevelWarn, "error "+string(code), "sent error", "code", code, "message", msg, "recoverable", recoverable)
 	c.srv.metrics.errors.WithLabelValues(string(code)).Inc()
 	c.send(protocol.Error{SessionID: id, ErrorCode: code, ErrorMessage: msg, Recoverable: recoverable})
 }

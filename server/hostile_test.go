@@ -496,3 +496,54 @@ func TestHostileSlots(t *testing.T) {
 	ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 20, logBytes: 40 << 10})
 	ts.checkServing()
 }
+
+// TestHostileLogFlood (issue 12, 6): one connection sends 3000 messages of
+// an unknown type and 1000 frames that are no pictures as fast as it can.
+// Each is answered and counted in the metrics, but the log keeps the first
+// few of each kind and a count of the rest; a victim completes.
+func TestHostileLogFlood(t *testing.T) {
+	const unknown, bad = 3000, 1000
+	ts := startServer(t, nil)
+	before := ts.measure()
+	v := ts.startVictim("victim", 2)
+	h := ts.dial()
+	h.startV1("flood")
+	replies := make(chan int, 1)
+	go func() {
+		n := 0
+		for n < unknown+2*bad {
+			if _, err := h.read(); err != nil {
+				var de *protocol.DecodeError
+				if !errors.As(err, &de) {
+					break
+				}
+			}
+			n++
+		}
+		replies <- n
+	}()
+	for i := range unknown {
+		h.sendText(fmt.Sprintf(`{"type":"hello%d"}`, i))
+	}
+	garbage := bytes.Repeat([]byte{0xFF, 0xD8, 0x00}, 100)
+	for i := range bad {
+		h.send(protocol.Frame{SessionID: "flood", FrameNumber: i, Encoding: protocol.EncodingJPEG, Size: len(garbage)})
+		h.sendBinary(garbage)
+	}
+	if n := <-replies; n != unknown+2*bad {
+		t.Fatalf("%d replies, want %d (an error per message, an ack per frame)", n, unknown+2*bad)
+	}
+	m := ts.scrape()
+	if m[`referee_errors_sent_total{code="UNKNOWN_MESSAGE_TYPE"}`] != unknown || m[`referee_errors_sent_total{code="FRAME_PROCESSING_FAILED"}`] != bad {
+		t.Errorf("metrics count %v unknown types and %v refused frames, want %d and %d", m[`referee_errors_sent_total{code="UNKNOWN_MESSAGE_TYPE"}`], m[`referee_errors_sent_total{code="FRAME_PROCESSING_FAILED"}`], unknown, bad)
+	}
+	h.ws.Close()
+	ts.logs.WaitFor(t, `msg="log lines left out"`, "session_id=flood", `kind="error UNKNOWN_MESSAGE_TYPE"`, fmt.Sprintf("count=%d", unknown-logBurst))
+	ts.logs.WaitFor(t, `msg="log lines left out"`, "session_id=flood", `kind="error FRAME_PROCESSING_FAILED"`, fmt.Sprintf("count=%d", bad-logBurst))
+	if lines := ts.logs.Lines(`msg="sent error"`, "session_id=flood"); len(lines) != 2*logBurst {
+		t.Errorf("%d \"sent error\" lines for the flood, want %d", len(lines), 2*logBurst)
+	}
+	v.frames(2)
+	v.complete()
+	ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 20, logBytes: 24 << 10})
+}

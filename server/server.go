@@ -49,6 +49,10 @@ type Server struct {
 	ctx    context.Context // cancelled, with errShutdown, when the server stops
 	cancel context.CancelCauseFunc
 
+	// refusals rate-limits the lines of requests refused before the
+	// upgrade, which a client can make by the thousand.
+	refusals logLimiter
+
 	mu      sync.Mutex
 	closing bool
 	ln      net.Listener
@@ -253,6 +257,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if herr := <-httpDone; herr != nil && err == nil && !errors.Is(herr, http.ErrServerClosed) {
 		err = herr
 	}
+	s.refusals.flush()
 	if httpSrv != nil {
 		s.log.Info("stopped")
 	}
@@ -377,7 +382,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.wg.Done()
 	if !s.originAllowed(r) {
-		s.log.Warn("refused a connection from a browser page of another origin", "remote", r.RemoteAddr, "origin", clip(r.Header.Get("Origin")))
+		s.refusals.log(s.log, slog.LevelWarn, "origin", "refused a connection from a browser page of another origin", "remote", r.RemoteAddr, "origin", clip(r.Header.Get("Origin")))
 		s.metrics.refused.WithLabelValues("origin").Inc()
 		s.writeError(w, nil, &httpError{http.StatusForbidden, protocol.CodeUnauthorized,
 			fmt.Sprintf("origin %q may not open a stream: serve the page from this server or add its origin to --allowed-origins", clip(r.Header.Get("Origin")))})
@@ -385,7 +390,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	host := remoteHost(r.RemoteAddr)
 	if n, ok := s.admitAddr(host); !ok {
-		s.log.Warn("refused a connection: too many from its address", "remote", r.RemoteAddr, "open", n, "limit", s.cfg.MaxConnsPerAddr)
+		s.refusals.log(s.log, slog.LevelWarn, "per_address", "refused a connection: too many from its address", "remote", r.RemoteAddr, "open", n, "limit", s.cfg.MaxConnsPerAddr)
 		s.metrics.refused.WithLabelValues("per_address").Inc()
 		w.Header().Set("Retry-After", "5")
 		s.writeError(w, nil, &httpError{http.StatusTooManyRequests, protocol.CodeLimitExceeded,
@@ -394,7 +399,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.leaveAddr(host)
 	if !s.memory.reserve(connBufferBytes) {
-		s.log.Warn("refused a connection: memory limit reached", "remote", r.RemoteAddr, "used_mb", megabytes(s.memory.used.Load()), "limit_mb", s.cfg.MaxMemoryMB)
+		s.refusals.log(s.log, slog.LevelWarn, "memory", "refused a connection: memory limit reached", "remote", r.RemoteAddr, "used_mb", megabytes(s.memory.used.Load()), "limit_mb", s.cfg.MaxMemoryMB)
 		s.metrics.refused.WithLabelValues("memory").Inc()
 		w.Header().Set("Retry-After", "5")
 		s.writeError(w, nil, &httpError{http.StatusServiceUnavailable, protocol.CodeLimitExceeded,
