@@ -17,24 +17,28 @@ import (
 
 // Defaults of the Config fields left zero.
 const (
-	DefaultDataDir          = "./referee-data"
-	DefaultMaxSessions      = 10
-	DefaultMaxMemoryMB      = 2048
-	DefaultSessionTimeout   = 300 * time.Second
-	DefaultAnalyzer         = pipeline.AnalyzerSignal
-	DefaultMaxFrameBytes    = 32 << 20
-	DefaultMaxSignalBytes   = signal.MaxSize
-	DefaultMaxMessageBytes  = 64 << 10
-	DefaultMaxUploadBytes   = 1 << 30
-	DefaultWindow           = 64
-	DefaultKeepaliveTimeout = 30 * time.Second
-	DefaultMaxFrames        = 100000
-	DefaultMaxConnsPerAddr  = 16
-	DefaultMaxSpoolBytes    = 20 << 30
-	DefaultResumeGrace      = 60 * time.Second
-	DefaultMaxFramePixels   = 3840 * 2160
-	DefaultMaxHeldPerAddr   = 4
-	DefaultIdleConnTimeout  = 30 * time.Second
+	DefaultDataDir           = "./referee-data"
+	DefaultMaxSessions       = 10
+	DefaultMaxMemoryMB       = 2048
+	DefaultSessionTimeout    = 300 * time.Second
+	DefaultAnalyzer          = pipeline.AnalyzerSignal
+	DefaultMaxFrameBytes     = 32 << 20
+	DefaultMaxSignalBytes    = signal.MaxSize
+	DefaultMaxMessageBytes   = 64 << 10
+	DefaultMaxUploadBytes    = 1 << 30
+	DefaultWindow            = 64
+	DefaultKeepaliveTimeout  = 30 * time.Second
+	DefaultMaxFrames         = 100000
+	DefaultMaxConnsPerAddr   = 16
+	DefaultMaxSpoolBytes     = 20 << 30
+	DefaultResumeGrace       = 60 * time.Second
+	DefaultMaxFramePixels    = 3840 * 2160
+	DefaultMaxHeldPerAddr    = 4
+	DefaultMaxUploads        = 8
+	DefaultMaxUploadsPerAddr = 2
+	DefaultMaxQueuedUploads  = 4
+	DefaultUploadTimeout     = 2 * time.Minute
+	DefaultIdleConnTimeout   = 30 * time.Second
 )
 
 // maxFrameBytesLimit bounds MaxFrameBytes: a spool record holds a 32-bit
@@ -95,6 +99,20 @@ type Config struct {
 	MaxMessageBytes int64
 	// MaxUploadBytes is the largest POST /analyze body. Default 1 GiB.
 	MaxUploadBytes int64
+	// MaxUploads is the number of POST /analyze requests the server takes
+	// at once, receiving or processing; more are answered 503. Default 8.
+	MaxUploads int
+	// MaxUploadsPerAddr is the number of them one remote address may have;
+	// more are answered 429. Default 2.
+	MaxUploadsPerAddr int
+	// MaxQueuedUploads is the number of received uploads that may wait for
+	// a processing worker; the next is answered 503. Uploads take at most
+	// all workers but one, and streamed phrases go first. Default 4.
+	MaxQueuedUploads int
+	// UploadTimeout bounds the reading of a POST /analyze body, so that a
+	// client sending slowly (slowloris) holds nothing longer: past it the
+	// request is answered 408. Default 2 min.
+	UploadTimeout time.Duration
 	// Window is the number of unacknowledged v2 frames a client may have in
 	// flight. Default 64.
 	Window int
@@ -180,6 +198,9 @@ func (c Config) withDefaults() (Config, error) {
 		{int64(c.MaxSpoolBytes), "max spool bytes %d: want a positive number"},
 		{c.MaxFramePixels, "max frame pixels %d: want a positive number"},
 		{int64(c.MaxHeldPerAddr), "max held sessions per address %d: want a positive number"},
+		{int64(c.MaxUploads), "max uploads %d: want a positive number"},
+		{int64(c.MaxUploadsPerAddr), "max uploads per address %d: want a positive number"},
+		{int64(c.MaxQueuedUploads), "max queued uploads %d: want a positive number"},
 	} {
 		if n.v < 0 {
 			bad(n.format, n.v)
@@ -194,6 +215,7 @@ func (c Config) withDefaults() (Config, error) {
 		{c.KeepaliveTimeout, "keepalive timeout %v: want a positive duration"},
 		{c.ResumeGrace, "resume grace %v: want a positive duration"},
 		{c.IdleConnTimeout, "idle connection timeout %v: want a positive duration"},
+		{c.UploadTimeout, "upload timeout %v: want a positive duration"},
 	} {
 		if d.v < 0 {
 			bad(d.format, d.v)
@@ -242,6 +264,10 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.MaxFramePixels, DefaultMaxFramePixels)
 	setDefault(&c.MaxHeldPerAddr, DefaultMaxHeldPerAddr)
 	setDefault(&c.IdleConnTimeout, DefaultIdleConnTimeout)
+	setDefault(&c.MaxUploads, DefaultMaxUploads)
+	setDefault(&c.MaxUploadsPerAddr, DefaultMaxUploadsPerAddr)
+	setDefault(&c.MaxQueuedUploads, DefaultMaxQueuedUploads)
+	setDefault(&c.UploadTimeout, DefaultUploadTimeout)
 	setDefault(&c.MaxSignalBytes, DefaultMaxSignalBytes)
 	setDefault(&c.MaxMessageBytes, DefaultMaxMessageBytes)
 	setDefault(&c.MaxUploadBytes, DefaultMaxUploadBytes)

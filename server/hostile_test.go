@@ -1,12 +1,15 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -546,4 +550,155 @@ func TestHostileLogFlood(t *testing.T) {
 	v.frames(2)
 	v.complete()
 	ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 20, logBytes: 24 << 10})
+}
+
+// uploadGate is an analyzer that holds the analysis of uploads (their
+// videos have uploadFrames frames) until release is closed, and lets
+// streamed phrases through.
+type uploadGate struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+const uploadFrames = 5
+
+func newUploadGate() uploadGate {
+	return uploadGate{make(chan struct{}, 16), make(chan struct{})}
+}
+
+func (g uploadGate) use(c *Config) {
+	c.Analyzer = "upload-gate"
+	c.Analyzers = map[string]pipeline.Analyzer{"upload-gate": g}
+}
+
+func (g uploadGate) Analyze(ctx context.Context, in pipeline.AnalysisInput, progress func(float64, string)) (pipeline.Verdict, error) {
+	if in.Frames == uploadFrames {
+		g.started <- struct{}{}
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			return pipeline.Verdict{}, ctx.Err()
+		}
+	}
+	return pipeline.SignalAnalyzer{}.Analyze(ctx, in, progress)
+}
+
+// refused checks that an upload was answered status with the JSON error
+// message want.
+func refused(t *testing.T, a uploadAnswer, status int, want string) {
+	t.Helper()
+	var e protocol.Error
+	if a.err != nil || a.status != status || json.Unmarshal(a.body, &e) != nil || e.ErrorMessage != want || e.ErrorCode != protocol.CodeLimitExceeded {
+		t.Errorf("upload answered %d %s (%v), want %d %q", a.status, a.body, a.err, status, want)
+	}
+}
+
+// TestHostileUploads (issue 12, 7): uploads are bounded per address, in
+// total and in the queue for a worker, each refusal saying which; a slow
+// body is cut at the upload timeout; and a streamed phrase is processed at
+// once while uploads hold and wait for the workers.
+func TestHostileUploads(t *testing.T) {
+	waitQueued := func(ts *testServer, n int) {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ts.srv.workers.mu.Lock()
+			q := len(ts.srv.workers.queued)
+			ts.srv.workers.mu.Unlock()
+			if q == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d uploads queued, want %d", q, n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	t.Run("per address, and streams first", func(t *testing.T) {
+		gate := newUploadGate()
+		ts := startServer(t, func(c *Config) { gate.use(c); c.ProcessingWorkers, c.MaxUploadsPerAddr, c.MaxQueuedUploads = 2, 2, 1 })
+		before := ts.measure()
+		first := ts.upload(uploadFrames)
+		<-gate.started
+		second := ts.upload(uploadFrames)
+		waitQueued(ts, 1)
+		refused(t, <-ts.upload(uploadFrames), http.StatusTooManyRequests, "too many uploads from 127.0.0.1: 2 in progress, the limit is 2 (max uploads per address); wait for one to finish")
+		// The streamed phrase takes the worker uploads may not.
+		ts.startVictim("victim", 3).complete()
+		select {
+		case a := <-first:
+			t.Fatalf("the first upload was answered (%d) before its analysis was let go", a.status)
+		default:
+		}
+		close(gate.release)
+		for _, a := range []uploadAnswer{<-first, <-second} {
+			if a.status != http.StatusOK {
+				t.Errorf("upload: %d %s %v", a.status, a.body, a.err)
+			}
+		}
+		ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 20, logBytes: 30 << 10})
+	})
+	t.Run("queue full", func(t *testing.T) {
+		gate := newUploadGate()
+		ts := startServer(t, func(c *Config) { gate.use(c); c.ProcessingWorkers, c.MaxUploadsPerAddr, c.MaxQueuedUploads = 2, 3, 1 })
+		first := ts.upload(uploadFrames)
+		<-gate.started
+		second := ts.upload(uploadFrames)
+		waitQueued(ts, 1)
+		refused(t, <-ts.upload(uploadFrames), http.StatusServiceUnavailable, "analysis queue full: 1 uploads wait for a worker, the limit is 1 (max queued uploads); try again later")
+		close(gate.release)
+		<-first
+		<-second
+		checkNoPartialArtifacts(t, ts.cfg)
+	})
+	t.Run("total", func(t *testing.T) {
+		gate := newUploadGate()
+		ts := startServer(t, func(c *Config) { gate.use(c); c.MaxUploads = 1 })
+		first := ts.upload(uploadFrames)
+		<-gate.started
+		refused(t, <-ts.upload(uploadFrames), http.StatusServiceUnavailable, "too many uploads at once: 1 in progress, the limit is 1 (max uploads); try again later")
+		close(gate.release)
+		<-first
+	})
+	t.Run("slowloris", func(t *testing.T) {
+		ts := startServer(t, func(c *Config) { c.UploadTimeout = 300 * time.Millisecond })
+		before := ts.measure()
+		conn, err := net.Dial("tcp", ts.srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: referee\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"video\"; filename=\"v.avi\"\r\n\r\n", PathAnalyze)
+		began := time.Now()
+		answered := make(chan string, 1)
+		go func() {
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				answered <- err.Error()
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			answered <- fmt.Sprintf("%d %s", resp.StatusCode, body)
+		}()
+		var got string
+	trickle:
+		for {
+			select {
+			case got = <-answered:
+				break trickle
+			case <-time.After(50 * time.Millisecond):
+				conn.Write([]byte("x")) // one byte at a time, never the whole body
+			}
+		}
+		want := `"error_code":"LIMIT_EXCEEDED","error_message":"the upload was not received within 300ms (upload timeout): send it over a faster link, or ask for a longer --upload-timeout","recoverable":false}`
+		if !strings.HasPrefix(got, "408 ") || !strings.Contains(got, want) {
+			t.Errorf("slow upload answered %q, want %q", got, want)
+		}
+		if took := time.Since(began); took > 5*time.Second {
+			t.Errorf("the slow upload was answered after %s, the upload timeout is 300ms", took)
+		}
+		conn.Close()
+		ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 10, logBytes: 10 << 10})
+		checkNoPartialArtifacts(t, ts.cfg)
+		ts.checkServing()
+	})
 }

@@ -46,17 +46,6 @@ func (srv *Server) startProcessing(s *session, c *conn) {
 	}
 }
 
-// acquireWorker waits for one of the ProcessingWorkers places, so that many
-// phrases ending together do not thrash two cores; release gives it back.
-func (srv *Server) acquireWorker(ctx context.Context) (release func(), err error) {
-	select {
-	case srv.workers <- struct{}{}:
-		return func() { <-srv.workers }, nil
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	}
-}
-
 // process runs the pipeline for s and sends the progress and the result,
 // or the error, to the connection attached to s at the time.
 func (srv *Server) process(ctx context.Context, s *session) {
@@ -64,7 +53,9 @@ func (srv *Server) process(ctx context.Context, s *session) {
 		srv.processFailed(s, "", errors.New("no frames were received: nothing to reconstruct"))
 		return
 	}
-	release, err := srv.acquireWorker(ctx)
+	// A place among ProcessingWorkers, so that many phrases ending
+	// together do not thrash two cores; before any upload's.
+	release, err := srv.workers.acquire(ctx, false)
 	if err != nil {
 		srv.processFailed(s, "", err)
 		return

@@ -37,7 +37,7 @@ type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	reg       *registry
-	workers   chan struct{} // a token per session being processed
+	workers   *workerPool   // the places phrases are processed in
 	decoders  chan struct{} // a token per frame being decoded
 	memory    *memBudget
 	readLimit int64
@@ -59,6 +59,8 @@ type Server struct {
 	http    *http.Server
 	conns   map[*conn]struct{}
 	perAddr map[string]int // open WebSocket connections by remote host
+	uploads map[string]int // POST /analyze requests in progress by remote host
+	uploadN int            // POST /analyze requests in progress
 	wg      sync.WaitGroup // every goroutine and handler the server tracks
 	procWG  sync.WaitGroup // the goroutines processing sessions
 	stopped chan struct{}  // closed when Shutdown has finished
@@ -87,7 +89,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		reg:       newRegistry(cfg, memory),
-		workers:   make(chan struct{}, cfg.ProcessingWorkers),
+		workers:   newWorkerPool(cfg.ProcessingWorkers, cfg.MaxQueuedUploads),
 		decoders:  make(chan struct{}, cfg.ProcessingWorkers),
 		memory:    memory,
 		readLimit: max(cfg.MaxFrameBytes+protocol.FrameHeaderSize, cfg.MaxSignalBytes, cfg.MaxMessageBytes),
@@ -95,6 +97,7 @@ func New(cfg Config) (*Server, error) {
 		cancel:    cancel,
 		conns:     make(map[*conn]struct{}),
 		perAddr:   make(map[string]int),
+		uploads:   make(map[string]int),
 		stopped:   make(chan struct{}),
 	}
 	s.upgrader = websocket.Upgrader{

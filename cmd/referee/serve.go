@@ -32,6 +32,10 @@ type serveOptions struct {
 	MaxSignalBytes    int64
 	MaxMessageBytes   int64
 	MaxUploadBytes    int64
+	MaxUploads        int
+	MaxUploadsPerAddr int
+	MaxQueuedUploads  int
+	UploadTimeout     time.Duration
 	Window            int
 	ProcessingWorkers int
 	KeepaliveTimeout  time.Duration
@@ -135,6 +139,10 @@ in use, or a bad setting, exits with status 2.`,
 	f.Int64Var(&opts.MaxSignalBytes, "max-signal-bytes", server.DefaultMaxSignalBytes, "largest phrase log accepted, in bytes (at most 1 MiB)")
 	f.Int64Var(&opts.MaxMessageBytes, "max-message-bytes", server.DefaultMaxMessageBytes, "largest JSON control message accepted, in bytes")
 	f.Int64Var(&opts.MaxUploadBytes, "max-upload-bytes", server.DefaultMaxUploadBytes, "largest POST /analyze upload, in bytes")
+	f.IntVar(&opts.MaxUploads, "max-uploads", server.DefaultMaxUploads, "POST /analyze requests taken at once, received or processed; more are answered 503")
+	f.IntVar(&opts.MaxUploadsPerAddr, "max-uploads-per-address", server.DefaultMaxUploadsPerAddr, "POST /analyze requests one remote address may have in progress; more are answered 429")
+	f.IntVar(&opts.MaxQueuedUploads, "max-queued-uploads", server.DefaultMaxQueuedUploads, "received uploads that may wait for a processing worker (streamed phrases go first); the next is answered 503")
+	f.DurationVar(&opts.UploadTimeout, "upload-timeout", server.DefaultUploadTimeout, "time to receive a POST /analyze body; a slower upload is answered 408")
 	f.IntVar(&opts.Window, "v2-window", server.DefaultWindow, "frames a protocol v2 client may send ahead of the server's acknowledgement")
 	f.IntVar(&opts.ProcessingWorkers, "processing-workers", 0, "sessions processed at once (0: one per CPU)")
 	f.DurationVar(&opts.KeepaliveTimeout, "keepalive-timeout", server.DefaultKeepaliveTimeout, "drop a connection silent this long (no message, no pong); pings go out at 9/10 of it")
@@ -191,6 +199,10 @@ func runServe(ctx context.Context, opts serveOptions) error {
 		MaxSignalBytes:      opts.MaxSignalBytes,
 		MaxMessageBytes:     opts.MaxMessageBytes,
 		MaxUploadBytes:      opts.MaxUploadBytes,
+		MaxUploads:          opts.MaxUploads,
+		MaxUploadsPerAddr:   opts.MaxUploadsPerAddr,
+		MaxQueuedUploads:    opts.MaxQueuedUploads,
+		UploadTimeout:       opts.UploadTimeout,
 		Window:              opts.Window,
 		ProcessingWorkers:   opts.ProcessingWorkers,
 		KeepaliveTimeout:    opts.KeepaliveTimeout,
