@@ -19,7 +19,18 @@
 // 401 with a JSON error (UNAUTHORIZED). With TLSCertFile and TLSKeyFile it
 // speaks HTTPS and WSS only. Browser pages of other origins than the
 // server's and Config.AllowedOrigins get 403, and an address holding
-// MaxConnsPerAddr connections gets 429, both before the upgrade.
+// MaxConnsPerAddr connections gets 429, both before the upgrade. A
+// connection that has had no session for IdleConnTimeout is closed.
+//
+// POST /analyze takes MaxUploads uploads at once (503 past it),
+// MaxUploadsPerAddr from one address (429), each body within UploadTimeout
+// (408); a received upload waits for a processing worker in a queue of
+// MaxQueuedUploads (503 past it). Streamed phrases take a worker before
+// any upload, and uploads never hold the last one.
+//
+// What a client can make the server log on every message (errors sent,
+// refused requests) is rate-limited: the first few lines of a kind per
+// connection, then a count of those left out; the metrics count each.
 //
 // # Connections
 //
@@ -64,8 +75,11 @@
 // stats report the count, and MaxMemoryMB caps it. Once both
 // session_end and the signal are in, pipeline.Run rebuilds and analyses the
 // phrase into OutputDir/<id> in a goroutine owned by the server, with at
-// most Config.ProcessingWorkers sessions at once. A session ends exactly
-// once: completed, aborted by the client, idle timeout, refused input,
+// most Config.ProcessingWorkers sessions at once. MaxSessions bounds the
+// live sessions (attached to a connection, or processing); sessions held
+// for a resume do not count, and one address may have at most
+// MaxHeldPerAddr of them, the oldest dropped beyond it. A session ends
+// exactly once: completed, aborted by the client, idle timeout, refused input,
 // failed processing, or disconnected and not resumed within
 // Config.ResumeGrace (processed, its result not collected within it); one "removed session" log line says which, its spool
 // is deleted and its id is free again.

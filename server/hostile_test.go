@@ -64,6 +64,8 @@ type bounds struct {
 func (ts *testServer) within(before usage, b bounds) {
 	ts.t.Helper()
 	after := ts.measure()
+	ts.t.Logf("grew by: goroutines %+d, open files %+d, live heap %+.1f MB, log %+d bytes",
+		after.goroutines-before.goroutines, after.fds-before.fds, (float64(after.heap)-float64(before.heap))/(1<<20), after.logBytes-before.logBytes)
 	if d := after.goroutines - before.goroutines; d > b.goroutines {
 		ts.t.Errorf("goroutines grew by %d (%d to %d), the bound is %d", d, before.goroutines, after.goroutines, b.goroutines)
 	}
@@ -465,11 +467,9 @@ func TestHostileIDCollision(t *testing.T) {
 // TestHostileSlots (issue 12, 4): ten connections that start a session,
 // send a frame and drop hold no session slot (limit 2): only the two
 // newest are kept for a resume, the rest are dropped and logged; a victim
-// starts and completes. Connections without a session, never started or
-// done, are closed after the idle connection timeout.
+// starts and completes.
 func TestHostileSlots(t *testing.T) {
-	const idle = 300 * time.Millisecond
-	ts := startServer(t, func(c *Config) { c.MaxSessions, c.MaxHeldPerAddr, c.IdleConnTimeout = 2, 2, idle })
+	ts := startServer(t, func(c *Config) { c.MaxSessions, c.MaxHeldPerAddr = 2, 2 })
 	before := ts.measure()
 	for i := range 10 {
 		id := fmt.Sprintf("held%d", i)
@@ -486,17 +486,59 @@ func TestHostileSlots(t *testing.T) {
 	}
 	v := ts.startVictim("victim", 3)
 	v.complete()
+	ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 20, logBytes: 40 << 10})
+	ts.checkServing()
+}
 
-	// Idle connections: one that never starts a session, and the
-	// victim's once its session is over.
-	silent := ts.dial()
-	for _, c := range []*wsClient{silent, v.c} {
-		ce := c.expectClose()
-		if want := "no session for 300ms (idle connection timeout)"; ce.Code != websocket.ClosePolicyViolation || ce.Text != want {
+// TestHostileIdleConnections (issue 12, 8): sixteen connections that never
+// start a session fill an address's connection places; the 429 says why,
+// and after the idle connection timeout they are closed, saying why, so
+// the victim behind the same address gets in and completes; its own
+// connection is closed the same way once its session is over.
+func TestHostileIdleConnections(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	ts := startServer(t, func(c *Config) { c.IdleConnTimeout = idle })
+	before := ts.measure()
+	var idlers []*wsClient
+	for range ts.cfg.MaxConnsPerAddr {
+		idlers = append(idlers, ts.dial())
+	}
+	_, resp, err := ts.dialer.Dial(ts.url, ts.header)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("the 17th connection: %v, want 429", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if want := `"error_message":"too many connections from 127.0.0.1: 16 open, the limit is 16 (max connections per address); close one or try again later"`; !strings.Contains(string(body), want) {
+		t.Errorf("429 body %s, want %s", body, want)
+	}
+	want := "no session for 300ms (idle connection timeout)"
+	for _, c := range idlers {
+		if ce := c.expectClose(); ce.Code != websocket.ClosePolicyViolation || ce.Text != want {
 			t.Errorf("idle connection closed with %d %q, want %d %q", ce.Code, ce.Text, websocket.ClosePolicyViolation, want)
 		}
+		c.ws.Close()
 	}
-	ts.logs.WaitFor(t, `msg="closed an idle connection"`)
+	// The server uncounts a connection once it has seen it go.
+	var v *victim
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		ws, resp, err := ts.dialer.Dial(ts.url, ts.header)
+		if err == nil {
+			ws.Close()
+			v = ts.startVictim("victim", 3)
+			break
+		}
+		if resp == nil || resp.StatusCode != http.StatusTooManyRequests || time.Now().After(deadline) {
+			t.Fatalf("after the idle connections were closed: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	v.complete()
+	if ce := v.c.expectClose(); ce.Code != websocket.ClosePolicyViolation || ce.Text != want {
+		t.Errorf("the victim's connection, its session over, closed with %d %q, want %d %q", ce.Code, ce.Text, websocket.ClosePolicyViolation, want)
+	}
+	if n := len(ts.logs.Lines(`msg="closed an idle connection"`)); n != ts.cfg.MaxConnsPerAddr+1 {
+		t.Errorf("%d idle connections closed, want %d", n, ts.cfg.MaxConnsPerAddr+1)
+	}
 	ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 20, logBytes: 40 << 10})
 	ts.checkServing()
 }
