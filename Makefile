@@ -9,7 +9,7 @@ VERSION ?= 0.1.0
 FUZZTIME ?= 5s
 
 # pkg/target pairs for the fuzz runs.
-FUZZ := protocol:FuzzDecode protocol:FuzzParseFrame pipeline/signal:FuzzParse server:FuzzV2FrameMessage pipeline/tracks:FuzzParse
+FUZZ := protocol:FuzzDecode protocol:FuzzParseFrame pipeline/signal:FuzzParse server:FuzzV2FrameMessage server:FuzzFrameCheck pipeline/tracks:FuzzParse
 
 .PHONY: all build deps demo test vet fuzz bench gobench eval soak clean
 

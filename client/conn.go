@@ -3,8 +3,10 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -102,11 +104,8 @@ func dial(ctx context.Context, l link) (*conn, error) {
 	defer cancel()
 	ws, resp, err := d.DialContext(dctx, url, l.header())
 	if err != nil {
-		switch {
-		case resp != nil && resp.StatusCode == http.StatusUnauthorized:
-			return nil, serverErrorf("the server refused the token (401): check --token / REFEREE_TOKEN")
-		case resp != nil:
-			return nil, connErrorf("Cannot open %s: the server answered %s (check that the URL points at a referee server)", url, resp.Status)
+		if resp != nil {
+			return nil, refusal(url, resp)
 		}
 		return nil, dialError(dctx, url, timeout, err)
 	}
@@ -127,6 +126,41 @@ func dial(ctx context.Context, l link) (*conn, error) {
 	go c.readPump()
 	go c.writePump(wctx)
 	return c, nil
+}
+
+// refusal is the error of a handshake the server answered with resp, an
+// HTTP status instead of the upgrade. A referee server says why in a JSON
+// error body, which the error quotes with what to do; other servers do
+// not, and the error asks whether the URL is right. A refusal for the
+// server's load (429, 503) is a connection error: a later attempt may get
+// through.
+func refusal(url string, resp *http.Response) error {
+	if resp.StatusCode == http.StatusUnauthorized {
+		return serverErrorf("the server refused the token (401): check --token / REFEREE_TOKEN")
+	}
+	var body protocol.Error
+	// The dialer keeps at most the first KiB of the body, enough for an
+	// error message.
+	if data, err := io.ReadAll(resp.Body); err != nil || json.Unmarshal(data, &body) != nil || body.ErrorCode == "" {
+		return connErrorf("Cannot open %s: the server answered %s (check that the URL points at a referee server)", url, resp.Status)
+	}
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests:
+		return connErrorf("Cannot open %s: the server refused the connection (%s): %s: %s (close other connections from this address, or try again %s)",
+			url, resp.Status, body.ErrorCode, body.ErrorMessage, retryAfter(resp))
+	case http.StatusServiceUnavailable:
+		return connErrorf("Cannot open %s: the server cannot take the connection now (%s): %s: %s (try again %s)",
+			url, resp.Status, body.ErrorCode, body.ErrorMessage, retryAfter(resp))
+	}
+	return serverErrorf("Cannot open %s: the server answered %s: %s: %s", url, resp.Status, body.ErrorCode, body.ErrorMessage)
+}
+
+// retryAfter says when resp's Retry-After asks to try again.
+func retryAfter(resp *http.Response) string {
+	if v := resp.Header.Get("Retry-After"); v != "" {
+		return "in " + v + " s"
+	}
+	return "later"
 }
 
 // fail records the first reason the connection ended and wakes everyone

@@ -14,7 +14,12 @@ import (
 // A server acknowledges frames it may still lose (its write buffer at a
 // crash), so no frame is ever known to be safe before the result: the
 // journal keeps them all.
+//
+// The journal also keeps the session's resume token, the server's proof
+// that a resume comes from the client that started the session. It is held
+// in memory only, for the run, and never logged.
 type journal struct {
+	token   string
 	f       *os.File
 	entries []journalEntry
 	end     int64

@@ -206,6 +206,10 @@ func (s *session) start(ctx context.Context) error {
 		VideoFormat:    protocol.DefaultVideoFormat,
 		Resume:         resume,
 	}
+	if resume {
+		// Only a run that keeps a journal ever resumes.
+		msg.ResumeToken = s.jr.token
+	}
 	if s.opts.Protocol == protocol.V2 {
 		// A v1 request carries no protocol field at all, exactly what the
 		// existing service's clients send.
@@ -222,6 +226,11 @@ func (s *session) start(ctx context.Context) error {
 		return err
 	}
 	started := m.(protocol.SessionStarted)
+	if !started.Resume && s.jr != nil {
+		// A new session, the first or one the server no longer held:
+		// a later resume must show its token.
+		s.jr.token = started.ResumeToken
+	}
 	if started.SessionID != "" && started.SessionID != s.id {
 		s.log.Warn("The server renamed the session", "server_session", started.SessionID)
 		s.id = started.SessionID

@@ -25,5 +25,13 @@
 // server answers the repeated session_end and signal without processing the
 // phrase again and sends its result.
 //
+// A resume needs proof: the session_started of a new session carries a
+// random "resume_token", and a resume must send it back in session_start's
+// "resume_token". A resume without it, or with another, is refused with
+// SESSION_START_FAILED, and the session it named goes on untouched: knowing
+// a session's id, frame rate and size (GET /streaming/stats shows them)
+// gives no hold on it. The token is never shown anywhere else. A v1 client
+// that never resumes ignores the field and is unaffected.
+//
 // This package imports nothing else from the project.
 package protocol

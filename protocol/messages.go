@@ -74,9 +74,12 @@ type Message interface {
 // a server restart: if the server still holds it, SessionStarted has Resume
 // true and lists in Have the frames it holds; the client sends only the
 // others, then session_end and the signal again (the server keeps frames
-// only). FPS, Width and Height must be those of the first start. If the
-// server holds no such session, it starts a new one and SessionStarted has
-// Resume false: the client sends every frame. Resume works in v1 and v2.
+// only). FPS, Width and Height must be those of the first start, and
+// ResumeToken the token the first SessionStarted gave: without it (or with
+// another) the server refuses the resume with SESSION_START_FAILED and
+// leaves the session it holds as it was. If the server holds no such
+// session, it starts a new one and SessionStarted has Resume false: the
+// client sends every frame. Resume works in v1 and v2.
 type SessionStart struct {
 	SessionID      string  `json:"session_id"`
 	FPS            float64 `json:"fps"`
@@ -86,6 +89,7 @@ type SessionStart struct {
 	VideoFormat    string  `json:"video_format,omitempty"`
 	Protocol       string  `json:"protocol,omitempty"`
 	Resume         bool    `json:"resume,omitempty"`
+	ResumeToken    string  `json:"resume_token,omitempty"`
 }
 
 // Frame announces the binary message that follows it in v1.
@@ -132,12 +136,19 @@ type Ping struct{}
 // before: frames acknowledged just before a server crash may be lost.
 // After a resume, frames_ack's Through counts the frame messages of the
 // new connection.
+//
+// ResumeToken, in the answer to a new session, is the secret a resume of
+// this session must present (SessionStart.ResumeToken). Only the client
+// that started the session gets it: a client keeps it for the session's
+// life and shows it to no one. A client that never resumes may ignore it;
+// servers that know no resume send none.
 type SessionStarted struct {
-	SessionID string   `json:"session_id"`
-	Protocol  string   `json:"protocol,omitempty"`
-	Window    int      `json:"window,omitempty"`
-	Resume    bool     `json:"resume,omitempty"`
-	Have      [][2]int `json:"have,omitempty"`
+	SessionID   string   `json:"session_id"`
+	Protocol    string   `json:"protocol,omitempty"`
+	Window      int      `json:"window,omitempty"`
+	Resume      bool     `json:"resume,omitempty"`
+	Have        [][2]int `json:"have,omitempty"`
+	ResumeToken string   `json:"resume_token,omitempty"`
 }
 
 // FrameAck acknowledges one v1 frame.
@@ -156,6 +167,13 @@ type FramesAck struct {
 }
 
 // Validation is the server's account of a session's frames.
+//
+// UnreadableFrames, this project's addition, counts the frames that were
+// acknowledged but could not be read back when the phrase was processed
+// (a spool record damaged on disk, or a frame kept by an older server that
+// did not decode frames on receipt): they are left out of the video, and
+// an issue lists their numbers. It is only in the result's "validation";
+// session_ended leaves it out.
 type Validation struct {
 	Valid            bool     `json:"valid"`
 	Issues           []string `json:"issues"`
@@ -164,6 +182,7 @@ type Validation struct {
 	DuplicateFrames  int      `json:"duplicate_frames"`
 	OutOfOrderFrames int      `json:"out_of_order_frames"`
 	HasSignal        bool     `json:"has_signal"`
+	UnreadableFrames *int     `json:"unreadable_frames,omitempty"`
 }
 
 // SessionEnded answers SessionEnd.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,9 +18,6 @@ import (
 	"github.com/referee-project/referee/pipeline/signal"
 	"github.com/referee-project/referee/protocol"
 )
-
-// uploadTimeout bounds the reading of a POST /analyze body.
-const uploadTimeout = 10 * time.Minute
 
 // Multipart field names of POST /analyze.
 const (
@@ -44,10 +42,40 @@ func badRequest(format string, args ...any) *httpError {
 // bodyError classifies a failure to read the request body.
 func (s *Server) bodyError(what string, err error) *httpError {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
 		return &httpError{http.StatusRequestEntityTooLarge, protocol.CodeLimitExceeded, fmt.Sprintf("the upload is over the %d-byte limit", mbe.Limit)}
+	case errors.As(err, &ne) && ne.Timeout():
+		return &httpError{http.StatusRequestTimeout, protocol.CodeLimitExceeded, fmt.Sprintf("the upload was not received within %s (upload timeout): send it over a faster link, or ask for a longer --upload-timeout", s.cfg.UploadTimeout)}
 	}
 	return badRequest("read the %s: %v", what, err)
+}
+
+// admitUpload counts one more upload from host, unless the server or host
+// has as many as it may; the refusal says which limit.
+func (s *Server) admitUpload(host string) *httpError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.uploadN; n >= s.cfg.MaxUploads {
+		return &httpError{http.StatusServiceUnavailable, protocol.CodeLimitExceeded, fmt.Sprintf("too many uploads at once: %d in progress, the limit is %d (max uploads); try again later", n, s.cfg.MaxUploads)}
+	}
+	if n := s.uploads[host]; n >= s.cfg.MaxUploadsPerAddr {
+		return &httpError{http.StatusTooManyRequests, protocol.CodeLimitExceeded, fmt.Sprintf("too many uploads from %s: %d in progress, the limit is %d (max uploads per address); wait for one to finish", host, n, s.cfg.MaxUploadsPerAddr)}
+	}
+	s.uploadN++
+	s.uploads[host]++
+	return nil
+}
+
+// leaveUpload uncounts an upload from host.
+func (s *Server) leaveUpload(host string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.uploadN--
+	if s.uploads[host]--; s.uploads[host] <= 0 {
+		delete(s.uploads, host)
+	}
 }
 
 // handleAnalyze is POST /analyze: a multipart upload of a whole video
@@ -63,8 +91,18 @@ func (s *Server) handleAnalyze(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.wg.Done()
+	host := remoteHost(r.RemoteAddr)
+	if herr := s.admitUpload(host); herr != nil {
+		s.refusals.log(s.log, slog.LevelWarn, "upload", "refused an upload", "remote", r.RemoteAddr, "status", herr.status, "message", herr.msg)
+		s.metrics.refused.WithLabelValues("upload").Inc()
+		w.Header().Set("Retry-After", "10")
+		w.Header().Set("Connection", "close") // the body is not read
+		s.writeError(w, nil, herr)
+		return
+	}
+	defer s.leaveUpload(host)
 	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Now().Add(uploadTimeout))
+	rc.SetReadDeadline(time.Now().Add(s.cfg.UploadTimeout))
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadBytes)
 
 	id, dir, err := s.newUploadDir()
@@ -73,6 +111,7 @@ func (s *Server) handleAnalyze(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, nil, &httpError{http.StatusInternalServerError, protocol.CodeInternalError, err.Error()})
 		return
 	}
+	defer s.reg.releaseUpload(id)
 	log := s.log.With("session_id", id, "remote", r.RemoteAddr)
 	res, herr := s.analyzeUpload(r, id, dir, log)
 	rc.SetWriteDeadline(time.Now().Add(writeWait))
@@ -88,13 +127,18 @@ func (s *Server) handleAnalyze(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// newUploadDir creates the artifact directory of a new upload session.
+// newUploadDir reserves an id for a new upload in the registry and creates
+// its artifact directory; the caller releases the id when the upload ends.
+// An id whose directory an earlier phrase left is passed over.
 func (s *Server) newUploadDir() (id, dir string, err error) {
 	for {
-		id = protocol.NewSessionID(time.Now(), s.reg.nextPhrase())
+		id = s.reg.reserveUpload()
 		dir = filepath.Join(s.cfg.OutputDir, id)
 		err = os.Mkdir(dir, 0o755)
 		if !errors.Is(err, fs.ErrExist) {
+			if err != nil {
+				s.reg.releaseUpload(id)
+			}
 			return id, dir, err
 		}
 	}
@@ -156,8 +200,12 @@ func (s *Server) analyzeUpload(r *http.Request, id, dir string, log *slog.Logger
 	}
 	log.Info("analysis upload received", "video_bytes", videoBytes, "signal_bytes", len(sig))
 
-	release, err := s.acquireWorker(r.Context())
-	if err != nil {
+	release, err := s.workers.acquire(r.Context(), true)
+	var qf *queueFullError
+	switch {
+	case errors.As(err, &qf):
+		return nil, &httpError{http.StatusServiceUnavailable, protocol.CodeLimitExceeded, qf.Error()}
+	case err != nil:
 		return nil, &httpError{http.StatusServiceUnavailable, protocol.CodeInternalError, "the server is shutting down"}
 	}
 	defer release()

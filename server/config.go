@@ -17,21 +17,28 @@ import (
 
 // Defaults of the Config fields left zero.
 const (
-	DefaultDataDir          = "./referee-data"
-	DefaultMaxSessions      = 10
-	DefaultMaxMemoryMB      = 2048
-	DefaultSessionTimeout   = 300 * time.Second
-	DefaultAnalyzer         = pipeline.AnalyzerSignal
-	DefaultMaxFrameBytes    = 32 << 20
-	DefaultMaxSignalBytes   = signal.MaxSize
-	DefaultMaxMessageBytes  = 64 << 10
-	DefaultMaxUploadBytes   = 1 << 30
-	DefaultWindow           = 64
-	DefaultKeepaliveTimeout = 30 * time.Second
-	DefaultMaxFrames        = 100000
-	DefaultMaxConnsPerAddr  = 16
-	DefaultMaxSpoolBytes    = 20 << 30
-	DefaultResumeGrace      = 60 * time.Second
+	DefaultDataDir           = "./referee-data"
+	DefaultMaxSessions       = 10
+	DefaultMaxMemoryMB       = 2048
+	DefaultSessionTimeout    = 300 * time.Second
+	DefaultAnalyzer          = pipeline.AnalyzerSignal
+	DefaultMaxFrameBytes     = 32 << 20
+	DefaultMaxSignalBytes    = signal.MaxSize
+	DefaultMaxMessageBytes   = 64 << 10
+	DefaultMaxUploadBytes    = 1 << 30
+	DefaultWindow            = 64
+	DefaultKeepaliveTimeout  = 30 * time.Second
+	DefaultMaxFrames         = 100000
+	DefaultMaxConnsPerAddr   = 16
+	DefaultMaxSpoolBytes     = 20 << 30
+	DefaultResumeGrace       = 60 * time.Second
+	DefaultMaxFramePixels    = 3840 * 2160
+	DefaultMaxHeldPerAddr    = 4
+	DefaultMaxUploads        = 8
+	DefaultMaxUploadsPerAddr = 2
+	DefaultMaxQueuedUploads  = 4
+	DefaultUploadTimeout     = 2 * time.Minute
+	DefaultIdleConnTimeout   = 30 * time.Second
 )
 
 // maxFrameBytesLimit bounds MaxFrameBytes: a spool record holds a 32-bit
@@ -51,12 +58,17 @@ type Config struct {
 	// OutputDir receives each session's artifacts in OutputDir/<id>.
 	// Default DataDir/sessions.
 	OutputDir string
-	// MaxSessions is the number of concurrent streaming sessions. Default 10.
+	// MaxSessions is the number of live streaming sessions: attached to a
+	// connection, or being processed. Sessions held for a resume are not
+	// counted (see MaxHeldPerAddr). Default 10.
 	MaxSessions int
-	// MaxMemoryMB bounds the RAM that streaming sessions hold for frames not
-	// yet written to their spools: a session start is refused when the
-	// bytes buffered plus a new session's write buffer (1 MiB) would exceed
-	// it. Default 2048.
+	// MaxMemoryMB bounds the RAM the server holds for its clients: every
+	// WebSocket connection's buffers (80 KiB) and the message it is
+	// reading, every live session's spool write buffer (1 MiB), every PNG
+	// frame being decoded. A connection (503), a session start
+	// (SESSION_START_FAILED), a message (LIMIT_EXCEEDED) or a decode (the
+	// frame refused) that would pass it is refused. GET /streaming/stats
+	// reports the count as total_memory_mb. Default 2048.
 	MaxMemoryMB int
 	// SessionTimeout ends a streaming session that has received no message
 	// for this long. Default 300 s.
@@ -75,6 +87,11 @@ type Config struct {
 	VideoFormat string
 	// MaxFrameBytes is the largest frame payload accepted. Default 32 MiB.
 	MaxFrameBytes int64
+	// MaxFramePixels is the largest picture accepted, in pixels (width x
+	// height); no side may be over 8192 either. A session_start beyond it
+	// is refused with INVALID_MESSAGE, a frame beyond it is rejected before
+	// it is decoded. Default 3840x2160 (8,294,400).
+	MaxFramePixels int64
 	// MaxSignalBytes is the largest phrase log accepted. Default 1 MiB.
 	MaxSignalBytes int64
 	// MaxMessageBytes is the largest text (JSON) message accepted.
@@ -82,6 +99,20 @@ type Config struct {
 	MaxMessageBytes int64
 	// MaxUploadBytes is the largest POST /analyze body. Default 1 GiB.
 	MaxUploadBytes int64
+	// MaxUploads is the number of POST /analyze requests the server takes
+	// at once, receiving or processing; more are answered 503. Default 8.
+	MaxUploads int
+	// MaxUploadsPerAddr is the number of them one remote address may have;
+	// more are answered 429. Default 2.
+	MaxUploadsPerAddr int
+	// MaxQueuedUploads is the number of received uploads that may wait for
+	// a processing worker; the next is answered 503. Uploads take at most
+	// all workers but one, and streamed phrases go first. Default 4.
+	MaxQueuedUploads int
+	// UploadTimeout bounds the reading of a POST /analyze body, so that a
+	// client sending slowly (slowloris) holds nothing longer: past it the
+	// request is answered 408. Default 2 min.
+	UploadTimeout time.Duration
 	// Window is the number of unacknowledged v2 frames a client may have in
 	// flight. Default 64.
 	Window int
@@ -105,6 +136,15 @@ type Config struct {
 	// (SESSION_START_FAILED) once it is reached, and a frame that would
 	// pass it ends its session with LIMIT_EXCEEDED. Default 20 GiB.
 	MaxSpoolBytes int64
+	// MaxHeldPerAddr is the number of sessions one remote address may have
+	// held for a resume (disconnected, failed, or processed with their
+	// result not collected); beyond it the oldest is ended, and logged.
+	// Held sessions do not count toward MaxSessions. Default 4.
+	MaxHeldPerAddr int
+	// IdleConnTimeout closes a WebSocket connection that has had no
+	// session for this long (never started one, or its session ended),
+	// with 1008 and a reason that says so. Default 30 s.
+	IdleConnTimeout time.Duration
 	// ResumeGrace is how long the server keeps a session whose client
 	// disconnected before session_end, or that it recovered from its spool
 	// at start, so that a client can resume it. Default 60 s.
@@ -156,6 +196,11 @@ func (c Config) withDefaults() (Config, error) {
 		{int64(c.MaxFramesPerSession), "max frames per session %d: want a positive number"},
 		{int64(c.MaxConnsPerAddr), "max connections per address %d: want a positive number"},
 		{int64(c.MaxSpoolBytes), "max spool bytes %d: want a positive number"},
+		{c.MaxFramePixels, "max frame pixels %d: want a positive number"},
+		{int64(c.MaxHeldPerAddr), "max held sessions per address %d: want a positive number"},
+		{int64(c.MaxUploads), "max uploads %d: want a positive number"},
+		{int64(c.MaxUploadsPerAddr), "max uploads per address %d: want a positive number"},
+		{int64(c.MaxQueuedUploads), "max queued uploads %d: want a positive number"},
 	} {
 		if n.v < 0 {
 			bad(n.format, n.v)
@@ -169,6 +214,8 @@ func (c Config) withDefaults() (Config, error) {
 		{c.ReaperInterval, "reaper interval %v: want a positive duration"},
 		{c.KeepaliveTimeout, "keepalive timeout %v: want a positive duration"},
 		{c.ResumeGrace, "resume grace %v: want a positive duration"},
+		{c.IdleConnTimeout, "idle connection timeout %v: want a positive duration"},
+		{c.UploadTimeout, "upload timeout %v: want a positive duration"},
 	} {
 		if d.v < 0 {
 			bad(d.format, d.v)
@@ -214,6 +261,13 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.Analyzer, DefaultAnalyzer)
 	setDefault(&c.VideoFormat, pipeline.VideoFormatMJPEG)
 	setDefault(&c.MaxFrameBytes, DefaultMaxFrameBytes)
+	setDefault(&c.MaxFramePixels, DefaultMaxFramePixels)
+	setDefault(&c.MaxHeldPerAddr, DefaultMaxHeldPerAddr)
+	setDefault(&c.IdleConnTimeout, DefaultIdleConnTimeout)
+	setDefault(&c.MaxUploads, DefaultMaxUploads)
+	setDefault(&c.MaxUploadsPerAddr, DefaultMaxUploadsPerAddr)
+	setDefault(&c.MaxQueuedUploads, DefaultMaxQueuedUploads)
+	setDefault(&c.UploadTimeout, DefaultUploadTimeout)
 	setDefault(&c.MaxSignalBytes, DefaultMaxSignalBytes)
 	setDefault(&c.MaxMessageBytes, DefaultMaxMessageBytes)
 	setDefault(&c.MaxUploadBytes, DefaultMaxUploadBytes)

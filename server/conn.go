@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -72,7 +71,21 @@ type conn struct {
 	// Owned by the read pump.
 	sess    *session
 	pending *announcement
-	buf     bytes.Buffer // the message being read, reused
+	buf     []byte // the message being read, reused; its capacity is counted in the memory budget
+
+	// bufBytes is cap(buf), for the stats; attached is sess, for the
+	// write pump's idle check.
+	bufBytes atomic.Int64
+	attached atomic.Pointer[session]
+
+	// logs rate-limits the lines a client's messages make the server log.
+	logs logLimiter
+}
+
+// setSession makes s (nil: none) the connection's session. Read pump only.
+func (c *conn) setSession(s *session) {
+	c.sess = s
+	c.attached.Store(s)
 }
 
 func newConn(srv *Server, ws *websocket.Conn, remote string) *conn {
@@ -104,10 +117,12 @@ func (c *conn) run() {
 	c.cancel(errPeerGone)
 	<-c.writerDone
 	c.ws.Close()
+	c.srv.memory.release(connBufferBytes + int64(cap(c.buf)))
 	reason := c.lostReason(err)
 	if s := c.sess; s != nil {
 		c.srv.detach(s, c, reason)
 	}
+	c.logs.flush()
 	c.log.Debug("connection closed", "reason", reason)
 }
 
@@ -144,13 +159,33 @@ func (c *conn) readPump() error {
 
 // writePump writes the queued messages and the keepalive pings until ctx
 // is done. It never writes to a peer that has gone: a disconnect is never
-// answered with a send.
+// answered with a send. It also closes the connection once it has had no
+// session for IdleConnTimeout.
 func (c *conn) writePump() {
 	defer close(c.writerDone)
 	ping := time.NewTicker(c.srv.cfg.KeepaliveTimeout * 9 / 10)
 	defer ping.Stop()
+	idle := c.srv.cfg.IdleConnTimeout
+	// Looked at four times a timeout: closed within 1.25 timeouts.
+	check := time.NewTicker(max(idle/4, time.Millisecond))
+	defer check.Stop()
+	sessionless := time.Now()
 	for {
 		select {
+		case now := <-check.C:
+			if c.ctx.Err() != nil {
+				continue // closing already
+			}
+			if s := c.attached.Load(); s != nil && s.attachedTo(c) {
+				sessionless = time.Time{}
+				continue
+			}
+			if sessionless.IsZero() {
+				sessionless = now
+			} else if now.Sub(sessionless) >= idle {
+				c.log.Info("closed an idle connection", "reason", fmt.Sprintf("no session for %s (idle connection timeout)", formatDuration(now.Sub(sessionless))))
+				c.closeWith(closePolicy, fmt.Sprintf("no session for %s (idle connection timeout)", idle))
+			}
 		case <-c.ctx.Done():
 			c.closeOut(nil)
 			return
@@ -249,7 +284,7 @@ func (c *conn) sendError(s *session, code protocol.ErrorCode, msg string, recove
 	if s != nil {
 		id, log = &s.id, s.log
 	}
-	log.Warn("sent error", "code", code, "message", msg, "recoverable", recoverable)
+	c.logs.log(log, slog.LevelWarn, "error "+string(code), "sent error", "code", code, "message", msg, "recoverable", recoverable)
 	c.srv.metrics.errors.WithLabelValues(string(code)).Inc()
 	c.send(protocol.Error{SessionID: id, ErrorCode: code, ErrorMessage: msg, Recoverable: recoverable})
 }

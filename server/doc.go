@@ -19,7 +19,18 @@
 // 401 with a JSON error (UNAUTHORIZED). With TLSCertFile and TLSKeyFile it
 // speaks HTTPS and WSS only. Browser pages of other origins than the
 // server's and Config.AllowedOrigins get 403, and an address holding
-// MaxConnsPerAddr connections gets 429, both before the upgrade.
+// MaxConnsPerAddr connections gets 429, both before the upgrade. A
+// connection that has had no session for IdleConnTimeout is closed.
+//
+// POST /analyze takes MaxUploads uploads at once (503 past it),
+// MaxUploadsPerAddr from one address (429), each body within UploadTimeout
+// (408); a received upload waits for a processing worker in a queue of
+// MaxQueuedUploads (503 past it). Streamed phrases take a worker before
+// any upload, and uploads never hold the last one.
+//
+// What a client can make the server log on every message (errors sent,
+// refused requests) is rate-limited: the first few lines of a kind per
+// connection, then a count of those left out; the metrics count each.
 //
 // # Connections
 //
@@ -51,13 +62,24 @@
 // # Sessions
 //
 // A session has the client's id, or one generated in the capture box's
-// style. Frames are appended to a spool file on disk (DataDir/spool/<id>)
-// through a write buffer, and only an index is kept in memory; the memory
-// figures of the logs and stats count the buffered bytes. Once both
+// style. A frame is acknowledged "received" only if it is a picture the
+// processing reads, of the session's size and within MaxFramePixels: a
+// JPEG is checked whole by its structure (checkJPEG, held by a fuzz test to
+// accept nothing OpenCV cannot decode), a PNG is decoded in full in one of
+// ProcessingWorkers places, a raw frame has its exact size. Frames are
+// appended to a spool file on disk (DataDir/spool/<id>) through a write
+// buffer, and only an index is kept in memory. Memory is counted: every
+// connection's buffers and the message it reads (which grows only as bytes
+// arrive, never past the frame limit, and is given back after an outsized
+// message), every live session's write buffer, every PNG decode; the
+// stats report the count, and MaxMemoryMB caps it. Once both
 // session_end and the signal are in, pipeline.Run rebuilds and analyses the
 // phrase into OutputDir/<id> in a goroutine owned by the server, with at
-// most Config.ProcessingWorkers sessions at once. A session ends exactly
-// once: completed, aborted by the client, idle timeout, refused input,
+// most Config.ProcessingWorkers sessions at once. MaxSessions bounds the
+// live sessions (attached to a connection, or processing); sessions held
+// for a resume do not count, and one address may have at most
+// MaxHeldPerAddr of them, the oldest dropped beyond it. A session ends
+// exactly once: completed, aborted by the client, idle timeout, refused input,
 // failed processing, or disconnected and not resumed within
 // Config.ResumeGrace (processed, its result not collected within it); one "removed session" log line says which, its spool
 // is deleted and its id is free again.
@@ -80,6 +102,19 @@
 // again without a second run, and sends process_start, the rest of the
 // progress and process_complete (the stored result, read back from
 // result.json, if processing has ended).
+//
+// A resume must carry the resume token the session's session_started gave;
+// without it the resume is refused and the session untouched. Only a
+// session that holds no frame, whose client's connection was lost before
+// it could read session_started, is replaced by a resume without a token
+// from the same address.
+//
+// At processing, every frame is read back first: one whose record is
+// damaged on disk (or, recovered from an earlier run, that is no readable
+// picture) is left out of the video and counted in the result's
+// validation.unreadable_frames, never failing the phrase. When processing
+// fails all the same, the session and its spool are kept, disconnected,
+// for ResumeGrace: a resume and session_end and the signal again retry it.
 //
 // The artifacts of a
 // failed run are removed, so a directory without result.json is never left

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -242,15 +243,18 @@ var badInputs = []badInput{
 	},
 	{
 		name: "memory limit reached",
-		cfg:  func(c *Config) { c.MaxMemoryMB = 1 },
+		cfg:  func(c *Config) { c.MaxMemoryMB = 2 },
 		run: func(t *testing.T, ts *testServer) {
-			holder, _ := ts.startedWithFrames("holder", 1) // its frame sits in the write buffer
+			// The holder's connection and spool buffer take 1.2 MB; the
+			// second connection's buffers 0.1 MB; its spool buffer would
+			// pass 2 MB.
+			holder, _ := ts.startedWithFrames("holder", 1)
 			c := ts.dial()
 			c.send(startMessage("second"))
-			c.expectFatal(protocol.CodeSessionStartFailed, "memory limit reached", websocket.CloseNormalClosure)
+			c.expectFatal(protocol.CodeSessionStartFailed, "memory limit reached: the server holds 1.3 MB for 1 sessions and their connections, and a new session needs 1.0 MB, over the 2 MB limit (max streaming memory MB)", websocket.CloseNormalClosure)
 			holder.complete("holder", 1)
 		},
-		log: []string{`msg="sent error"`, "code=SESSION_START_FAILED", "over the 1 MB limit"},
+		log: []string{`msg="sent error"`, "code=SESSION_START_FAILED", "over the 2 MB limit"},
 	},
 	{
 		name: "session id that is a path",
@@ -291,7 +295,7 @@ var badInputs = []badInput{
 		run: func(t *testing.T, ts *testServer) {
 			c := ts.dial()
 			c.send(protocol.SessionStart{SessionID: "s1", FPS: 0, Width: testWidth, Height: testHeight})
-			c.expectFatal(protocol.CodeInvalidMessage, "fps 0: want more than 0", websocket.ClosePolicyViolation)
+			c.expectFatal(protocol.CodeInvalidMessage, "fps 0: want 1 to 240 frames per second (0 is what OpenCV reports for a video it cannot read)", websocket.ClosePolicyViolation)
 		},
 		log: []string{`msg="sent error"`, "code=INVALID_MESSAGE", "fps 0"},
 	},
@@ -300,9 +304,9 @@ var badInputs = []badInput{
 		run: func(t *testing.T, ts *testServer) {
 			c := ts.dial()
 			c.send(protocol.SessionStart{SessionID: "s1", FPS: 30})
-			c.expectFatal(protocol.CodeInvalidMessage, "frame size 0x0: want 1 to 16384 pixels each way", websocket.ClosePolicyViolation)
+			c.expectFatal(protocol.CodeInvalidMessage, "width 0: want 1 to 8192 pixels (0 is what OpenCV reports for a video it cannot read)", websocket.ClosePolicyViolation)
 		},
-		log: []string{`msg="sent error"`, "code=INVALID_MESSAGE", "frame size 0x0"},
+		log: []string{`msg="sent error"`, "code=INVALID_MESSAGE", "width 0"},
 	},
 	{
 		name: "signal with the wrong size",
@@ -484,6 +488,7 @@ var badInputs = []badInput{
 		},
 		run: func(t *testing.T, ts *testServer) {
 			c, _ := ts.startedWithFrames("s1", 2)
+			token := ts.resumeToken("s1")
 			c.send(protocol.SessionEnd{SessionID: "s1", TotalFrames: 2})
 			expect[protocol.SessionEnded](c)
 			c.sendSignal("s1", readPhrase(t, logSingleLeft))
@@ -492,8 +497,9 @@ var badInputs = []badInput{
 			for {
 				m := c.recv()
 				if e, ok := m.(protocol.Error); ok {
-					if e.ErrorCode != protocol.CodeProcessingFailed || e.ErrorMessage != "analysis: fail-once analyzer: the analyzer found no fencers" || e.Recoverable {
-						t.Fatalf("error %+v", e)
+					want := "analysis: fail-once analyzer: the analyzer found no fencers; the server keeps the session's 2 frames for 1m0s: resume the session (with its resume token) and send session_end and the signal again to retry"
+					if e.ErrorCode != protocol.CodeProcessingFailed || e.ErrorMessage != want || e.Recoverable {
+						t.Fatalf("error %+v, want %s", e, want)
 					}
 					break
 				}
@@ -507,11 +513,17 @@ var badInputs = []badInput{
 			if _, err := os.Stat(filepath.Join(ts.cfg.OutputDir, "s1")); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("the failed run left its artifact directory: %v", err)
 			}
-			// The id is free again at once.
-			again, _ := ts.startedWithFrames("s1", 1)
-			again.complete("s1", 1)
+			// The session and its frames are kept: a resume retries.
+			retry := ts.dial()
+			start := startMessage("s1")
+			start.Resume, start.ResumeToken = true, token
+			retry.send(start)
+			if started := expect[protocol.SessionStarted](retry); !started.Resume || fmt.Sprint(started.Have) != "[[0 1]]" {
+				t.Fatalf("resume after the failure: %+v, want resume true, have [[0 1]]", started)
+			}
+			retry.complete("s1", 2)
 		},
-		log: []string{`msg="removed session"`, "session_id=s1", `reason="processing failed: analysis: fail-once analyzer: the analyzer found no fencers"`},
+		log: []string{`msg="processing failed; keeping the session and its frames to resume and retry"`, "session_id=s1", `err="analysis: fail-once analyzer: the analyzer found no fencers"`, "frames=2"},
 	},
 }
 

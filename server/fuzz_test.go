@@ -35,7 +35,7 @@ func FuzzV2FrameMessage(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if reason := s.checkFrame(h.FrameNumber, h.Encoding, payload); reason != "" {
+		if reason := s.checkFrame(h.FrameNumber, h.Encoding, payload, DefaultMaxFramePixels); reason != "" {
 			return
 		}
 		res, err := s.addFrame(h.FrameNumber, h.Encoding, payload)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image/jpeg"
 	"image/png"
 	"io"
 	"math"
@@ -16,10 +15,13 @@ import (
 	"github.com/referee-project/referee/protocol"
 )
 
-// Bounds of a session_start beyond which a client is surely wrong.
+// Bounds of a session_start beyond which a client is surely wrong: no
+// camera films fencing below 1 or above 240 frames per second, and no
+// picture side is over 8192 pixels (MaxFramePixels bounds the area).
 const (
-	maxFPS       = 1000
-	maxDimension = 16384
+	minFPS       = 1
+	maxFPS       = 240
+	maxDimension = 8192
 )
 
 // announcement is a v1 frame or signal message whose binary payload is the
@@ -41,8 +43,20 @@ func (a *announcement) String() string {
 // errors are answered (and, when fatal, close the connection) instead.
 func (c *conn) handle(kind int, r io.Reader) error {
 	if c.sess != nil && !c.sess.attachedTo(c) {
-		c.sess = nil // finished (processed, aborted, reaped) or resumed elsewhere
+		c.setSession(nil) // finished (processed, aborted, reaped) or resumed elsewhere
 	}
+	err := c.dispatch(kind, r)
+	var me *memoryError
+	if errors.As(err, &me) {
+		c.fail(protocol.CodeLimitExceeded, me.Error())
+		err = nil
+	}
+	c.shrinkBuffer()
+	return err
+}
+
+// dispatch reads and handles one message.
+func (c *conn) dispatch(kind int, r io.Reader) error {
 	if p := c.pending; p != nil {
 		c.pending = nil
 		if kind != websocket.BinaryMessage {
@@ -57,15 +71,6 @@ func (c *conn) handle(kind int, r io.Reader) error {
 		return c.onBinary(r)
 	}
 	return c.onText(r)
-}
-
-// readAll reads the rest of the current message into the connection's
-// buffer, but no more than limit+1 bytes: a result longer than limit means
-// the message is. The result is valid until the next read.
-func (c *conn) readAll(r io.Reader, limit int64) ([]byte, error) {
-	c.buf.Reset()
-	_, err := c.buf.ReadFrom(io.LimitReader(r, limit+1))
-	return c.buf.Bytes(), err
 }
 
 // sizeOf returns the size of a message of which data has been read.
@@ -141,15 +146,21 @@ func clip(s string) string {
 	return trimTo(s, n) + "..."
 }
 
-// checkStart returns why a session_start cannot start a session, or "".
-func checkStart(m protocol.SessionStart) string {
+// checkStart returns why a session_start cannot start a session, naming
+// the field, or "". maxPixels is Config.MaxFramePixels.
+func checkStart(m protocol.SessionStart, maxPixels int64) string {
+	const unreadable = " (0 is what OpenCV reports for a video it cannot read)"
 	switch {
 	case m.SessionID != "" && !protocol.ValidSessionID(m.SessionID):
 		return fmt.Sprintf("session_id %q is not valid: use 1 to %d letters, digits, '_' or '-'", clip(m.SessionID), protocol.MaxSessionIDLength)
-	case m.FPS <= 0 || m.FPS > maxFPS:
-		return fmt.Sprintf("fps %v: want more than 0 and at most %d (0 is what OpenCV reports for a video it cannot read)", m.FPS, maxFPS)
-	case m.Width <= 0 || m.Height <= 0 || m.Width > maxDimension || m.Height > maxDimension:
-		return fmt.Sprintf("frame size %dx%d: want 1 to %d pixels each way (0x0 is what OpenCV reports for a video it cannot read)", m.Width, m.Height, maxDimension)
+	case !(m.FPS >= minFPS && m.FPS <= maxFPS):
+		return fmt.Sprintf("fps %v: want %d to %d frames per second%s", m.FPS, minFPS, maxFPS, unreadable)
+	case m.Width <= 0 || m.Width > maxDimension:
+		return fmt.Sprintf("width %d: want 1 to %d pixels%s", m.Width, maxDimension, unreadable)
+	case m.Height <= 0 || m.Height > maxDimension:
+		return fmt.Sprintf("height %d: want 1 to %d pixels%s", m.Height, maxDimension, unreadable)
+	case int64(m.Width)*int64(m.Height) > maxPixels:
+		return fmt.Sprintf("width and height %dx%d: %d pixels, over the %d-pixel limit (max frame pixels)", m.Width, m.Height, int64(m.Width)*int64(m.Height), maxPixels)
 	case m.ExpectedFrames < 0:
 		return fmt.Sprintf("expected_frames %d: want 0 (unknown) or more", m.ExpectedFrames)
 	case m.VideoFormat != "" && m.VideoFormat != protocol.DefaultVideoFormat:
@@ -163,7 +174,7 @@ func (c *conn) onStart(m protocol.SessionStart) {
 		c.sendError(c.sess, protocol.CodeSessionStartFailed, fmt.Sprintf("session %s is still active on this connection: end it (session_end and signal) or abort it before starting another", c.sess.id), true)
 		return
 	}
-	if msg := checkStart(m); msg != "" {
+	if msg := checkStart(m, c.srv.cfg.MaxFramePixels); msg != "" {
 		c.fail(protocol.CodeInvalidMessage, msg)
 		return
 	}
@@ -177,6 +188,10 @@ func (c *conn) onStart(m protocol.SessionStart) {
 	}
 	if m.Resume && m.SessionID != "" {
 		s, state, err := c.srv.reg.resume(m, proto, c)
+		if errors.Is(err, errEmptyHeld) {
+			c.srv.finish(s, failure("replaced", "replaced by a new start from the same address: the session held no frame and its client never received the resume token"), stateDisconnected)
+			s, err = nil, nil
+		}
 		if err != nil {
 			var se *startError
 			if !errors.As(err, &se) {
@@ -186,7 +201,7 @@ func (c *conn) onStart(m protocol.SessionStart) {
 			return
 		}
 		if s != nil {
-			c.sess = s
+			c.setSession(s)
 			have := protocol.FrameRanges(s.spool.Numbers())
 			msg := "resumed session"
 			switch state {
@@ -197,7 +212,7 @@ func (c *conn) onStart(m protocol.SessionStart) {
 			}
 			s.log.Info(msg, "new_remote", c.remote, "protocol", proto, "frames", s.spool.Count(), "ranges", len(have))
 			c.srv.metrics.resumed.Inc()
-			c.send(c.startedReply(s.id, proto, true, have))
+			c.send(c.startedReply(s, proto, true, have))
 			return
 		}
 		c.log.Info("client asked to resume a session the server does not hold", "session_id", m.SessionID,
@@ -212,16 +227,20 @@ func (c *conn) onStart(m protocol.SessionStart) {
 		c.fail(se.code, se.msg)
 		return
 	}
-	c.sess = s
+	c.setSession(s)
 	c.srv.metrics.started.Inc()
 	s.log.Info("created session", "active", active, "protocol", proto, "fps", m.FPS, "width", m.Width, "height", m.Height, "expected_frames", m.ExpectedFrames)
-	c.send(c.startedReply(s.id, proto, false, nil))
+	c.send(c.startedReply(s, proto, false, nil))
 }
 
 // startedReply is the session_started of a new or a resumed session; have
-// are the frames a resumed one holds.
-func (c *conn) startedReply(id, proto string, resumed bool, have [][2]int) protocol.SessionStarted {
-	reply := protocol.SessionStarted{SessionID: id, Resume: resumed, Have: have}
+// are the frames a resumed one holds. A new session's carries its resume
+// token; a resumed one's does not, its client has it.
+func (c *conn) startedReply(s *session, proto string, resumed bool, have [][2]int) protocol.SessionStarted {
+	reply := protocol.SessionStarted{SessionID: s.id, Resume: resumed, Have: have}
+	if !resumed {
+		reply.ResumeToken = s.token
+	}
 	if proto == protocol.V2 {
 		reply.Protocol, reply.Window = protocol.V2, c.srv.cfg.Window
 	}
@@ -320,8 +339,10 @@ func (c *conn) countFrame(n int) {
 	c.srv.metrics.bytes.Add(float64(n))
 }
 
-// checkFrame returns why a frame cannot be stored, or "".
-func (s *session) checkFrame(number int, encoding string, payload []byte) string {
+// checkFrame returns why a frame cannot be stored, or "". maxPixels is
+// Config.MaxFramePixels. See checkPicture for what is checked of the
+// picture.
+func (s *session) checkFrame(number int, encoding string, payload []byte, maxPixels int64) string {
 	s.mu.Lock()
 	ended, state := s.ended, s.state
 	s.mu.Unlock()
@@ -330,19 +351,29 @@ func (s *session) checkFrame(number int, encoding string, payload []byte) string
 		return "the session has ended (session_end received)"
 	case number < 0 || number > math.MaxUint32:
 		return fmt.Sprintf("frame number out of range 0 to %d", uint32(math.MaxUint32))
-	case len(payload) == 0:
+	}
+	return checkPicture(encoding, payload, s.start.Width, s.start.Height, maxPixels)
+}
+
+// checkPicture returns why payload is not a picture of w x h pixels in the
+// encoding, or "". A JPEG is checked whole by checkJPEG and a raw frame by
+// its exact size; a PNG only by its header: Server.decodePNG decodes it
+// next.
+func checkPicture(encoding string, payload []byte, width, height int, maxPixels int64) string {
+	if len(payload) == 0 {
 		return "empty payload"
 	}
 	var w, h int
 	switch encoding {
-	case protocol.EncodingJPEG, protocol.EncodingPNG:
-		decode := jpeg.DecodeConfig
-		if encoding == protocol.EncodingPNG {
-			decode = png.DecodeConfig
+	case protocol.EncodingJPEG:
+		var err error
+		if w, h, err = checkJPEG(payload); err != nil {
+			return "not a readable jpeg picture: " + err.Error()
 		}
-		cfg, err := decode(bytes.NewReader(payload))
+	case protocol.EncodingPNG:
+		cfg, err := png.DecodeConfig(bytes.NewReader(payload))
 		if err != nil {
-			return fmt.Sprintf("not a readable %s picture: %v", encoding, err)
+			return fmt.Sprintf("not a readable png picture: %v", err)
 		}
 		w, h = cfg.Width, cfg.Height
 	case protocol.EncodingRaw:
@@ -354,8 +385,11 @@ func (s *session) checkFrame(number int, encoding string, payload []byte) string
 	default:
 		return fmt.Sprintf("unknown encoding %q: want jpeg, png or raw", clip(encoding))
 	}
-	if w != s.start.Width || h != s.start.Height {
-		return fmt.Sprintf("the picture is %dx%d, the session is %dx%d", w, h, s.start.Width, s.start.Height)
+	if pixels := int64(w) * int64(h); pixels > maxPixels || w > maxDimension || h > maxDimension {
+		return fmt.Sprintf("the picture is %dx%d, over the limit of %d pixels and %d a side (max frame pixels)", w, h, maxPixels, maxDimension)
+	}
+	if w != width || h != height {
+		return fmt.Sprintf("the picture is %dx%d, the session is %dx%d", w, h, width, height)
 	}
 	return ""
 }
@@ -364,9 +398,17 @@ func (s *session) checkFrame(number int, encoding string, payload []byte) string
 // acknowledges it as the session's protocol does.
 func (c *conn) storeFrame(number int, encoding string, payload []byte) {
 	s := c.sess
-	if reason := s.checkFrame(number, encoding, payload); reason != "" {
+	if reason := s.checkFrame(number, encoding, payload, c.srv.cfg.MaxFramePixels); reason != "" {
 		c.rejectFrame(number, reason)
 		return
+	}
+	if encoding == protocol.EncodingPNG {
+		if err := c.srv.decodePNG(c.ctx, payload, s.start.Width, s.start.Height); err != nil {
+			if c.ctx.Err() == nil {
+				c.rejectFrame(number, err.Error())
+			}
+			return
+		}
 	}
 	if limit := c.srv.cfg.MaxFramesPerSession; s.spool.Count() >= limit && !s.spool.Has(number) {
 		c.fail(protocol.CodeLimitExceeded, fmt.Sprintf("frame %d refused: session %s holds %d frames, the limit (max frames per session); end the session and start another", number, s.id, limit))
@@ -560,5 +602,5 @@ func (c *conn) onAbort(m protocol.SessionAbort) {
 	s.aborted = true
 	s.mu.Unlock()
 	c.srv.finish(s, failure("aborted", "aborted by the client: %s", trimTo(reason, maxReason)), stateStreaming, stateProcessing, stateProcessed)
-	c.sess = nil
+	c.setSession(nil)
 }

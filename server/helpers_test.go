@@ -191,6 +191,17 @@ func (ts *testServer) waitIdle() {
 	}
 }
 
+// resumeToken returns the resume token of the session id the server holds
+// (what the client that started it was given), or "" when it holds none.
+func (ts *testServer) resumeToken(id string) string {
+	ts.srv.reg.mu.Lock()
+	defer ts.srv.reg.mu.Unlock()
+	if s := ts.srv.reg.sessions[id]; s != nil {
+		return s.token
+	}
+	return ""
+}
+
 // wsClient is a test client speaking the protocol by hand.
 type wsClient struct {
 	t  testing.TB

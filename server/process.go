@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,17 +46,6 @@ func (srv *Server) startProcessing(s *session, c *conn) {
 	}
 }
 
-// acquireWorker waits for one of the ProcessingWorkers places, so that many
-// phrases ending together do not thrash two cores; release gives it back.
-func (srv *Server) acquireWorker(ctx context.Context) (release func(), err error) {
-	select {
-	case srv.workers <- struct{}{}:
-		return func() { <-srv.workers }, nil
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	}
-}
-
 // process runs the pipeline for s and sends the progress and the result,
 // or the error, to the connection attached to s at the time.
 func (srv *Server) process(ctx context.Context, s *session) {
@@ -61,7 +53,9 @@ func (srv *Server) process(ctx context.Context, s *session) {
 		srv.processFailed(s, "", errors.New("no frames were received: nothing to reconstruct"))
 		return
 	}
-	release, err := srv.acquireWorker(ctx)
+	// A place among ProcessingWorkers, so that many phrases ending
+	// together do not thrash two cores; before any upload's.
+	release, err := srv.workers.acquire(ctx, false)
 	if err != nil {
 		srv.processFailed(s, "", err)
 		return
@@ -72,10 +66,36 @@ func (srv *Server) process(ctx context.Context, s *session) {
 		srv.processFailed(s, "", err)
 		return
 	}
+	unreadable, err := s.spool.DropUnreadable(ctx, func(encoding string, payload []byte) error {
+		if reason := checkPicture(encoding, payload, s.start.Width, s.start.Height, srv.cfg.MaxFramePixels); reason != "" {
+			return errors.New(reason)
+		}
+		if encoding == protocol.EncodingPNG {
+			return srv.decodePNG(ctx, payload, s.start.Width, s.start.Height)
+		}
+		return nil
+	})
+	if err != nil {
+		srv.processFailed(s, "", err)
+		return
+	}
+	v := s.validation()
+	count := len(unreadable)
+	v.UnreadableFrames = &count
+	if len(unreadable) > 0 {
+		s.log.Warn("left frames that cannot be read out of the video", "unreadable", len(unreadable), "frames", fmt.Sprint(unreadable))
+		v.Issues = append(v.Issues, fmt.Sprintf("unreadable frames left out of the video: %d (%s)", len(unreadable), listFrames(unreadable)))
+		v.Valid = false
+	}
+	if v.FrameCount == 0 {
+		srv.processFailed(s, "", errors.New("no frame can be read: nothing to reconstruct"))
+		return
+	}
 	s.mu.Lock()
 	sig := s.signal
 	s.mu.Unlock()
 	fwd := &progressForwarder{s: s}
+	analyzer, analyzers := srv.analyzerWith(v)
 	began := time.Now()
 	res, err := pipeline.Run(ctx, pipeline.Job{
 		SessionID:      s.id,
@@ -85,8 +105,8 @@ func (srv *Server) process(ctx context.Context, s *session) {
 		Frames:         s.spool,
 		Signal:         sig,
 		ArtifactDir:    dir,
-		Analyzer:       srv.cfg.Analyzer,
-		Analyzers:      srv.cfg.Analyzers,
+		Analyzer:       analyzer,
+		Analyzers:      analyzers,
 		VideoFormat:    srv.cfg.VideoFormat,
 		StreamingStats: s.stats(time.Now()),
 	}, fwd.report)
@@ -156,6 +176,10 @@ func (srv *Server) completeProcessing(s *session, result []byte, resultPath stri
 	}
 	srv.dropSpool(s)
 	s.log.Info("processing complete while no client waits for the result; keeping the session to resume", "keep_for", srv.cfg.ResumeGrace, "result", resultPath)
+	s.mu.Lock()
+	host := s.host
+	s.mu.Unlock()
+	srv.limitHeld(host)
 }
 
 // sendStoredResult ends s, processed, with the result read back from its
@@ -178,26 +202,105 @@ func (srv *Server) sendStoredResult(s *session, c *conn) {
 	}
 }
 
-// processFailed ends s with err, removes what the failed run left in dir
-// (if dir is not ""), and tells the client if one is attached.
+// processFailed removes what the failed run of s left in dir (if dir is
+// not ""), tells the client if one is attached, and keeps s with its spool
+// as a disconnected session for the resume grace period: a client that
+// resumes it and sends session_end and the signal again retries the
+// processing. A session without frames has nothing to keep, and one whose
+// processing a shutdown cancelled nobody to keep it for: they end.
 func (srv *Server) processFailed(s *session, dir string, err error) {
 	if dir != "" {
 		if rmErr := os.RemoveAll(dir); rmErr != nil {
 			s.log.Warn("cannot remove the artifacts of a failed run", "path", dir, "err", rmErr)
 		}
 	}
-	c, ok := srv.end(s, failure("processing_failed", "processing failed: %v", err), stateProcessing)
-	if !ok || c == nil {
-		return // aborted by the client, who is not waiting for an answer, or no client attached
+	if s.spool.Count() == 0 || srv.isClosing() {
+		c, ok := srv.end(s, failure("processing_failed", "processing failed: %v", err), stateProcessing)
+		if ok && c != nil {
+			c.sendError(s, protocol.CodeProcessingFailed, err.Error(), false)
+			c.closeWith(closeCodeFor(protocol.CodeProcessingFailed), string(protocol.CodeProcessingFailed))
+		}
+		return
 	}
-	c.sendError(s, protocol.CodeProcessingFailed, err.Error(), false)
-	c.closeWith(closeCodeFor(protocol.CodeProcessingFailed), string(protocol.CodeProcessingFailed))
+	s.mu.Lock()
+	if s.state != stateProcessing {
+		s.mu.Unlock()
+		return // aborted by the client, who is not waiting for an answer
+	}
+	c, cancel, host := s.conn, s.cancel, s.host
+	s.state, s.conn, s.ready, s.cancel, s.disconnected = stateDisconnected, nil, false, nil, time.Now()
+	s.failed = err.Error()
+	parkErr := s.spool.Park()
+	srv.reg.uncountBuffer(s)
+	frames := s.spool.Count()
+	s.mu.Unlock()
+	cancel(nil)
+	if parkErr != nil {
+		s.log.Warn("cannot flush the spool of a session whose processing failed", "err", parkErr)
+	}
+	s.log.Warn("processing failed; keeping the session and its frames to resume and retry", "err", err, "frames", frames, "keep_for", srv.cfg.ResumeGrace)
+	srv.limitHeld(host)
+	if c != nil {
+		c.sendError(s, protocol.CodeProcessingFailed, fmt.Sprintf("%v; the server keeps the session's %d frames for %s: resume the session (with its resume token) and send session_end and the signal again to retry", err, frames, srv.cfg.ResumeGrace), false)
+		c.closeWith(closeCodeFor(protocol.CodeProcessingFailed), string(protocol.CodeProcessingFailed))
+	}
+}
+
+// analyzerWith returns the name and the analyzers of a streamed session's
+// job: the configured analyzer, wrapped so that its verdict carries the
+// session's validation v, which the result then has as "validation".
+func (srv *Server) analyzerWith(v protocol.Validation) (string, map[string]pipeline.Analyzer) {
+	name := srv.cfg.Analyzer
+	a := srv.cfg.Analyzers[name]
+	if a == nil {
+		a = pipeline.SignalAnalyzer{} // Config.withDefaults admits no other name without an entry
+	}
+	return name, map[string]pipeline.Analyzer{name: withValidation{a, v}}
+}
+
+// withValidation is an analyzer whose verdict also carries a session's
+// validation in its Extra, under "validation".
+type withValidation struct {
+	pipeline.Analyzer
+	v protocol.Validation
+}
+
+// Analyze implements pipeline.Analyzer.
+func (w withValidation) Analyze(ctx context.Context, in pipeline.AnalysisInput, progress func(float64, string)) (pipeline.Verdict, error) {
+	verdict, err := w.Analyzer.Analyze(ctx, in, progress)
+	if err != nil {
+		return verdict, err
+	}
+	extra := maps.Clone(verdict.Extra)
+	if extra == nil {
+		extra = map[string]any{}
+	}
+	extra["validation"] = w.v
+	verdict.Extra = extra
+	return verdict, nil
+}
+
+// listFrames writes frame numbers for a person: the first ten, then how
+// many more.
+func listFrames(numbers []int) string {
+	const shown = 10
+	parts := make([]string, 0, shown+1)
+	for i, n := range numbers {
+		if i == shown {
+			parts = append(parts, fmt.Sprintf("and %d more", len(numbers)-shown))
+			break
+		}
+		parts = append(parts, strconv.Itoa(n))
+	}
+	return "frames " + strings.Join(parts, ", ")
 }
 
 // keepEarlierArtifacts moves the artifact directory an earlier session with
 // the same id left at dir to dir.1 (or the first free dir.N), so that a new
 // run never mixes with nor overwrites an earlier phrase. Capture clients
-// often reuse one session id for every phrase.
+// often reuse one session id for every phrase. The directory it moves is
+// never one whose session is alive: the registry holds one session or
+// upload per id, and the caller's session holds this one.
 func keepEarlierArtifacts(dir string, log *slog.Logger) error {
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		return nil

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,6 +27,10 @@ type sessionMeta struct {
 	Height         int     `json:"height"`
 	ExpectedFrames int     `json:"expected_frames"`
 	Protocol       string  `json:"protocol"`
+	// ResumeToken is the session's resume token, so that its client can
+	// resume it after a restart. A spool of an older server has none: its
+	// session is recovered but cannot be resumed.
+	ResumeToken string `json:"resume_token,omitempty"`
 }
 
 // writeMeta writes session.json in dir atomically: a crash leaves the old
@@ -41,8 +47,9 @@ func writeMeta(dir string, m sessionMeta) error {
 	return os.Rename(tmp, filepath.Join(dir, metaFileName))
 }
 
-// readMeta reads and checks the session.json of the session directory dir.
-func readMeta(dir string) (sessionMeta, error) {
+// readMeta reads and checks the session.json of the session directory dir;
+// maxPixels is Config.MaxFramePixels.
+func readMeta(dir string, maxPixels int64) (sessionMeta, error) {
 	var m sessionMeta
 	data, err := os.ReadFile(filepath.Join(dir, metaFileName))
 	if err != nil {
@@ -52,7 +59,7 @@ func readMeta(dir string) (sessionMeta, error) {
 		return m, fmt.Errorf("%s: %w", metaFileName, err)
 	}
 	start := protocol.SessionStart{SessionID: m.SessionID, FPS: m.FPS, Width: m.Width, Height: m.Height, ExpectedFrames: m.ExpectedFrames}
-	if msg := checkStart(start); msg != "" || m.SessionID != filepath.Base(dir) {
+	if msg := checkStart(start, maxPixels); msg != "" || m.SessionID != filepath.Base(dir) {
 		return m, fmt.Errorf("%s does not describe session %s: %s", metaFileName, filepath.Base(dir), msg)
 	}
 	return m, nil
@@ -77,7 +84,7 @@ func (srv *Server) recoverSessions() {
 			log.Warn("ignored an entry of the spool directory that is not a session", "path", dir)
 			continue
 		}
-		meta, err := readMeta(dir)
+		meta, err := readMeta(dir, srv.cfg.MaxFramePixels)
 		if err == nil && meta.Protocol != protocol.V2 {
 			meta.Protocol = protocol.V1
 		}
@@ -104,6 +111,7 @@ func (srv *Server) recoverSessions() {
 			created:      now,
 			dir:          dir,
 			spool:        sp,
+			token:        meta.ResumeToken,
 			state:        stateDisconnected,
 			disconnected: now,
 			lastActivity: now,
@@ -122,7 +130,9 @@ func (srv *Server) recoverSessions() {
 
 // resume attaches c to the session it asks to resume and returns it, with
 // the state it was in, or nil when there is no such session (the caller
-// starts a new one). A session still streaming on another connection, one
+// starts a new one). The resume must present the session's token: without
+// it, or with another, it is refused and the session is left as it was. A
+// session still streaming on another connection, one
 // the server has not yet noticed is dead, is taken over: that connection
 // is closed. So is a session being processed, or processed and waiting for
 // its client (or delivered, its result sent on a connection that may have
@@ -139,6 +149,16 @@ func (r *registry) resume(m protocol.SessionStart, proto string, c *conn) (*sess
 	if s == nil {
 		return nil, 0, nil
 	}
+	if m.ResumeToken == "" && r.emptyHeldBy(s, c) {
+		return s, stateDisconnected, errEmptyHeld
+	}
+	if m.ResumeToken == "" || subtle.ConstantTimeCompare([]byte(m.ResumeToken), []byte(s.token)) != 1 {
+		what := "without the session's resume token"
+		if m.ResumeToken != "" {
+			what = "with a wrong resume token"
+		}
+		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("cannot resume session %s %s: a resume must send the resume_token of the session_started that began the session; the session goes on untouched", s.id, what)}
+	}
 	if m.FPS != s.start.FPS || m.Width != s.start.Width || m.Height != s.start.Height {
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("cannot resume session %s: it was started at %vfps %dx%d, the resume asks for %vfps %dx%d",
 			s.id, s.start.FPS, s.start.Width, s.start.Height, m.FPS, m.Width, m.Height)}
@@ -149,19 +169,37 @@ func (r *registry) resume(m protocol.SessionStart, proto string, c *conn) (*sess
 	switch state {
 	case stateDisconnected, stateStreaming:
 		s.state = stateStreaming
-		s.ended, s.totalFrames, s.signal = false, 0, nil
+		r.countBuffer(s)
+		s.ended, s.totalFrames, s.signal, s.failed = false, 0, nil, ""
 		s.gapsBelow = s.maxNumber
 	case stateProcessing, stateProcessed:
 		s.ready, s.replayEnd, s.replaySignal = false, true, true
 	default:
 		return nil, 0, nil
 	}
-	s.conn, s.protocol = c, proto
+	s.conn, s.protocol, s.host = c, proto, remoteHost(c.remote)
 	s.ackBase, s.lastActivity = s.messages, time.Now()
 	if previous != nil && previous != c {
 		previous.closeWith(closePolicy, "session "+s.id+" resumed on another connection")
 	}
 	return s, state, nil
+}
+
+// errEmptyHeld is what resume returns, with the session, for a resume
+// without a token of a session that emptyHeldBy says its caller may
+// replace: the caller ends it and starts the session anew.
+var errEmptyHeld = errors.New("an empty session held for a client that never received its resume token")
+
+// emptyHeldBy reports whether s, which a resume without a token names, is
+// disconnected, holds no frame and was started from the address of c: the
+// connection that started it was lost before its client read
+// session_started (and the token in it). Such a session may be replaced by
+// a new one: it holds nothing of anyone's, and a stranger elsewhere cannot
+// use this to end it.
+func (r *registry) emptyHeldBy(s *session, c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == stateDisconnected && s.messages == 0 && s.host != "" && s.host == remoteHost(c.remote)
 }
 
 // detach handles the end of connection c for its session s: processing goes
@@ -176,10 +214,15 @@ func (srv *Server) detach(s *session, c *conn, reason string) {
 		s.mu.Unlock()
 		return
 	}
-	state := s.state
+	state, host := s.state, s.host
+	var parkErr error
 	switch {
 	case state == stateStreaming && !closing:
 		s.state, s.conn, s.disconnected = stateDisconnected, nil, time.Now()
+		// Parked, the session holds no write buffer while it waits; under
+		// s.mu, so that a resume counts the buffer after this uncounts it.
+		parkErr = s.spool.Park()
+		srv.reg.uncountBuffer(s)
 	case state == stateProcessing, state == stateProcessed:
 		s.conn, s.ready, s.disconnected = nil, false, time.Now()
 	}
@@ -189,15 +232,17 @@ func (srv *Server) detach(s *session, c *conn, reason string) {
 		s.log.Info("connection lost during processing", "reason", fmt.Sprintf("%s; keeping the session until processing ends, then for %s to resume", reason, srv.cfg.ResumeGrace))
 	case state == stateProcessed:
 		s.log.Info("connection lost before the stored result was sent", "reason", fmt.Sprintf("%s; keeping the session for %s to resume", reason, srv.cfg.ResumeGrace))
+		srv.limitHeld(host)
 	case state != stateStreaming:
 	case closing:
 		srv.suspend(s, reason)
 	default:
-		if err := s.spool.Flush(); err != nil {
-			s.log.Warn("cannot flush the spool of a disconnected session", "err", err)
+		if parkErr != nil {
+			s.log.Warn("cannot flush the spool of a disconnected session", "err", parkErr)
 		}
 		s.log.Info("session disconnected", "reason", fmt.Sprintf("%s; keeping the session for %s to resume", reason, srv.cfg.ResumeGrace),
 			"frames", s.spool.Count())
+		srv.limitHeld(host)
 	}
 }
 
@@ -216,6 +261,7 @@ func (srv *Server) suspend(s *session, reason string) {
 	if cerr := s.spool.Close(); err == nil {
 		err = cerr
 	}
+	srv.reg.uncountBuffer(s)
 	if err != nil {
 		s.log.Warn("cannot write the spool of a session kept for recovery", "path", s.spool.path, "err", err)
 	}

@@ -101,7 +101,7 @@ func TestResume(t *testing.T) {
 			}
 
 			second := ts.dial()
-			start.Resume = true
+			start.Resume, start.ResumeToken = true, ts.resumeToken(id)
 			second.send(start)
 			started := expect[protocol.SessionStarted](second)
 			want := protocol.SessionStarted{SessionID: id, Resume: true, Have: [][2]int{{0, 4}, {6, 9}}}
@@ -157,7 +157,7 @@ func TestResumeCases(t *testing.T) {
 	start := startMessage("unknown")
 	start.Resume = true
 	c.send(start)
-	if started := expect[protocol.SessionStarted](c); !reflect.DeepEqual(started, protocol.SessionStarted{SessionID: "unknown"}) {
+	if started := expect[protocol.SessionStarted](c); !reflect.DeepEqual(started, protocol.SessionStarted{SessionID: "unknown", ResumeToken: started.ResumeToken}) {
 		t.Errorf("resume of an unknown session: %+v, want a new session (resume false)", started)
 	}
 	c.sendFrameV1("unknown", 0, protocol.EncodingJPEG, f.jpeg(0))
@@ -167,12 +167,12 @@ func TestResumeCases(t *testing.T) {
 	old, _ := ts.startedWithFrames("taken", 2)
 	closed := old.closedLater()
 	bad := ts.dial()
-	wrong := protocol.SessionStart{SessionID: "taken", FPS: 15, Width: 640, Height: 480, Resume: true}
+	wrong := protocol.SessionStart{SessionID: "taken", FPS: 15, Width: 640, Height: 480, Resume: true, ResumeToken: ts.resumeToken("taken")}
 	bad.send(wrong)
 	bad.expectFatal(protocol.CodeSessionStartFailed, "cannot resume session taken: it was started at 15fps 320x240, the resume asks for 15fps 640x480", websocket.CloseNormalClosure)
 	taker := ts.dial()
 	start = startMessage("taken")
-	start.Resume = true
+	start.Resume, start.ResumeToken = true, ts.resumeToken("taken")
 	taker.send(start)
 	if started := expect[protocol.SessionStarted](taker); !started.Resume || !reflect.DeepEqual(started.Have, [][2]int{{0, 1}}) {
 		t.Errorf("takeover: %+v", started)
@@ -279,7 +279,7 @@ func TestRecoverAfterRestart(t *testing.T) {
 
 	r := second.dial()
 	start := startMessage(id)
-	start.Resume = true
+	start.Resume, start.ResumeToken = true, second.resumeToken(id)
 	r.send(start)
 	started := expect[protocol.SessionStarted](r)
 	if !started.Resume || !reflect.DeepEqual(started.Have, [][2]int{{0, 3}}) {
@@ -368,7 +368,7 @@ func (c *wsClient) streamAndEnd(id, proto string, f *frames, sent []int, total i
 // and which it has ended, in proto on c, and checks session_started.
 func (ts *testServer) resumeEnded(c *wsClient, id, proto string, n int) {
 	ts.t.Helper()
-	c.send(protocol.SessionStart{SessionID: id, FPS: 15, Width: testWidth, Height: testHeight, Protocol: proto, Resume: true})
+	c.send(protocol.SessionStart{SessionID: id, FPS: 15, Width: testWidth, Height: testHeight, Protocol: proto, Resume: true, ResumeToken: ts.resumeToken(id)})
 	started := expect[protocol.SessionStarted](c)
 	want := protocol.SessionStarted{SessionID: id, Resume: true, Have: [][2]int{{0, n - 1}}}
 	if proto == protocol.V2 {

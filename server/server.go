@@ -37,7 +37,9 @@ type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	reg       *registry
-	workers   chan struct{} // a token per session being processed
+	workers   *workerPool   // the places phrases are processed in
+	decoders  chan struct{} // a token per frame being decoded
+	memory    *memBudget
 	readLimit int64
 	upgrader  websocket.Upgrader
 	tls       *tls.Config // nil: plain HTTP
@@ -47,12 +49,18 @@ type Server struct {
 	ctx    context.Context // cancelled, with errShutdown, when the server stops
 	cancel context.CancelCauseFunc
 
+	// refusals rate-limits the lines of requests refused before the
+	// upgrade, which a client can make by the thousand.
+	refusals logLimiter
+
 	mu      sync.Mutex
 	closing bool
 	ln      net.Listener
 	http    *http.Server
 	conns   map[*conn]struct{}
 	perAddr map[string]int // open WebSocket connections by remote host
+	uploads map[string]int // POST /analyze requests in progress by remote host
+	uploadN int            // POST /analyze requests in progress
 	wg      sync.WaitGroup // every goroutine and handler the server tracks
 	procWG  sync.WaitGroup // the goroutines processing sessions
 	stopped chan struct{}  // closed when Shutdown has finished
@@ -75,17 +83,21 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server configuration: %w", err)
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
+	memory := &memBudget{limit: cfg.maxMemoryBytes()}
 	s := &Server{
 		tls:       tlsConfig,
 		cfg:       cfg,
 		log:       cfg.Logger,
-		reg:       newRegistry(cfg),
-		workers:   make(chan struct{}, cfg.ProcessingWorkers),
+		reg:       newRegistry(cfg, memory),
+		workers:   newWorkerPool(cfg.ProcessingWorkers, cfg.MaxQueuedUploads),
+		decoders:  make(chan struct{}, cfg.ProcessingWorkers),
+		memory:    memory,
 		readLimit: max(cfg.MaxFrameBytes+protocol.FrameHeaderSize, cfg.MaxSignalBytes, cfg.MaxMessageBytes),
 		ctx:       ctx,
 		cancel:    cancel,
 		conns:     make(map[*conn]struct{}),
 		perAddr:   make(map[string]int),
+		uploads:   make(map[string]int),
 		stopped:   make(chan struct{}),
 	}
 	s.upgrader = websocket.Upgrader{
@@ -248,6 +260,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if herr := <-httpDone; herr != nil && err == nil && !errors.Is(herr, http.ErrServerClosed) {
 		err = herr
 	}
+	s.refusals.flush()
 	if httpSrv != nil {
 		s.log.Info("stopped")
 	}
@@ -348,7 +361,6 @@ func (s *Server) stats() protocol.Stats {
 		MaxMemoryMB: float64(s.cfg.MaxMemoryMB),
 		Sessions:    map[string]protocol.SessionStats{},
 	}
-	var memory int64
 	for _, sess := range s.reg.list() {
 		if sess.delivered.Load() {
 			continue
@@ -357,9 +369,8 @@ func (s *Server) stats() protocol.Stats {
 		st.Sessions[sess.id] = ss
 		st.ActiveSessions++
 		st.TotalFrames += ss.FramesReceived
-		memory += int64(sess.spool.Buffered())
 	}
-	st.TotalMemoryMB = megabytes(memory)
+	st.TotalMemoryMB = megabytes(s.memory.used.Load())
 	return st
 }
 
@@ -374,7 +385,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.wg.Done()
 	if !s.originAllowed(r) {
-		s.log.Warn("refused a connection from a browser page of another origin", "remote", r.RemoteAddr, "origin", clip(r.Header.Get("Origin")))
+		s.refusals.log(s.log, slog.LevelWarn, "origin", "refused a connection from a browser page of another origin", "remote", r.RemoteAddr, "origin", clip(r.Header.Get("Origin")))
 		s.metrics.refused.WithLabelValues("origin").Inc()
 		s.writeError(w, nil, &httpError{http.StatusForbidden, protocol.CodeUnauthorized,
 			fmt.Sprintf("origin %q may not open a stream: serve the page from this server or add its origin to --allowed-origins", clip(r.Header.Get("Origin")))})
@@ -382,7 +393,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	host := remoteHost(r.RemoteAddr)
 	if n, ok := s.admitAddr(host); !ok {
-		s.log.Warn("refused a connection: too many from its address", "remote", r.RemoteAddr, "open", n, "limit", s.cfg.MaxConnsPerAddr)
+		s.refusals.log(s.log, slog.LevelWarn, "per_address", "refused a connection: too many from its address", "remote", r.RemoteAddr, "open", n, "limit", s.cfg.MaxConnsPerAddr)
 		s.metrics.refused.WithLabelValues("per_address").Inc()
 		w.Header().Set("Retry-After", "5")
 		s.writeError(w, nil, &httpError{http.StatusTooManyRequests, protocol.CodeLimitExceeded,
@@ -390,8 +401,17 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.leaveAddr(host)
+	if !s.memory.reserve(connBufferBytes) {
+		s.refusals.log(s.log, slog.LevelWarn, "memory", "refused a connection: memory limit reached", "remote", r.RemoteAddr, "used_mb", megabytes(s.memory.used.Load()), "limit_mb", s.cfg.MaxMemoryMB)
+		s.metrics.refused.WithLabelValues("memory").Inc()
+		w.Header().Set("Retry-After", "5")
+		s.writeError(w, nil, &httpError{http.StatusServiceUnavailable, protocol.CodeLimitExceeded,
+			fmt.Sprintf("memory limit reached: the server holds %.1f MB of its %d MB for clients (max streaming memory MB); try again when sessions have ended", float64(s.memory.used.Load())/(1<<20), s.cfg.MaxMemoryMB)})
+		return
+	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.memory.release(connBufferBytes)
 		s.log.Debug("WebSocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return // the upgrader has answered with an HTTP error
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"math"
@@ -48,13 +49,20 @@ type session struct {
 	created  time.Time
 	dir      string // the spool directory, DataDir/spool/<id>
 	spool    *spool
+	// token is the secret a resume must present: given to the client that
+	// started the session, kept in session.json, shown nowhere else.
+	token string
 
 	// dropSpool makes the spool's removal happen once: when the session
 	// is removed, or as soon as processing has put its frames in the video.
 	dropSpool sync.Once
+	// bufferCounted: the spool's write buffer is counted in the memory
+	// budget (the session is live); parked, it is not.
+	bufferCounted atomic.Bool
 
 	mu           sync.Mutex
-	conn         *conn // the connection streaming the session; nil while disconnected
+	conn         *conn  // the connection streaming the session; nil while disconnected
+	host         string // the remote host of the connection that started or last resumed it
 	state        sessionState
 	disconnected time.Time // when the session lost its client, or its processing ended without one
 	ackBase      int       // messages before the current connection: v2 acks count from it
@@ -69,6 +77,7 @@ type session struct {
 	totalFrames  int  // as the client's session_end says
 	signal       []byte
 	aborted      bool
+	failed       string                  // why its last processing failed, while disconnected to be retried
 	cancel       context.CancelCauseFunc // stops processing; set in stateProcessing
 	// ready: conn takes the processing messages. The connection that sent
 	// the last of session_end and the signal does; one that resumes the
@@ -198,9 +207,15 @@ func (s *session) missingLocked(count int) int {
 // stats is the session's entry in GET /streaming/stats and its result's
 // streaming_stats.
 func (s *session) stats(now time.Time) protocol.SessionStats {
-	buffered := s.spool.Buffered()
+	var memory int64
+	if s.bufferCounted.Load() {
+		memory = spoolBufferSize
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.conn != nil {
+		memory += connBufferBytes + s.conn.bufBytes.Load()
+	}
 	count := s.spool.Count()
 	return protocol.SessionStats{
 		SessionID:           s.id,
@@ -216,7 +231,7 @@ func (s *session) stats(now time.Time) protocol.SessionStats {
 		HasSignal:           s.signal != nil,
 		DurationSeconds:     roundTo(now.Sub(s.created).Seconds(), 3),
 		IdleSeconds:         roundTo(now.Sub(s.lastActivity).Seconds(), 3),
-		MemoryMB:            megabytes(int64(buffered)),
+		MemoryMB:            megabytes(memory),
 		Completed:           s.ended,
 		Aborted:             s.aborted,
 		Protocol:            s.protocol,
@@ -236,17 +251,22 @@ func roundTo(x float64, digits int) float64 {
 // registry holds the active streaming sessions and enforces the limits on
 // them.
 type registry struct {
-	cfg  Config
-	disk *diskBudget // the bytes of every spool
+	cfg    Config
+	disk   *diskBudget // the bytes of every spool
+	memory *memBudget  // the server's, where live sessions count their spool buffers
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	closed   bool
-	phrase   int // the last phrase number of a generated id
+	// uploads are the ids of the POST /analyze uploads being received or
+	// processed: one namespace with the sessions', so that a stream never
+	// takes an upload's id, nor its artifact directory.
+	uploads map[string]struct{}
+	closed  bool
+	phrase  int // the last phrase number of a generated id
 }
 
-func newRegistry(cfg Config) *registry {
-	return &registry{cfg: cfg, disk: &diskBudget{limit: cfg.MaxSpoolBytes}, sessions: make(map[string]*session)}
+func newRegistry(cfg Config, memory *memBudget) *registry {
+	return &registry{cfg: cfg, disk: &diskBudget{limit: cfg.MaxSpoolBytes}, memory: memory, sessions: make(map[string]*session), uploads: make(map[string]struct{})}
 }
 
 // startError is a refused session_start: Code and the message for the
@@ -270,37 +290,40 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 	}
 	if id == "" {
 		id = r.generateIDLocked()
+	} else if _, upload := r.uploads[id]; upload {
+		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s is taken by an upload being analysed (POST /analyze); use another session_id", id)}
 	} else if held := r.sessions[id]; held != nil && !r.dropDeliveredLocked(held) {
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s already exists: another connection is streaming it, or it waits to be resumed (session_start with \"resume\": true); use another session_id or wait until it ends", id)}
 	}
-	if n := r.countLocked(); n >= r.cfg.MaxSessions {
+	if n := r.liveLocked(); n >= r.cfg.MaxSessions {
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session limit reached: %d of %d streaming sessions active (max streaming sessions); try again when one has ended", n, r.cfg.MaxSessions)}
 	}
-	var used int64
-	for _, s := range r.sessions {
-		used += int64(s.spool.Buffered())
-	}
-	if limit := r.cfg.maxMemoryBytes(); used+spoolBufferSize > limit {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("memory limit reached: %.1f MB buffered by %d sessions, and a new session needs %.1f MB, over the %d MB limit (max streaming memory MB)",
-			float64(used)/(1<<20), r.countLocked(), float64(spoolBufferSize)/(1<<20), r.cfg.MaxMemoryMB)}
-	}
-
 	if used := r.disk.used.Load(); used >= r.disk.limit {
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("spool disk limit reached: the spools hold %d bytes (%d sessions), the limit is %d (max spool bytes); try again when one has ended", used, r.countLocked(), r.disk.limit)}
 	}
+	if !r.memory.reserve(spoolBufferSize) {
+		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("memory limit reached: the server holds %.1f MB for %d sessions and their connections, and a new session needs %.1f MB, over the %d MB limit (max streaming memory MB)",
+			float64(r.memory.used.Load())/(1<<20), r.countLocked(), float64(spoolBufferSize)/(1<<20), r.cfg.MaxMemoryMB)}
+	}
+	// From here the reservation is the session's, or given back on failure.
+	fail := func(code protocol.ErrorCode, format string, args ...any) (*session, int, error) {
+		r.memory.release(spoolBufferSize)
+		return nil, 0, &startError{code, fmt.Sprintf(format, args...)}
+	}
 
+	token := rand.Text()
 	dir := filepath.Join(r.cfg.DataDir, "spool", id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, 0, &startError{protocol.CodeInternalError, fmt.Sprintf("cannot create the spool directory for session %s: %v", id, err)}
+		return fail(protocol.CodeInternalError, "cannot create the spool directory for session %s: %v", id, err)
 	}
-	if err := writeMeta(dir, sessionMeta{SessionID: id, FPS: start.FPS, Width: start.Width, Height: start.Height, ExpectedFrames: start.ExpectedFrames, Protocol: proto}); err != nil {
+	if err := writeMeta(dir, sessionMeta{SessionID: id, FPS: start.FPS, Width: start.Width, Height: start.Height, ExpectedFrames: start.ExpectedFrames, Protocol: proto, ResumeToken: token}); err != nil {
 		os.RemoveAll(dir)
-		return nil, 0, &startError{protocol.CodeInternalError, fmt.Sprintf("cannot save the metadata of session %s: %v", id, err)}
+		return fail(protocol.CodeInternalError, "cannot save the metadata of session %s: %v", id, err)
 	}
 	sp, err := createSpool(filepath.Join(dir, spoolFileName), r.disk)
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, 0, &startError{protocol.CodeInternalError, fmt.Sprintf("cannot create the spool for session %s: %v", id, err)}
+		return fail(protocol.CodeInternalError, "cannot create the spool for session %s: %v", id, err)
 	}
 	now := time.Now()
 	s = &session{
@@ -312,11 +335,14 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 		created:      now,
 		dir:          dir,
 		spool:        sp,
+		token:        token,
 		conn:         c,
+		host:         remoteHost(c.remote),
 		lastActivity: now,
 		maxNumber:    -1,
 		gapsBelow:    -1,
 	}
+	s.bufferCounted.Store(true)
 	r.sessions[id] = s
 	return s, r.countLocked(), nil
 }
@@ -339,25 +365,37 @@ func (r *registry) dropDeliveredLocked(s *session) bool {
 	return true
 }
 
-// generateIDLocked returns a free id in the capture box's style, numbering
-// phrases from 1 since the server started.
+// generateIDLocked returns an id in the capture box's style that no
+// session nor upload holds, numbering phrases from 1 since the server
+// started.
 func (r *registry) generateIDLocked() string {
 	for {
 		r.phrase++
 		id := protocol.NewSessionID(time.Now(), r.phrase)
-		if _, taken := r.sessions[id]; !taken {
+		_, session := r.sessions[id]
+		_, upload := r.uploads[id]
+		if !session && !upload {
 			return id
 		}
 	}
 }
 
-// nextPhrase returns a phrase number for an id generated outside the
-// registry (POST /analyze), from the same count.
-func (r *registry) nextPhrase() int {
+// reserveUpload gives an upload a generated id that no session nor upload
+// holds, and holds it until releaseUpload: no stream can start with it
+// meanwhile.
+func (r *registry) reserveUpload() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.phrase++
-	return r.phrase
+	id := r.generateIDLocked()
+	r.uploads[id] = struct{}{}
+	return id
+}
+
+// releaseUpload frees the id of an upload that has ended.
+func (r *registry) releaseUpload(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.uploads, id)
 }
 
 // remove takes s out of the registry and returns the number of active
@@ -389,6 +427,22 @@ func (r *registry) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.countLocked()
+}
+
+// liveLocked returns the number of live sessions, those the session limit
+// counts: attached to a connection, or being processed. A session held for
+// its client to resume (disconnected, processed without a client) holds
+// no slot: clients that start sessions and go cannot lock others out.
+func (r *registry) liveLocked() int {
+	n := 0
+	for _, s := range r.sessions {
+		s.mu.Lock()
+		if s.conn != nil || s.state == stateProcessing {
+			n++
+		}
+		s.mu.Unlock()
+	}
+	return n
 }
 
 func (r *registry) countLocked() int {
@@ -487,7 +541,23 @@ func (srv *Server) dropSpool(s *session) {
 			s.log.Warn("cannot remove the spool", "path", s.dir, "err", err)
 		}
 		srv.reg.disk.release(s.spool.Size())
+		srv.reg.uncountBuffer(s)
 	})
+}
+
+// countBuffer counts the spool write buffer of s, live again, in the
+// memory budget; uncountBuffer uncounts it once s is parked or gone. Both
+// may be called more than once.
+func (r *registry) countBuffer(s *session) {
+	if s.bufferCounted.CompareAndSwap(false, true) {
+		r.memory.add(spoolBufferSize)
+	}
+}
+
+func (r *registry) uncountBuffer(s *session) {
+	if s.bufferCounted.CompareAndSwap(true, false) {
+		r.memory.release(spoolBufferSize)
+	}
 }
 
 // reap ends every streaming session that has received nothing for longer
@@ -501,9 +571,11 @@ func (srv *Server) reap(now time.Time) {
 	for _, s := range srv.reg.list() {
 		s.mu.Lock()
 		idle, gone := now.Sub(s.lastActivity), now.Sub(s.disconnected)
-		frames, state, c, result := s.messages, s.state, s.conn, s.result
+		frames, state, c, result, failed := s.messages, s.state, s.conn, s.result, s.failed
 		s.mu.Unlock()
 		switch {
+		case state == stateDisconnected && gone > grace && failed != "":
+			srv.finish(s, failure("processing_failed", "processing failed: %s; not resumed within %s to retry", failed, grace), stateDisconnected)
 		case state == stateDisconnected && gone > grace:
 			srv.finish(s, failure("not_resumed", "disconnected and not resumed within %s", grace), stateDisconnected)
 		case state == stateStreaming && idle > timeout:
@@ -521,6 +593,39 @@ func (srv *Server) reap(now time.Time) {
 				c.closeWith(closePolicy, "session "+s.id+" idle timeout")
 			}
 		}
+	}
+}
+
+// limitHeld ends the oldest of the sessions held for host (disconnected,
+// or processed with no client waiting) beyond Config.MaxHeldPerAddr, and
+// logs each: one address may not keep the server holding spools and
+// results without bound. Called when a session of host becomes held.
+func (srv *Server) limitHeld(host string) {
+	type heldSession struct {
+		s     *session
+		since time.Time
+		state sessionState
+	}
+	var held []heldSession
+	for _, s := range srv.reg.list() {
+		s.mu.Lock()
+		if s.host == host && s.conn == nil && (s.state == stateDisconnected || s.state == stateProcessed) && !s.delivered.Load() {
+			held = append(held, heldSession{s, s.disconnected, s.state})
+		}
+		s.mu.Unlock()
+	}
+	limit := srv.cfg.MaxHeldPerAddr
+	if len(held) <= limit {
+		return
+	}
+	slices.SortFunc(held, func(a, b heldSession) int { return a.since.Compare(b.since) })
+	for _, h := range held[:len(held)-limit] {
+		why := fmt.Sprintf("dropped to make room: %s holds more than %d sessions waiting to be resumed (max held sessions per address)", host, limit)
+		reason := failure("held_limit", "%s", why)
+		if h.state == stateProcessed {
+			reason = uncollected(why, h.s.result)
+		}
+		srv.finish(h.s, reason, h.state)
 	}
 }
 

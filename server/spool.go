@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -35,8 +36,9 @@ import (
 // detectable, so a recovered spool can be truncated to its last whole record.
 const spoolHeaderSize = 20
 
-// spoolBufferSize is the write buffer of every spool: the RAM a streaming
-// session holds for its frames, and so the memory it reserves at start.
+// spoolBufferSize is the write buffer of every spool: the RAM a live
+// streaming session holds for its frames, and so the memory it reserves at
+// start. A parked spool (its session disconnected) holds none.
 const spoolBufferSize = 1 << 20
 
 var spoolMagic = [4]byte{'R', 'F', 'S', 'P'}
@@ -50,6 +52,10 @@ var spoolEncodingNames = [...]string{1: protocol.EncodingJPEG, 2: protocol.Encod
 
 // errSpoolClosed is returned by the methods of a closed spool.
 var errSpoolClosed = errors.New("spool is closed")
+
+// errSpoolDamaged is wrapped by the errors of a record that does not read
+// back as it was written.
+var errSpoolDamaged = errors.New("the spool is corrupt")
 
 // diskBudget is the running count of the bytes all spools hold on disk,
 // checked before every append so that together they never pass the limit
@@ -88,6 +94,9 @@ type spoolEntry struct {
 	offset   int64
 	length   uint32
 	encoding string
+	// checked: the frame was checked before it was appended (by this
+	// run of the server); a recovered one was not.
+	checked bool
 }
 
 // spool appends a session's frames to a file through a write buffer and
@@ -114,11 +123,12 @@ func createSpool(path string, budget *diskBudget) (*spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create spool: %w", err)
 	}
-	return &spool{path: path, budget: budget, f: f, w: bufio.NewWriterSize(f, spoolBufferSize), index: make(map[int]spoolEntry)}, nil
+	return &spool{path: path, budget: budget, f: f, index: make(map[int]spoolEntry)}, nil
 }
 
 // Append stores the frame number with its payload unless that number is
 // already stored, in which case it writes nothing and reports a duplicate.
+// The caller has checked that the payload is a readable picture.
 // The payload is copied into the write buffer (or written through), so the
 // caller may reuse it.
 func (s *spool) Append(number int, encoding string, payload []byte) (duplicate bool, err error) {
@@ -144,6 +154,9 @@ func (s *spool) Append(number int, encoding string, payload []byte) (duplicate b
 	if !s.budget.reserve(need) {
 		return false, &diskFullError{number: number, need: need, used: s.budget.used.Load(), limit: s.budget.limit}
 	}
+	if s.w == nil {
+		s.w = bufio.NewWriterSize(s.f, spoolBufferSize)
+	}
 	var h [spoolHeaderSize]byte
 	copy(h[0:4], spoolMagic[:])
 	binary.LittleEndian.PutUint32(h[4:8], uint32(number))
@@ -158,7 +171,7 @@ func (s *spool) Append(number int, encoding string, payload []byte) (duplicate b
 		s.budget.release(need)
 		return false, fmt.Errorf("write spool %s: %w", s.path, err)
 	}
-	s.index[number] = spoolEntry{offset: s.size, length: uint32(len(payload)), encoding: encoding}
+	s.index[number] = spoolEntry{offset: s.size, length: uint32(len(payload)), encoding: encoding, checked: true}
 	s.size += need
 	return false, nil
 }
@@ -217,7 +230,51 @@ func openSpool(path string, budget *diskBudget) (sp *spool, cut int64, err error
 		return nil, 0, fmt.Errorf("open spool: %w", err)
 	}
 	budget.used.Add(good)
-	return &spool{path: path, budget: budget, f: f, w: bufio.NewWriterSize(f, spoolBufferSize), size: good, index: index}, cut, nil
+	return &spool{path: path, budget: budget, f: f, size: good, index: index}, cut, nil
+}
+
+// DropUnreadable reads every stored frame back and takes out of the index
+// those whose record fails its check (damaged on disk) and, of those not
+// checked before they were appended (recovered at start, stored by an
+// earlier run that may have checked less), those check refuses. It returns
+// their numbers in order: Count and Each no longer know them, so that one
+// bad frame costs one frame of the video, not the phrase. The error is a
+// failure to read the spool at all, or ctx's.
+func (s *spool) DropUnreadable(ctx context.Context, check func(encoding string, payload []byte) error) ([]int, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, errSpoolClosed
+	}
+	if err := s.flushLocked(); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	index := maps.Clone(s.index)
+	f := s.f
+	s.mu.Unlock()
+
+	var bad []int
+	for n, e := range index {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		payload, err := readRecord(f, e, n)
+		if errors.Is(err, errSpoolDamaged) || err == nil && !e.checked && check(e.encoding, payload) != nil {
+			bad = append(bad, n)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read spool %s: %w", s.path, err)
+		}
+	}
+	slices.Sort(bad)
+	s.mu.Lock()
+	for _, n := range bad {
+		delete(s.index, n)
+	}
+	s.mu.Unlock()
+	return bad, nil
 }
 
 // Flush writes the buffered frames to the file.
@@ -227,9 +284,31 @@ func (s *spool) Flush() error {
 	if s.closed {
 		return errSpoolClosed
 	}
+	return s.flushLocked()
+}
+
+func (s *spool) flushLocked() error {
+	if s.w == nil {
+		return nil
+	}
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("flush spool %s: %w", s.path, err)
 	}
+	return nil
+}
+
+// Park writes the buffered frames to the file and frees the write buffer,
+// while no client streams to the spool; the next Append allocates it again.
+func (s *spool) Park() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errSpoolClosed
+	}
+	if err := s.flushLocked(); err != nil {
+		return err
+	}
+	s.w = nil
 	return nil
 }
 
@@ -264,7 +343,7 @@ func (s *spool) Count() int {
 func (s *spool) Buffered() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed || s.w == nil {
 		return 0
 	}
 	return s.w.Buffered()
@@ -287,9 +366,9 @@ func (s *spool) Each(ctx context.Context, fn func(pipeline.EncodedFrame) error) 
 		s.mu.Unlock()
 		return errSpoolClosed
 	}
-	if err := s.w.Flush(); err != nil {
+	if err := s.flushLocked(); err != nil {
 		s.mu.Unlock()
-		return fmt.Errorf("flush spool %s: %w", s.path, err)
+		return err
 	}
 	numbers := make([]int, 0, len(s.index))
 	for n := range s.index {
@@ -328,13 +407,13 @@ func readRecord(f *os.File, e spoolEntry, n int) ([]byte, error) {
 	h, payload := rec[:spoolHeaderSize], rec[spoolHeaderSize:]
 	switch {
 	case [4]byte(h[0:4]) != spoolMagic:
-		return nil, fmt.Errorf("frame %d at offset %d: no record magic", n, e.offset)
+		return nil, fmt.Errorf("frame %d at offset %d: no record magic, %w", n, e.offset, errSpoolDamaged)
 	case binary.LittleEndian.Uint32(h[4:8]) != uint32(n):
-		return nil, fmt.Errorf("frame %d at offset %d: record holds frame %d", n, e.offset, binary.LittleEndian.Uint32(h[4:8]))
+		return nil, fmt.Errorf("frame %d at offset %d: record holds frame %d, %w", n, e.offset, binary.LittleEndian.Uint32(h[4:8]), errSpoolDamaged)
 	case binary.LittleEndian.Uint32(h[12:16]) != e.length:
-		return nil, fmt.Errorf("frame %d at offset %d: record length %d, index says %d", n, e.offset, binary.LittleEndian.Uint32(h[12:16]), e.length)
+		return nil, fmt.Errorf("frame %d at offset %d: record length %d, index says %d, %w", n, e.offset, binary.LittleEndian.Uint32(h[12:16]), e.length, errSpoolDamaged)
 	case crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(h[16:20]):
-		return nil, fmt.Errorf("frame %d at offset %d: checksum mismatch, the spool is corrupt", n, e.offset)
+		return nil, fmt.Errorf("frame %d at offset %d: checksum mismatch, %w", n, e.offset, errSpoolDamaged)
 	}
 	return payload, nil
 }

@@ -28,9 +28,14 @@ type serveOptions struct {
 	SessionTimeout    time.Duration
 	VideoFormat       string
 	MaxFrameBytes     int64
+	MaxFramePixels    int64
 	MaxSignalBytes    int64
 	MaxMessageBytes   int64
 	MaxUploadBytes    int64
+	MaxUploads        int
+	MaxUploadsPerAddr int
+	MaxQueuedUploads  int
+	UploadTimeout     time.Duration
 	Window            int
 	ProcessingWorkers int
 	KeepaliveTimeout  time.Duration
@@ -39,6 +44,8 @@ type serveOptions struct {
 	MaxConnsPerAddr   int
 	MaxSpoolBytes     int64
 	ResumeGrace       time.Duration
+	MaxHeldPerAddr    int
+	IdleConnTimeout   time.Duration
 	Token             string
 	TLSCert           string
 	TLSKey            string
@@ -128,9 +135,14 @@ in use, or a bad setting, exits with status 2.`,
 	addAnalyzerFlags(f, &opts.analyzerOptions)
 	f.StringVar(&opts.VideoFormat, "video-format", pipeline.VideoFormatMJPEG, "rebuilt video: mjpeg (AVI, JPEG frames stored as received) or h264 (MP4 that browsers play, slower)")
 	f.Int64Var(&opts.MaxFrameBytes, "max-frame-bytes", server.DefaultMaxFrameBytes, "largest frame accepted, in bytes")
+	f.Int64Var(&opts.MaxFramePixels, "max-frame-pixels", server.DefaultMaxFramePixels, "largest picture accepted, in pixels (width x height; no side over 8192): a session_start beyond it is refused, a frame beyond it rejected before it is decoded")
 	f.Int64Var(&opts.MaxSignalBytes, "max-signal-bytes", server.DefaultMaxSignalBytes, "largest phrase log accepted, in bytes (at most 1 MiB)")
 	f.Int64Var(&opts.MaxMessageBytes, "max-message-bytes", server.DefaultMaxMessageBytes, "largest JSON control message accepted, in bytes")
 	f.Int64Var(&opts.MaxUploadBytes, "max-upload-bytes", server.DefaultMaxUploadBytes, "largest POST /analyze upload, in bytes")
+	f.IntVar(&opts.MaxUploads, "max-uploads", server.DefaultMaxUploads, "POST /analyze requests taken at once, received or processed; more are answered 503")
+	f.IntVar(&opts.MaxUploadsPerAddr, "max-uploads-per-address", server.DefaultMaxUploadsPerAddr, "POST /analyze requests one remote address may have in progress; more are answered 429")
+	f.IntVar(&opts.MaxQueuedUploads, "max-queued-uploads", server.DefaultMaxQueuedUploads, "received uploads that may wait for a processing worker (streamed phrases go first); the next is answered 503")
+	f.DurationVar(&opts.UploadTimeout, "upload-timeout", server.DefaultUploadTimeout, "time to receive a POST /analyze body; a slower upload is answered 408")
 	f.IntVar(&opts.Window, "v2-window", server.DefaultWindow, "frames a protocol v2 client may send ahead of the server's acknowledgement")
 	f.IntVar(&opts.ProcessingWorkers, "processing-workers", 0, "sessions processed at once (0: one per CPU)")
 	f.DurationVar(&opts.KeepaliveTimeout, "keepalive-timeout", server.DefaultKeepaliveTimeout, "drop a connection silent this long (no message, no pong); pings go out at 9/10 of it")
@@ -138,6 +150,8 @@ in use, or a bad setting, exits with status 2.`,
 	f.IntVar(&opts.MaxConnsPerAddr, "max-connections-per-address", server.DefaultMaxConnsPerAddr, "WebSocket connections one remote address may hold open; more are answered 429")
 	f.Int64Var(&opts.MaxSpoolBytes, "max-spool-bytes", server.DefaultMaxSpoolBytes, "bytes of disk the frame spools of all sessions may use; beyond it starts are refused and the frame that passes it ends its session")
 	f.DurationVar(&opts.ResumeGrace, "streaming-resume-grace", server.DefaultResumeGrace, "keep a session whose client disconnected before session_end, or recovered from the data dir at start, this long for the client to resume it")
+	f.IntVar(&opts.MaxHeldPerAddr, "max-held-sessions-per-address", server.DefaultMaxHeldPerAddr, "sessions one remote address may have waiting to be resumed (they hold no --max-streaming-sessions slot); beyond it the oldest is dropped")
+	f.DurationVar(&opts.IdleConnTimeout, "idle-connection-timeout", server.DefaultIdleConnTimeout, "close a WebSocket connection that has had no session for this long")
 	f.StringVar(&opts.Token, "token", "", "shared secret clients must send as \"Authorization: Bearer <token>\" (or ?token= on /stream) to use every endpoint but /health; empty: no token")
 	f.StringVar(&opts.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS and WSS only (with --tls-key)")
 	f.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
@@ -181,9 +195,14 @@ func runServe(ctx context.Context, opts serveOptions) error {
 		Analyzers:           analyzers,
 		VideoFormat:         opts.VideoFormat,
 		MaxFrameBytes:       opts.MaxFrameBytes,
+		MaxFramePixels:      opts.MaxFramePixels,
 		MaxSignalBytes:      opts.MaxSignalBytes,
 		MaxMessageBytes:     opts.MaxMessageBytes,
 		MaxUploadBytes:      opts.MaxUploadBytes,
+		MaxUploads:          opts.MaxUploads,
+		MaxUploadsPerAddr:   opts.MaxUploadsPerAddr,
+		MaxQueuedUploads:    opts.MaxQueuedUploads,
+		UploadTimeout:       opts.UploadTimeout,
 		Window:              opts.Window,
 		ProcessingWorkers:   opts.ProcessingWorkers,
 		KeepaliveTimeout:    opts.KeepaliveTimeout,
@@ -191,6 +210,8 @@ func runServe(ctx context.Context, opts serveOptions) error {
 		MaxConnsPerAddr:     opts.MaxConnsPerAddr,
 		MaxSpoolBytes:       opts.MaxSpoolBytes,
 		ResumeGrace:         opts.ResumeGrace,
+		MaxHeldPerAddr:      opts.MaxHeldPerAddr,
+		IdleConnTimeout:     opts.IdleConnTimeout,
 		Token:               opts.Token,
 		TLSCertFile:         opts.TLSCert,
 		TLSKeyFile:          opts.TLSKey,
