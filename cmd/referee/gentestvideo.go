@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/referee-project/referee/internal/atomicfile"
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/signal"
 	"github.com/referee-project/referee/pipeline/synth"
@@ -150,7 +151,11 @@ func runGenTestVideo(_ context.Context, opts genTestVideoOptions) error {
 		}
 		if err := w.Write(img); err != nil {
 			_ = w.Close()
-			_ = os.Remove(opts.Out)
+			// Only a half-written regular file goes: OUT may be a
+			// device or a link the user named.
+			if st, err := os.Lstat(opts.Out); err == nil && st.Mode().IsRegular() {
+				_ = os.Remove(opts.Out)
+			}
 			return fmt.Errorf("write frame %d of %s: %w", i, opts.Out, err)
 		}
 	}
@@ -168,7 +173,7 @@ func runGenTestVideo(_ context.Context, opts genTestVideoOptions) error {
 		// event after its end.
 		spec = scenario.Until(float64(opts.Frames) / opts.FPS).Signal(time.Now())
 	}
-	if err := os.WriteFile(opts.Signal, signal.Render(spec), 0o644); err != nil {
+	if err := atomicfile.WriteFile(opts.Signal, signal.Render(spec), 0o644); err != nil {
 		return withExit(exitUsage, fmt.Errorf("write the phrase log: %w (check that the folder exists and is writable)", err))
 	}
 	fmt.Fprintf(opts.Stdout, "Created %s (%s)\n", opts.Signal, describeSpec(spec))

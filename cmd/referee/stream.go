@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/referee-project/referee/client"
+	"github.com/referee-project/referee/internal/atomicfile"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -117,7 +118,7 @@ server can't be reached or the connection was lost and not regained.`,
 	f.StringVar(&opts.Encoding, "encoding", protocol.EncodingJPEG, "frame encoding: jpeg, png or raw")
 	f.IntVar(&opts.JPEGQuality, "jpeg-quality", protocol.DefaultJPEGQuality, "JPEG quality, 1 to 100")
 	f.Float64Var(&opts.FPS, "fps", 0, "cap on the frames sent per second, paced like a live camera (0: as fast as possible); also the camera's frame rate (default 30 there)")
-	f.StringVarP(&opts.Output, "output", "o", "", "write the result JSON to this file (atomically) instead of stdout")
+	f.StringVarP(&opts.Output, "output", "o", "", "write the result JSON to this file instead of stdout (a regular file is replaced atomically; a device or FIFO is written to; links are followed)")
 	f.Var((*streamSeconds)(&opts.Timeout), "timeout", "connect and response timeout: seconds or a duration")
 	f.StringVar(&opts.Protocol, "protocol", protocol.V2, "streaming protocol: v2 (windowed, falls back to v1 if the server lacks it) or v1 (one ack per frame, as the existing service's clients)")
 	f.StringVar(&opts.Token, "token", "", "the server's shared token, sent as \"Authorization: Bearer TOKEN\" (prefer REFEREE_TOKEN: a flag shows in the process list)")
@@ -179,7 +180,7 @@ func runStream(ctx context.Context, opts streamOptions) error {
 		}
 		return nil
 	}
-	if err := writeStreamResult(opts.Output, out.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(opts.Output, out.Bytes(), 0o644); err != nil {
 		return usageErrorf("write the result to %s: %w (the result was received; check the directory is writable)", opts.Output, err)
 	}
 	log.Info("Result written to "+opts.Output, "session_id", res.SessionID)
@@ -258,33 +259,6 @@ func mbpsOf(r *client.Result) float64 {
 		return float64(r.FrameBytes) * 8 / s / 1e6
 	}
 	return 0
-}
-
-// writeStreamResult writes data to path atomically: a reader of path sees
-// the old file or the whole new one, never a part.
-func writeStreamResult(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 // streamSeconds is a duration flag that also takes a plain number of
