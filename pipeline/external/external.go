@@ -2,9 +2,12 @@
 // command of the operator's choosing (a team's own pose pipeline, say) and
 // takes the winner and reason from the JSON result the command writes.
 //
-// The command runs without a shell: its command line is split on spaces
-// and the placeholders {video}, {signal} and {out} are then replaced
-// inside each argument, so paths with spaces stay one argument. It must
+// The command runs without a shell: its command line is split into
+// arguments with the shell's quoting rules (single and double quotes,
+// backslash escapes), so a program or argument with a space is written
+// quoted, as in a shell, and the placeholders {video}, {signal} and {out}
+// are then replaced inside each argument, so paths with spaces stay one
+// argument. It must
 // write {"winner": ..., "reason": ...} (and optionally "confidence", 0 to
 // 1) to {out} and exit 0 within the timeout; anything else is an error
 // carrying the tail of its standard error.
@@ -22,6 +25,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/shlex"
 
 	"github.com/referee-project/referee/pipeline"
 )
@@ -56,10 +61,14 @@ var _ pipeline.Analyzer = (*Analyzer)(nil)
 
 // New returns the analyzer for commandLine (e.g. "python3 rw.py --video
 // {video} --signal {signal} --out {out}"), run with timeout (0 means
-// DefaultTimeout). It fails if the command line is empty or does not use
-// {out}, where the result must go.
+// DefaultTimeout). It fails if the command line does not split (an
+// unclosed quote), is empty, or does not use {out}, where the result must
+// go.
 func New(commandLine string, timeout time.Duration) (*Analyzer, error) {
-	args := strings.Fields(commandLine)
+	args, err := shlex.Split(commandLine)
+	if err != nil {
+		return nil, fmt.Errorf("external analyzer: the command line %q does not split into arguments as a shell would: %w (check its quotes)", commandLine, err)
+	}
 	if len(args) == 0 {
 		return nil, errors.New("external analyzer: the command line is empty; set --analyzer-cmd")
 	}

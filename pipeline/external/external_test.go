@@ -135,9 +135,36 @@ func TestNewRejectsBadCommandLines(t *testing.T) {
 		{"   ", 0, "external analyzer: the command line is empty; set --analyzer-cmd"},
 		{"rw --video {video}", 0, `external analyzer: the command line "rw --video {video}" has no {out} placeholder for the result file`},
 		{"rw {out}", -time.Second, "external analyzer: timeout -1s is negative"},
+		{`rw "--video {video} {out}`, 0, `external analyzer: the command line "rw \"--video {video} {out}" does not split into arguments as a shell would: EOF found when expecting closing quote (check its quotes)`},
 	} {
 		if _, err := New(c.line, c.timeout); err == nil || err.Error() != c.want {
 			t.Errorf("New(%q, %v) = %v, want %q", c.line, c.timeout, err, c.want)
 		}
+	}
+}
+
+// TestExternalQuotedCommandLine runs a program whose path has spaces, quoted
+// as in a shell, with a quoted argument and placeholders inside quotes.
+func TestExternalQuotedCommandLine(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "team tools")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := script(t, dir, "rw v2.sh", `
+[ "$#" = 3 ] || { echo "got $# arguments: $*" >&2; exit 9; }
+[ "$1" = "two words" ] || { echo "bad label $1" >&2; exit 9; }
+echo "{\"winner\": \"left\", \"reason\": \"$2\"}" > "$3"
+`)
+	in := input(t)
+	a, err := New(`"`+s+`" 'two words' "{video}" {out}`, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := a.Analyze(context.Background(), in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Winner != "left" || v.Reason != in.VideoPath {
+		t.Errorf("verdict %+v, want left with the video path as reason", v)
 	}
 }
