@@ -37,6 +37,15 @@ type genTestVideoOptions struct {
 	Stdout    io.Writer
 }
 
+// defaultScenario is the script of a fencers video when --scenario is not
+// given.
+const defaultScenario = "left-attack-right-pause"
+
+// defaultFPS is the frame rate of generated videos and of the frame
+// numbers probe-signal prints, so that the two agree unless told otherwise;
+// it is also a camera's usual rate.
+const defaultFPS = 30
+
 const (
 	patternNoise   = "noise"
 	patternCounter = "counter"
@@ -66,7 +75,7 @@ Patterns:
 at the video's times (for fencers, the hits land at the lunge).` + scenarioHelp(),
 		Example: `  referee gen-test-video
   referee gen-test-video x.avi --pattern counter --frames 60
-  referee gen-test-video phrase.avi --pattern fencers --scenario both-attack-simultaneous --signal phrase.txt`,
+  referee gen-test-video phrase.avi --pattern fencers --scenario simultaneous-attack --signal phrase.txt`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Out = "test.mp4"
@@ -82,10 +91,10 @@ at the video's times (for fencers, the hits land at the lunge).` + scenarioHelp(
 	f.IntVar(&opts.Frames, "frames", 10, "number of frames")
 	f.IntVar(&opts.Width, "width", 640, "frame width in pixels")
 	f.IntVar(&opts.Height, "height", 480, "frame height in pixels")
-	f.Float64Var(&opts.FPS, "fps", 30, "frames per second")
+	f.Float64Var(&opts.FPS, "fps", defaultFPS, "frames per second")
 	f.StringVar(&opts.Codec, "codec", "", "FOURCC of the codec (default: from the extension)")
 	f.StringVar(&opts.Pattern, "pattern", patternNoise, "picture: noise, counter or fencers")
-	f.StringVar(&opts.Scenario, "scenario", "left-attack-right-pause", "phrase script for --pattern fencers")
+	f.StringVar(&opts.Scenario, "scenario", "", "phrase script for --pattern fencers (default "+defaultScenario+")")
 	f.StringVar(&opts.Signal, "signal", "", "also write the matching phrase log to this file")
 	f.IntVar(&opts.Noise, "noise", 0, "camera noise amplitude added to fencers frames (0 to 64)")
 	f.Uint64Var(&opts.Seed, "seed", 1, "random seed for noise")
@@ -116,7 +125,13 @@ func runGenTestVideo(_ context.Context, opts genTestVideoOptions) error {
 	var scenario synth.Scenario
 	switch opts.Pattern {
 	case patternNoise, patternCounter:
+		if opts.Scenario != "" {
+			return usageErrorf("--scenario %s applies to --pattern fencers only; this is --pattern %s", opts.Scenario, opts.Pattern)
+		}
 	case patternFencers:
+		if opts.Scenario == "" {
+			opts.Scenario = defaultScenario
+		}
 		var err error
 		if scenario, err = synth.ScenarioByName(opts.Scenario); err != nil {
 			return withExit(exitUsage, err)

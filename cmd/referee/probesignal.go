@@ -45,7 +45,7 @@ another kind) exits with status 2 and one line saying why.`,
 			return runProbeSignal(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().Float64Var(&opts.FPS, "fps", 15, "frame rate for the frame numbers of events")
+	cmd.Flags().Float64Var(&opts.FPS, "fps", defaultFPS, "frame rate for the frame numbers of events (the timeline says which it used); gen-test-video's default too")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object instead of the timeline")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,6 +150,11 @@ func probeVideo(ctx context.Context, opts probeVideoOptions) (probeVideoReport, 
 		rep.HeaderNote = fmt.Sprintf("the header says %d frames but %d decoded: the container's count is not reliable, trust the decoded count", info.FrameCount, n)
 	}
 	if opts.VerifySequence {
+		if n > 0 && !slices.ContainsFunc(indices, func(i int) bool { return i >= 0 }) {
+			// Not one frame carries the code: the video was not made
+			// from a counter video, which is not a decoding failure.
+			return rep, usageErrorf("%s has no counter code in any of its %d frames: --verify-sequence checks videos made from \"referee gen-test-video --pattern counter\" (use --decode-all for other videos)", opts.Path, n)
+		}
 		seq := synth.VerifySequence(indices)
 		rep.SequenceReport = &seq
 	}
