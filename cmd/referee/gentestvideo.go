@@ -76,7 +76,7 @@ at the video's times (for fencers, the hits land at the lunge).` + scenarioHelp(
 		Example: `  referee gen-test-video
   referee gen-test-video x.avi --pattern counter --frames 60
   referee gen-test-video phrase.avi --pattern fencers --scenario simultaneous-attack --signal phrase.txt`,
-		Args: cobra.MaximumNArgs(1),
+		Args: maxArgs(1, "the video to write"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Out = "test.mp4"
 			if len(args) == 1 {

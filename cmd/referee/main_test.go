@@ -203,15 +203,15 @@ func TestConfigPrecedence(t *testing.T) {
 
 func TestLogLevelFromEnvironment(t *testing.T) {
 	for _, level := range []string{"DEBUG", "debug", "Info", "WARN", "error"} {
-		if _, err := newLogger(&bytes.Buffer{}, level, false); err != nil {
+		if _, err := newLogger(&bytes.Buffer{}, level, "text", false); err != nil {
 			t.Errorf("log level %q: %v", level, err)
 		}
 	}
-	if _, err := newLogger(&bytes.Buffer{}, "loud", false); exitCode(err) != exitUsage {
+	if _, err := newLogger(&bytes.Buffer{}, "loud", "text", false); exitCode(err) != exitUsage {
 		t.Errorf("log level loud: %v", err)
 	}
 	var buf bytes.Buffer
-	l, _ := newLogger(&buf, "error", true)
+	l, _ := newLogger(&buf, "error", "text", true)
 	l.Debug("seen")
 	if !strings.Contains(buf.String(), "seen") {
 		t.Errorf("--verbose did not give debug logs")

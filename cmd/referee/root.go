@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -28,6 +29,7 @@ type app struct {
 	streams    streams
 	configFile string
 	logLevel   string
+	logFormat  string
 	verbose    bool
 	logger     *slog.Logger
 }
@@ -73,7 +75,7 @@ file.`,
 			if err := resolveConfig(cmd, a.configFile); err != nil {
 				return err
 			}
-			logger, err := newLogger(a.streams.Err, a.logLevel, a.verbose)
+			logger, err := newLogger(a.streams.Err, a.logLevel, a.logFormat, a.verbose)
 			if err != nil {
 				return err
 			}
@@ -89,10 +91,22 @@ file.`,
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configFile, "config", "", "YAML configuration file")
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	pf.StringVar(&a.logFormat, "log-format", "text", "log format: text (key=value lines) or json (one object per line)")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "debug logs, and log lines instead of progress bars")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if !c.HasParent() && len(c.Flags().Args()) > 0 {
+			// "referee serv --port 1": the command is what is wrong,
+			// not the flag it does not have.
+			return unknownCommand(c, c.Flags().Args())
+		}
 		return withExit(exitUsage, err)
 	})
+	root.Version = version
+	root.SetVersionTemplate(versionLine())
+	// Runnable, so that an unknown command reaches unknownCommand instead
+	// of cobra's plain error; alone, "referee" shows the help.
+	root.Args = unknownCommand
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	root.AddCommand(
 		newAnalyzeCmd(a),
 		newEvalCmd(a),
@@ -102,7 +116,11 @@ file.`,
 		newServeCmd(a),
 		newStreamCmd(a),
 		newBenchCmd(a),
+		newVersionCmd(a),
 	)
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	usageArgs(root)
 	return root
 }
 
@@ -168,9 +186,9 @@ func isNumber(s string) bool {
 	return err == nil
 }
 
-// newLogger returns a text logger on w at the given level; verbose forces
-// debug.
-func newLogger(w interface{ Write([]byte) (int, error) }, level string, verbose bool) (*slog.Logger, error) {
+// newLogger returns a logger on w at the given level in the given format
+// (text or json); verbose forces debug.
+func newLogger(w io.Writer, level, format string, verbose bool) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, usageErrorf("log level %q: want debug, info, warn or error", level)
@@ -178,5 +196,12 @@ func newLogger(w interface{ Write([]byte) (int, error) }, level string, verbose 
 	if verbose {
 		l = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageErrorf("log format %q: want text or json", format)
 }

@@ -165,3 +165,7 @@ func Resize(src bgr.Image, w, h int, dst *bgr.Image) {
 		panic("videoio.Resize: " + err.Error())
 	}
 }
+
+// OpenCVVersion is the version of the OpenCV library linked in, such as
+// "4.6.0", for version reports.
+func OpenCVVersion() string { return gocv.OpenCVVersion() }
