@@ -156,18 +156,23 @@ func TestGenTestVideoSignalMatchesScenario(t *testing.T) {
 }
 
 // TestConfigPrecedence checks flag > REFEREE_* environment > config file >
-// default, with the file's command section before its top level.
+// default, with the file's command section before its top level for the
+// global flags.
 func TestConfigPrecedence(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "referee.yaml")
-	must(t, os.WriteFile(cfg, []byte("port: 7000\nhost: file-host\nlabel: top\ntimeout: 5\norigins: [https://a.example, https://b.example]\nserve:\n  label: section\n"), 0o644))
+	must(t, os.WriteFile(cfg, []byte("log-level: warn\nlog-format: json\nserve:\n  port: 7000\n  host: file-host\n  label: section\n  timeout: 5\n  origins: [https://a.example, https://b.example]\n  log-level: error\n"), 0o644))
 	t.Setenv("REFEREE_HOST", "env-host")
 	t.Setenv("REFEREE_MAX_STREAMING_SESSIONS", "4")
 
 	var port, sessions int
-	var host, label, untouched string
+	var host, label, untouched, logLevel, logFormat string
 	var timeout time.Duration
 	var origins []string
+	root := &cobra.Command{Use: "referee"}
+	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "")
+	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "")
 	cmd := &cobra.Command{Use: "serve"}
+	root.AddCommand(cmd)
 	f := cmd.Flags()
 	f.IntVar(&port, "port", 8080, "")
 	f.StringVar(&host, "host", "0.0.0.0", "")
@@ -176,13 +181,16 @@ func TestConfigPrecedence(t *testing.T) {
 	f.IntVar(&sessions, "max-streaming-sessions", 10, "")
 	f.DurationVar(&timeout, "timeout", time.Second, "")
 	f.StringSliceVar(&origins, "origins", nil, "")
-	must(t, f.Parse([]string{"--port", "9000"}))
+	must(t, cmd.ParseFlags([]string{"--port", "9000"}))
 
 	if err := resolveConfig(cmd, cfg); err != nil {
 		t.Fatal(err)
 	}
 	if port != 9000 || host != "env-host" || label != "section" || untouched != "default" || sessions != 4 || timeout != 5*time.Second {
 		t.Errorf("port %d host %q label %q untouched %q sessions %d timeout %v", port, host, label, untouched, sessions, timeout)
+	}
+	if logLevel != "error" || logFormat != "json" {
+		t.Errorf("global flags: log-level %q (want the section's error), log-format %q (want the top level's json)", logLevel, logFormat)
 	}
 	if !reflect.DeepEqual(origins, []string{"https://a.example", "https://b.example"}) {
 		t.Errorf("origins from a YAML list: %q", origins)

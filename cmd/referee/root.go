@@ -32,6 +32,8 @@ type app struct {
 	logFormat  string
 	verbose    bool
 	logger     *slog.Logger
+	// getenv reads the environment (os.Getenv; a map in tests).
+	getenv func(string) string
 }
 
 // execute runs the referee command line with args and returns the process's
@@ -39,7 +41,7 @@ type app struct {
 func execute(args []string, s streams) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a := &app{streams: s}
+	a := &app{streams: s, getenv: os.Getenv}
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	root.SetIn(s.In)
@@ -65,14 +67,22 @@ contacts and lockout: the signal. "referee stream" sends the frames live to
 video, analyses the phrase and answers with who scored and why.
 
 Every flag can also be set in the environment as REFEREE_<FLAG> (dashes
-become underscores, e.g. REFEREE_LOG_LEVEL=debug) or in a YAML file given
-with --config, either at the top level or under the subcommand's name.
-A flag on the command line wins over the environment, which wins over the
-file.`,
+become underscores, e.g. REFEREE_LOG_LEVEL=debug) or in a YAML
+configuration file: the global flags at its top level, a subcommand's flags
+under the subcommand's name (serve: {port: 8080}). The file is --config
+FILE, else $REFEREE_CONFIG, else the first of ./referee.yaml,
+$XDG_CONFIG_HOME/referee/config.yaml (~/.config/referee/config.yaml) and
+/etc/referee/config.yaml that exists; the end of every --help says which.
+A key no flag reads is refused, with the nearest known one. A flag on the
+command line wins over the environment, which wins over the file.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := resolveConfig(cmd, a.configFile); err != nil {
+			src, err := findConfig(a.configFile, a.getenv)
+			if err != nil {
+				return err
+			}
+			if err := resolveConfig(cmd, src.Path); err != nil {
 				return err
 			}
 			logger, err := newLogger(a.streams.Err, a.logLevel, a.logFormat, a.verbose)
@@ -89,7 +99,7 @@ file.`,
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.configFile, "config", "", "YAML configuration file")
+	pf.StringVar(&a.configFile, "config", "", "YAML configuration file (default: $REFEREE_CONFIG, else the first of ./referee.yaml, $XDG_CONFIG_HOME/referee/config.yaml, /etc/referee/config.yaml)")
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	pf.StringVar(&a.logFormat, "log-format", "text", "log format: text (key=value lines) or json (one object per line)")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "debug logs, and log lines instead of progress bars")
@@ -106,6 +116,16 @@ file.`,
 	// Runnable, so that an unknown command reaches unknownCommand instead
 	// of cobra's plain error; alone, "referee" shows the help.
 	root.Args = unknownCommand
+	defaultHelp := root.HelpFunc()
+	root.SetHelpFunc(func(c *cobra.Command, args []string) {
+		defaultHelp(c, args)
+		src, err := findConfig(a.configFile, a.getenv)
+		if err != nil {
+			fmt.Fprintf(c.OutOrStdout(), "\nConfiguration file: %v\n", err)
+			return
+		}
+		fmt.Fprintf(c.OutOrStdout(), "\n%s\n", src)
+	})
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	root.AddCommand(
 		newAnalyzeCmd(a),
@@ -126,7 +146,8 @@ file.`,
 
 // resolveConfig fills every flag of cmd that was not given on the command
 // line from the environment (REFEREE_<FLAG>), then from the
-// configuration file (key "<command>.<flag>", then "<flag>"). Flags keep
+// configuration file (key "<command>.<flag>", then "<flag>" for the global
+// flags), after refusing the file's unknown keys. Flags keep
 // their defaults when neither has a value, so after this the options structs
 // the flags are bound to hold the resolved configuration.
 func resolveConfig(cmd *cobra.Command, configFile string) error {
@@ -140,6 +161,9 @@ func resolveConfig(cmd *cobra.Command, configFile string) error {
 		file.SetConfigType("yaml")
 		if err := file.ReadInConfig(); err != nil {
 			return usageErrorf("read config file %s: %w (check the path and that it is YAML)", configFile, err)
+		}
+		if err := checkConfigKeys(cmd.Root(), file, configFile); err != nil {
+			return err
 		}
 	}
 	var errs []error
