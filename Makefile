@@ -11,7 +11,7 @@ FUZZTIME ?= 5s
 # pkg/target pairs for the fuzz runs.
 FUZZ := protocol:FuzzDecode protocol:FuzzParseFrame pipeline/signal:FuzzParse server:FuzzV2FrameMessage server:FuzzFrameCheck pipeline/tracks:FuzzParse
 
-.PHONY: all build deps demo test vet fuzz bench gobench eval soak clean
+.PHONY: all build deps demo test vet fuzz bench gobench eval soak man clean
 
 all: build
 
@@ -69,5 +69,9 @@ soak: build
 	REFEREE_CHAOS_STREAMS=200 REFEREE_CHAOS_SEED=$$(date +%s) $(GO) test -count=1 -timeout 30m -run 'TestChaos' ./cmd/referee
 	$(GO) test -count=10 -run 'TestFlood|TestRestartMidStream|TestRecoverAfterRestart' ./server ./cmd/referee
 
+# man pages of referee and every subcommand, from the --help texts, in man/.
+man: build
+	./$(BIN) man man
+
 clean:
-	rm -rf bin
+	rm -rf bin man

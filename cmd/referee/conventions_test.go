@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -53,5 +55,58 @@ func TestLogFormatJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line.Level != "INFO" || line.Msg != "Connected" || line.SessionID != "s1" {
 		t.Errorf("json log line %q: %v", buf.String(), err)
+	}
+}
+
+// TestCompletion asks the shell-completion entry point, as bash and zsh
+// do, for the values of enum flags and the kind of file flags.
+func TestCompletion(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"stream", "--protocol", ""}, "v2\nv1\n:4\n"},
+		{[]string{"analyze", "--analyzer", ""}, "motion\nsignal\nexternal\n:4\n"},
+		{[]string{"gen-test-video", "--pattern", ""}, "noise\ncounter\nfencers\n:4\n"},
+		{[]string{"--log-format", ""}, "text\njson\n:4\n"},
+		// Extensions to offer first (directive 8, filter by extension).
+		{[]string{"stream", "--signal", ""}, "txt\n:8\n"},
+		{[]string{"--config", ""}, "yaml\nyml\n:8\n"},
+		// Directories only (directive 16).
+		{[]string{"serve", "--data-dir", ""}, ":16\n"},
+	} {
+		code, out, errs := run(t, append([]string{"__complete"}, c.args...)...)
+		// The completion ends with a "Completion ended with directive"
+		// line on stderr, not stdout.
+		if code != exitOK || out != c.want {
+			t.Errorf("complete %q: exit %d, %q (stderr %q); want %q", c.args, code, out, errs, c.want)
+		}
+	}
+	code, out, _ := run(t, "__complete", "gen-test-video", "--scenario", "")
+	for _, s := range []string{"left-attack-right-pause\tcall: left\n", "simultaneous-attack\tcall: simultaneous\n", ":4\n"} {
+		if code != exitOK || !strings.Contains(out, s) {
+			t.Errorf("--scenario completion %q lacks %q", out, s)
+		}
+	}
+}
+
+// TestManPages writes the man pages as "make man" does.
+func TestManPages(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "man")
+	code, out, errs := run(t, "man", dir)
+	if code != exitOK || out != "Man pages written to "+dir+"\n" {
+		t.Fatalf("exit %d: %q %q", code, out, errs)
+	}
+	for _, name := range []string{"referee.1", "referee-stream.1", "referee-serve.1", "referee-gen-test-video.1", "referee-version.1"} {
+		page := readFile(t, filepath.Join(dir, name))
+		if !strings.HasPrefix(page, ".nh\n.TH \"REFEREE\" \"1\"") || !strings.Contains(page, ".SH DESCRIPTION") {
+			t.Errorf("%s does not read as a man page:\n%.300s", name, page)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "referee-man.1")); err == nil {
+		t.Errorf("the hidden man command got a page")
+	}
+	if !strings.Contains(readFile(t, filepath.Join(dir, "referee-stream.1")), `\fB--protocol\fP="v2"`) {
+		t.Errorf("referee-stream.1 does not list --protocol")
 	}
 }

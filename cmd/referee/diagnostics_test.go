@@ -12,14 +12,6 @@ import (
 	"github.com/referee-project/referee/pipeline/synth"
 )
 
-// walk calls fn for cmd and every command under it.
-func walk(cmd *cobra.Command, fn func(*cobra.Command)) {
-	fn(cmd)
-	for _, c := range cmd.Commands() {
-		walk(c, fn)
-	}
-}
-
 // TestHelpNamesOnlyRealScenarios reads every --scenario in every command's
 // help and examples, and in the README, and wants each to exist.
 func TestHelpNamesOnlyRealScenarios(t *testing.T) {

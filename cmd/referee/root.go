@@ -137,10 +137,12 @@ command line wins over the environment, which wins over the file.`,
 		newStreamCmd(a),
 		newBenchCmd(a),
 		newVersionCmd(a),
+		newManCmd(a),
 	)
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	usageArgs(root)
+	registerCompletions(root)
 	return root
 }
 
