@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -38,7 +40,7 @@ type Options struct {
 	// Signal is the phrase log file sent after the frames.
 	Signal string
 	// SessionID names the session; empty means one generated from the
-	// clock and the phrase number of the signal.
+	// clock, the phrase number of the signal and 64 random bits.
 	SessionID string
 	// Encoding is protocol.EncodingJPEG (default), EncodingPNG or
 	// EncodingRaw; JPEGQuality (1..100, default 85) applies to JPEG.
@@ -141,7 +143,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		if phrase.Phrase != nil {
 			n = *phrase.Phrase
 		}
-		id = protocol.NewSessionID(time.Now(), n)
+		id = newSessionID(time.Now(), n)
 	}
 	log = log.With("session_id", id)
 	log.Debug("Inputs checked", "source", src.name, "width", src.first.Width, "height", src.first.Height,
@@ -228,6 +230,16 @@ func (o *Options) check() error {
 		return inputErrorf("session id %q: want 1 to %d characters of A-Z, a-z, 0-9, _ and -", o.SessionID, protocol.MaxSessionIDLength)
 	}
 	return nil
+}
+
+// newSessionID is a default session id: the capture box's
+// date_time_phraseNN, then 64 random bits in hex, so that two clients
+// started in the same second for the same phrase, or one run twice, never
+// share an id, and a result never names another run's artifacts.
+func newSessionID(now time.Time, phrase int) string {
+	var b [8]byte
+	rand.Read(b[:]) // never fails: crypto/rand panics rather than return short
+	return protocol.NewSessionID(now, phrase) + "_" + hex.EncodeToString(b[:])
 }
 
 func newStoppedTimer() *time.Timer {

@@ -64,9 +64,10 @@ func TestRunPythonLikeServer(t *testing.T) {
 	if st.Protocol != protocol.V2 || st.Width != 160 || st.Height != 120 || st.FPS != 25 || st.ExpectedFrames != 120 || st.VideoFormat != protocol.DefaultVideoFormat {
 		t.Errorf("session_start = %+v, want v2 asked, 160x120 at 25 fps, 120 frames, bgr24", st)
 	}
-	// The generated id carries the phrase number of the log (phrase 9).
-	if !regexp.MustCompile(`^\d{8}_\d{6}_phrase09$`).MatchString(st.SessionID) {
-		t.Errorf("session id %q, want YYYYMMDD_HHMMSS_phrase09", st.SessionID)
+	// The generated id carries the phrase number of the log (phrase 9),
+	// then 64 random bits.
+	if !regexp.MustCompile(`^\d{8}_\d{6}_phrase09_[0-9a-f]{16}$`).MatchString(st.SessionID) {
+		t.Errorf("session id %q, want YYYYMMDD_HHMMSS_phrase09_ and 16 hex digits", st.SessionID)
 	}
 	checkDelivered(t, rec, 120)
 	if string(rec.signal) != string(sigData) || rec.signalMsg.Filename != sampleSignal || rec.signalMsg.Size != len(sigData) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/referee-project/referee/client"
 	"github.com/referee-project/referee/internal/atomicfile"
+	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -33,8 +34,11 @@ type streamOptions struct {
 	JPEGQuality int
 	FPS         float64
 	Output      string
-	Timeout     time.Duration
-	Protocol    string
+	// JSON prints the result JSON on a terminal too, instead of the
+	// summary.
+	JSON     bool
+	Timeout  time.Duration
+	Protocol string
 	// Token is the server's shared secret; CA a PEM bundle of the CAs
 	// trusted for an https server.
 	Token string
@@ -49,8 +53,10 @@ type streamOptions struct {
 	Out    io.Writer
 	Err    io.Writer
 	// ErrIsTerminal shows a progress bar on Err instead of log lines,
-	// unless Verbose.
+	// unless Verbose; OutIsTerminal prints the summary on Out instead of
+	// the result JSON, unless JSON.
 	ErrIsTerminal bool
+	OutIsTerminal bool
 }
 
 func newStreamCmd(a *app) *cobra.Command {
@@ -81,8 +87,10 @@ decode, the signal file must read as a phrase log, and the server's
 session exists, the server is told why (session_abort) before the client
 disconnects.
 
-The result JSON goes to stdout (or --output FILE); logs and progress go to
-stderr. Exit status: 0 result received; 1 the server answered with an error,
+On a terminal, stdout gets a short summary: the winner, the confidence, the
+reason and where the server keeps the artifacts. Otherwise, or with --json,
+it gets the result JSON, for scripts; --output FILE writes the result JSON
+there instead. Logs and progress go to stderr. Exit status: 0 result received; 1 the server answered with an error,
 refused the token, or processing failed; 2 bad local input or usage; 3 the
 server can't be reached or the connection was lost and not regained.`,
 		Example: `  # Stream a recorded phrase to a server on the club's network
@@ -106,6 +114,7 @@ server can't be reached or the connection was lost and not regained.`,
 			opts.Logger = a.logger
 			opts.Out, opts.Err = a.streams.Out, a.streams.Err
 			opts.ErrIsTerminal = a.streams.ErrIsTerminal
+			opts.OutIsTerminal = a.streams.OutIsTerminal
 			return runStream(cmd.Context(), opts)
 		},
 	}
@@ -114,10 +123,11 @@ server can't be reached or the connection was lost and not regained.`,
 	f.StringVar(&opts.Signal, "signal", "", "the scoring box's phrase log (.txt) sent after the frames (required)")
 	f.IntVar(&opts.Camera, "camera", -1, "capture from camera N instead of a file (-1: none); needs --duration")
 	f.Var((*streamSeconds)(&opts.Duration), "duration", "how long to capture from the camera: seconds or a duration (8, 8s, 1m)")
-	f.StringVar(&opts.SessionID, "session-id", "", "session id (default: date_time_phraseNN from the clock and the signal's phrase number)")
+	f.StringVar(&opts.SessionID, "session-id", "", "session id (default: date_time_phraseNN_RANDOM from the clock, the signal's phrase number and 64 random bits)")
 	f.StringVar(&opts.Encoding, "encoding", protocol.EncodingJPEG, "frame encoding: jpeg, png or raw")
 	f.IntVar(&opts.JPEGQuality, "jpeg-quality", protocol.DefaultJPEGQuality, "JPEG quality, 1 to 100")
 	f.Float64Var(&opts.FPS, "fps", 0, "cap on the frames sent per second, paced like a live camera (0: as fast as possible); also the camera's frame rate (default 30 there)")
+	f.BoolVar(&opts.JSON, "json", false, "print the result JSON on a terminal too (without a terminal it always is)")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result JSON to this file instead of stdout (a regular file is replaced atomically; a device or FIFO is written to; links are followed)")
 	f.Var((*streamSeconds)(&opts.Timeout), "timeout", "connect and response timeout: seconds or a duration")
 	f.StringVar(&opts.Protocol, "protocol", protocol.V2, "streaming protocol: v2 (windowed, falls back to v1 if the server lacks it) or v1 (one ack per frame, as the existing service's clients)")
@@ -175,6 +185,9 @@ func runStream(ctx context.Context, opts streamOptions) error {
 	}
 	out.WriteByte('\n')
 	if opts.Output == "" {
+		if opts.OutIsTerminal && !opts.JSON {
+			return writeStreamSummary(opts.Out, res.Raw, out.Bytes())
+		}
 		if _, err := opts.Out.Write(out.Bytes()); err != nil {
 			return usageErrorf("write the result to stdout: %w", err)
 		}
@@ -185,6 +198,18 @@ func runStream(ctx context.Context, opts streamOptions) error {
 	}
 	log.Info("Result written to "+opts.Output, "session_id", res.SessionID)
 	return nil
+}
+
+// writeStreamSummary prints analyze's summary of the result raw, or the
+// result JSON indented when raw is not a result this client knows (an
+// older service's).
+func writeStreamSummary(w io.Writer, raw json.RawMessage, indented []byte) error {
+	var res pipeline.Result
+	if err := json.Unmarshal(raw, &res); err != nil || res.Winner == "" {
+		_, err := w.Write(indented)
+		return err
+	}
+	return writeAnalyzeSummary(w, &res)
 }
 
 // check validates the flags: every mistake is a usage error (exit 2) found
