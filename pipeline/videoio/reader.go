@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
+	"slices"
+	"strings"
 
 	"gocv.io/x/gocv"
 
@@ -109,6 +112,36 @@ func openFile(path string) (*Reader, Info, error) {
 		return nil, info, fmt.Errorf("video %s: %w: not a video in a container and codec this OpenCV (%s, FFmpeg backend) can read", path, ErrCannotOpen, gocv.OpenCVVersion())
 	}
 	return start(capture, info)
+}
+
+// urlSchemes are the network sources OpenURL opens: what IP cameras serve
+// (RTSP, MJPEG over HTTP) and video files over HTTP.
+var urlSchemes = []string{"rtsp", "rtsps", "http", "https"}
+
+// IsURL reports whether source names a network video source for OpenURL
+// rather than a file.
+func IsURL(source string) bool {
+	u, err := url.Parse(source)
+	return err == nil && u.Host != "" && slices.Contains(urlSchemes, strings.ToLower(u.Scheme))
+}
+
+// OpenURL opens a network video source with OpenCV's FFmpeg backend (an
+// rtsp:// camera, an http(s):// MJPEG stream as IP cameras serve it, or a
+// video file over HTTP) and reads a first frame, which the first Read
+// returns. OpenCV bounds the wait to open the source and each read with its
+// own 30 s timeouts, so a source that goes silent ends in io.EOF. Errors
+// wrap ErrCannotOpen (not reachable, or not a video) or ErrNoFrames.
+func OpenURL(source string) (*Reader, error) {
+	if !IsURL(source) {
+		return nil, fmt.Errorf("video %s: %w: not a URL with a host and one of the schemes %s", source, ErrCannotOpen, strings.Join(urlSchemes, ", "))
+	}
+	capture, err := gocv.VideoCaptureFileWithAPI(source, gocv.VideoCaptureFFmpeg)
+	if err != nil {
+		capture.Close()
+		return nil, fmt.Errorf("video %s: %w: nothing answered there, or it is not a video stream this OpenCV (%s, FFmpeg backend) can read", source, ErrCannotOpen, gocv.OpenCVVersion())
+	}
+	r, _, err := start(capture, Info{Path: source})
+	return r, err
 }
 
 // OpenCamera opens camera index (0 is the first, /dev/video0 on Linux)
