@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/referee-project/referee/pipeline/signal"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -32,13 +33,25 @@ const (
 type Options struct {
 	// Server is the server's base URL as ResolveEndpoints reads it.
 	Server string
-	// Video is the video file to stream. When it is empty, camera number
-	// Camera is captured for Duration instead.
+	// Video is the video file to stream, or the URL of a network source
+	// OpenCV opens (rtsp://, http(s):// MJPEG). When it is empty, camera
+	// number Camera is captured for Duration instead. A live network
+	// source (one without a frame count) is captured until Duration
+	// (when set) or until it stops; one that stops before Duration ends
+	// the session with the frames captured, and a warning.
 	Video    string
 	Camera   int
 	Duration time.Duration
-	// Signal is the phrase log file sent after the frames.
-	Signal string
+	// Signal is the phrase log file sent after the frames; StdinSignal
+	// ("-") reads it from Stdin. For a file it must read as a phrase log
+	// before anything is sent; for a live source (a camera, a network
+	// stream) the scoring box writes it only when the phrase ends, so only
+	// its folder is checked first, and the file is read once the capture
+	// has ended, when it has appeared and stopped growing, within
+	// SignalWait (default DefaultSignalWait).
+	Signal     string
+	Stdin      io.Reader
+	SignalWait time.Duration
 	// SessionID names the session; empty means one generated from the
 	// clock, the phrase number of the signal and 64 random bits.
 	SessionID string
@@ -133,16 +146,26 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.wrapSource != nil {
 		src.frames = opts.wrapSource(src.frames)
 	}
-	sig, phrase, err := readSignal(opts.Signal)
-	if err != nil {
-		return nil, err
-	}
-	id := opts.SessionID
-	if id == "" {
-		n := 0
+	// A live capture's phrase log is written when the phrase ends: it is
+	// read after the frames (the session sends it last anyway).
+	var sig []byte
+	n := 0
+	if src.live {
+		src.frames = watchStop(src.frames, src.name, opts.Duration, log)
+		if err := checkSignalDir(opts.Signal); err != nil {
+			return nil, err
+		}
+	} else {
+		var phrase *signal.Phrase
+		if sig, phrase, err = readSignal(opts.Signal, opts.Stdin); err != nil {
+			return nil, err
+		}
 		if phrase.Phrase != nil {
 			n = *phrase.Phrase
 		}
+	}
+	id := opts.SessionID
+	if id == "" {
 		id = newSessionID(time.Now(), n)
 	}
 	log = log.With("session_id", id)
@@ -177,7 +200,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		jr:         jr,
 		src:        src,
 		signal:     sig,
-		signalName: filepath.Base(opts.Signal),
+		signalName: signalName(opts.Signal),
 		timer:      newStoppedTimer(),
 	}
 	// s.c is the last connection: a resume replaces the first.
@@ -211,6 +234,9 @@ func (o *Options) check() error {
 	if o.ResumeBackoff <= 0 {
 		o.ResumeBackoff = DefaultResumeBackoff
 	}
+	if o.SignalWait <= 0 {
+		o.SignalWait = DefaultSignalWait
+	}
 	switch {
 	case o.Encoding != protocol.EncodingJPEG && o.Encoding != protocol.EncodingPNG && o.Encoding != protocol.EncodingRaw:
 		return inputErrorf("encoding %q: want jpeg, png or raw", o.Encoding)
@@ -230,6 +256,14 @@ func (o *Options) check() error {
 		return inputErrorf("session id %q: want 1 to %d characters of A-Z, a-z, 0-9, _ and -", o.SessionID, protocol.MaxSessionIDLength)
 	}
 	return nil
+}
+
+// signalName is the file name sent with the signal.
+func signalName(path string) string {
+	if path == StdinSignal {
+		return "stdin.txt"
+	}
+	return filepath.Base(path)
 }
 
 // newSessionID is a default session id: the capture box's

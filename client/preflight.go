@@ -48,10 +48,49 @@ type source struct {
 // openSource opens the video file or camera of opts and decodes its first
 // frame.
 func openSource(opts *Options) (*source, error) {
-	if opts.Video == "" {
+	switch {
+	case opts.Video == "":
 		return openCamera(opts)
+	case videoio.IsURL(opts.Video):
+		return openURL(opts)
 	}
 	return openVideo(opts)
+}
+
+// openURL opens a network source: live (an IP camera's RTSP or MJPEG
+// stream, which has no frame count) or a video file served over HTTP.
+func openURL(opts *Options) (*source, error) {
+	u := opts.Video
+	r, err := videoio.OpenURL(u)
+	switch {
+	case errors.Is(err, videoio.ErrNoFrames):
+		return nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot open video %s: it answered, but no frame decodes (check that the URL is the camera's video stream, not its web page)", u)}
+	case errors.Is(err, videoio.ErrCannotOpen):
+		return nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot open video %s: nothing answered there, or not with a video stream OpenCV reads (check the URL, that the camera is on and reachable from here, and its user and password)", u)}
+	case err != nil:
+		return nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot open video %s: %v", u, err)}
+	}
+	info := r.Info()
+	src := &source{frames: r, close: r.Close, name: "video " + u, live: info.FrameCount <= 0}
+	if err := src.readFirst(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	switch {
+	case validFPS(opts.FPS):
+		src.fps = opts.FPS
+	case validFPS(info.FPS):
+		src.fps = info.FPS
+	case src.live:
+		src.fps = 30
+	default:
+		r.Close()
+		return nil, inputErrorf("Cannot stream video %s: it reports no frame rate (%v); give its rate with --fps", u, info.FPS)
+	}
+	if !src.live {
+		src.expected = info.FrameCount
+	}
+	return src, nil
 }
 
 func openVideo(opts *Options) (*source, error) {
@@ -132,9 +171,19 @@ func validFPS(f float64) bool {
 	return f > 0 && f <= 1000 && !math.IsNaN(f)
 }
 
-// readSignal reads the phrase log at path and checks that it parses, so the
-// bytes sent are exactly the bytes checked.
-func readSignal(path string) ([]byte, *signal.Phrase, error) {
+// readSignal reads the phrase log at path ("-": from stdin) and checks
+// that it parses, so the bytes sent are exactly the bytes checked.
+func readSignal(path string, stdin io.Reader) ([]byte, *signal.Phrase, error) {
+	if path == StdinSignal {
+		if stdin == nil {
+			return nil, nil, inputErrorf("Signal from standard input: no standard input to read")
+		}
+		data, err := io.ReadAll(io.LimitReader(stdin, signal.MaxSize+1))
+		if err != nil {
+			return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot read the signal from standard input: %v", err)}
+		}
+		return parseSignal(data, "from standard input", "check what is piped in")
+	}
 	f, err := os.Open(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -150,20 +199,26 @@ func readSignal(path string) ([]byte, *signal.Phrase, error) {
 	if err != nil {
 		return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot read signal file %s: %v", path, err)}
 	}
+	return parseSignal(data, "file "+path, "check the --signal path: referee probe-signal "+path)
+}
+
+// parseSignal checks that data, the signal from where, is a phrase log;
+// check says what to check when it is another kind of text.
+func parseSignal(data []byte, where, check string) ([]byte, *signal.Phrase, error) {
 	p, err := signal.Parse(data)
 	switch {
 	case err == nil:
 		return data, p, nil
 	case errors.Is(err, signal.ErrEmpty):
-		return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Signal file %s is empty (check that the scoring box finished writing the phrase log)", path)}
+		return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Signal %s is empty (check that the scoring box finished writing the phrase log)", where)}
 	case errors.Is(err, signal.ErrBinary):
-		return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Signal file %s is not a text phrase log: %v (is it the video or an image?)", path, err)}
+		return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Signal %s is not a text phrase log: %v (is it the video or an image?)", where, err)}
 	case errors.Is(err, signal.ErrTooLarge):
-		return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Signal file %s is too large: %v", path, err)}
+		return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Signal %s is too large: %v", where, err)}
 	case errors.Is(err, signal.ErrNotPhraseLog):
-		return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Signal file %s is not a scoring-box phrase log (check the --signal path: referee probe-signal %s)", path, path)}
+		return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Signal %s is not a scoring-box phrase log (%s)", where, check)}
 	}
-	return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Signal file %s does not parse: %v", path, err)}
+	return nil, nil, &Error{Kind: KindInput, Err: withCause(err, "Signal %s does not parse: %v", where, err)}
 }
 
 // checkHealth asks the server's /health and wants a 200 within timeout. It

@@ -433,6 +433,13 @@ func (s *session) sendError(ctx context.Context, err error) error {
 }
 
 func (s *session) sendSignal(ctx context.Context) error {
+	if s.signal == nil {
+		sig, err := awaitSignal(ctx, s.opts.Signal, s.opts.Stdin, s.opts.SignalWait, s.log)
+		if err != nil {
+			return err
+		}
+		s.signal = sig
+	}
 	hdr := protocol.Signal{SessionID: s.id, Filename: s.signalName, Size: len(s.signal)}
 	if err := s.c.sendMessage(ctx, hdr); err != nil {
 		return s.sendError(ctx, err)

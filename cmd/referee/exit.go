@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -18,6 +19,9 @@ const (
 	// exitUnavailable: the server can't be reached, or the connection was
 	// lost or closed by the server.
 	exitUnavailable = 3
+	// exitInterrupted: stopped by SIGINT (Ctrl-C) or SIGTERM, 128 + 2 as
+	// a shell reports a command killed by SIGINT.
+	exitInterrupted = 130
 )
 
 // exitError carries the exit status for err. It is the only way a
@@ -44,10 +48,14 @@ func usageErrorf(format string, args ...any) error {
 }
 
 // exitCode turns an error returned by a subcommand into the process's exit
-// status.
+// status. A command's context is cancelled only by SIGINT or SIGTERM, so an
+// error that wraps context.Canceled is an interruption.
 func exitCode(err error) int {
 	if err == nil {
 		return exitOK
+	}
+	if errors.Is(err, context.Canceled) {
+		return exitInterrupted
 	}
 	var e *exitError
 	if errors.As(err, &e) {

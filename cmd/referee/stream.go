@@ -19,6 +19,7 @@ import (
 	"github.com/referee-project/referee/client"
 	"github.com/referee-project/referee/internal/atomicfile"
 	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/pipeline/videoio"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -27,6 +28,7 @@ type streamOptions struct {
 	Server      string
 	Video       string
 	Signal      string
+	SignalWait  time.Duration
 	Camera      int
 	Duration    time.Duration
 	SessionID   string
@@ -50,6 +52,7 @@ type streamOptions struct {
 	Verbose       bool
 
 	Logger *slog.Logger
+	In     io.Reader
 	Out    io.Writer
 	Err    io.Writer
 	// ErrIsTerminal shows a progress bar on Err instead of log lines,
@@ -60,9 +63,9 @@ type streamOptions struct {
 }
 
 func newStreamCmd(a *app) *cobra.Command {
-	opts := streamOptions{Camera: -1, Timeout: client.DefaultTimeout, ResumeTries: client.DefaultResumeTries, ResumeTimeout: client.DefaultResumeTimeout}
+	opts := streamOptions{Camera: -1, Timeout: client.DefaultTimeout, SignalWait: client.DefaultSignalWait, ResumeTries: client.DefaultResumeTries, ResumeTimeout: client.DefaultResumeTimeout}
 	cmd := &cobra.Command{
-		Use:   "stream SERVER (--video FILE | --camera N --duration S) --signal FILE",
+		Use:   "stream SERVER (--video FILE|URL | --camera N --duration S) --signal FILE",
 		Short: "Stream a phrase's video and signal to a referee server and print the verdict",
 		Long: `Stream one phrase to a referee server: the frames of a video file (or a
 live camera), then the scoring box's phrase log, then wait for the server
@@ -81,9 +84,21 @@ only the frames the server lacks, then the end of the session and the
 signal again. Every frame sent is kept in a temporary file until the run
 ends for that purpose.
 
+--video also takes the URL of a network source OpenCV opens: an IP
+camera's rtsp:// stream or its http(s):// MJPEG stream. A live source (a
+camera, a stream without a frame count) is captured for --duration (a URL
+without it: until the stream ends); when it stops early, the session ends
+with the frames captured and a warning says so.
+
 Before any session is opened, the video must open and its first frame
 decode, the signal file must read as a phrase log, and the server's
-/health must answer within --timeout. When something fails once the
+/health must answer within --timeout. In a live capture the scoring box
+writes its phrase log only when the phrase ends: only the signal's folder
+must be readable at the start, and the file is read once the capture has
+ended, when it has appeared and stopped growing, within --signal-wait.
+--signal - reads the phrase log from standard input (for a live capture,
+once the capture has ended). Ctrl-C stops the capture, tells the server
+the session is aborted, and exits with status 130. When something fails once the
 session exists, the server is told why (session_abort) before the client
 disconnects.
 
@@ -92,7 +107,8 @@ reason and where the server keeps the artifacts. Otherwise, or with --json,
 it gets the result JSON, for scripts; --output FILE writes the result JSON
 there instead. Logs and progress go to stderr. Exit status: 0 result received; 1 the server answered with an error,
 refused the token, or processing failed; 2 bad local input or usage; 3 the
-server can't be reached or the connection was lost and not regained.`,
+server can't be reached or the connection was lost and not regained; 130
+interrupted (Ctrl-C).`,
 		Example: `  # Stream a recorded phrase to a server on the club's network
   referee stream http://192.168.1.20:8080 --video phrase04.avi --signal phrase04.txt
 
@@ -100,8 +116,11 @@ server can't be reached or the connection was lost and not regained.`,
   referee stream server:8080 --video phrase04.mp4 --signal phrase04.txt \
       --protocol v1 --fps 30 --output result.json
 
-  # Capture 8 seconds from camera 0
-  referee stream http://server:8080 --camera 0 --duration 8 --signal phrase05.txt`,
+  # Capture 8 seconds from camera 0; the box writes phrase05.txt when the phrase ends
+  referee stream http://server:8080 --camera 0 --duration 8 --signal /box/logs/phrase05.txt
+
+  # Capture 8 seconds from an IP camera's MJPEG stream, the log piped in
+  box-log --last | referee stream http://server:8080 --video http://cam.local/video.mjpg --duration 8 --signal -`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("stream takes one argument, the server URL (e.g. http://server:8080); got %d", len(args))
@@ -112,17 +131,18 @@ server can't be reached or the connection was lost and not regained.`,
 			opts.Server = args[0]
 			opts.Verbose = a.verbose
 			opts.Logger = a.logger
-			opts.Out, opts.Err = a.streams.Out, a.streams.Err
+			opts.In, opts.Out, opts.Err = a.streams.In, a.streams.Out, a.streams.Err
 			opts.ErrIsTerminal = a.streams.ErrIsTerminal
 			opts.OutIsTerminal = a.streams.OutIsTerminal
 			return runStream(cmd.Context(), opts)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Video, "video", "", "video file to stream (anything OpenCV reads: .avi, .mp4, ...)")
-	f.StringVar(&opts.Signal, "signal", "", "the scoring box's phrase log (.txt) sent after the frames (required)")
+	f.StringVar(&opts.Video, "video", "", "video file to stream (anything OpenCV reads: .avi, .mp4, ...), or a network source's URL (rtsp://, http(s):// MJPEG)")
+	f.StringVar(&opts.Signal, "signal", "", "the scoring box's phrase log (.txt) sent after the frames, - for standard input (required)")
+	f.Var((*streamSeconds)(&opts.SignalWait), "signal-wait", "live capture: how long to wait, once it ends, for the phrase log to appear and stop growing: seconds or a duration")
 	f.IntVar(&opts.Camera, "camera", -1, "capture from camera N instead of a file (-1: none); needs --duration")
-	f.Var((*streamSeconds)(&opts.Duration), "duration", "how long to capture from the camera: seconds or a duration (8, 8s, 1m)")
+	f.Var((*streamSeconds)(&opts.Duration), "duration", "how long to capture from the camera or a live --video URL: seconds or a duration (8, 8s, 1m)")
 	f.StringVar(&opts.SessionID, "session-id", "", "session id (default: date_time_phraseNN_RANDOM from the clock, the signal's phrase number and 64 random bits)")
 	f.StringVar(&opts.Encoding, "encoding", protocol.EncodingJPEG, "frame encoding: jpeg, png or raw")
 	f.IntVar(&opts.JPEGQuality, "jpeg-quality", protocol.DefaultJPEGQuality, "JPEG quality, 1 to 100")
@@ -153,6 +173,8 @@ func runStream(ctx context.Context, opts streamOptions) error {
 		Camera:        opts.Camera,
 		Duration:      opts.Duration,
 		Signal:        opts.Signal,
+		Stdin:         opts.In,
+		SignalWait:    opts.SignalWait,
 		SessionID:     opts.SessionID,
 		Encoding:      opts.Encoding,
 		JPEGQuality:   opts.JPEGQuality,
@@ -224,8 +246,12 @@ func (o *streamOptions) check() error {
 		return usageErrorf("--camera %d: want a camera index, 0 or more (-1: none)", o.Camera)
 	case o.Camera >= 0 && o.Duration <= 0:
 		return usageErrorf("--camera %d needs --duration S: how many seconds to capture", o.Camera)
-	case o.Camera < 0 && o.Duration != 0:
-		return usageErrorf("--duration applies to --camera only; a video file streams whole")
+	case o.Camera < 0 && o.Duration != 0 && !videoio.IsURL(o.Video):
+		return usageErrorf("--duration applies to --camera and --video URL only; a video file streams whole")
+	case o.Duration < 0:
+		return usageErrorf("--duration %v: want a positive duration", o.Duration)
+	case o.SignalWait <= 0:
+		return usageErrorf("--signal-wait %v: want a positive duration", o.SignalWait)
 	case o.Signal == "":
 		return usageErrorf("--signal FILE is required: the scoring box's phrase log for this phrase")
 	case o.Encoding != protocol.EncodingJPEG && o.Encoding != protocol.EncodingPNG && o.Encoding != protocol.EncodingRaw:
