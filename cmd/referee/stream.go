@@ -120,7 +120,7 @@ interrupted (Ctrl-C).`,
   referee stream http://server:8080 --camera 0 --duration 8 --signal /box/logs/phrase05.txt
 
   # Capture 8 seconds from an IP camera's MJPEG stream, the log piped in
-  box-log --last | referee stream http://server:8080 --video http://cam.local/video.mjpg --duration 8 --signal -`,
+  ssh scoring-box cat logs/latest.txt | referee stream http://server:8080 --video http://cam.local/video.mjpg --duration 8 --signal -`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("stream takes one argument, the server URL (e.g. http://server:8080); got %d", len(args))
