@@ -5,7 +5,10 @@
 // Run checks everything that can fail locally (the video opens and its first
 // frame decodes, the phrase log parses, the server's /health answers) before
 // a session exists on the server, so a bad input never leaves a session with
-// "0 frames" behind. Once a session exists, any failure is told to the
+// "0 frames" behind. A live capture (a camera, a network stream) is the
+// exception for the phrase log, which the scoring box writes only when the
+// phrase ends: only its folder is checked first, and the log is read when
+// the capture ends. Once a session exists, any failure is told to the
 // server with session_abort and its reason before the connection closes.
 //
 // Frames flow through three overlapping stages: a reader goroutine decodes
