@@ -55,6 +55,9 @@ func execute(args []string, s streams) int {
 }
 
 func newRootCmd(a *app) *cobra.Command {
+	if a.getenv == nil {
+		a.getenv = os.Getenv
+	}
 	root := &cobra.Command{
 		Use:   "referee",
 		Short: "Stream fencing phrases to a referee service and get the verdict back",
