@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/referee-project/referee/internal/atomicfile"
+	"github.com/referee-project/referee/pipeline/atomicfile"
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/signal"
 	"github.com/referee-project/referee/pipeline/synth"

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/referee-project/referee/internal/mjpegtest"
+	"github.com/referee-project/referee/pipeline/videoio/mjpegtest"
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/synth"
 	"github.com/referee-project/referee/pipeline/videoio"

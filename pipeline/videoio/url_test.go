@@ -5,7 +5,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/referee-project/referee/internal/mjpegtest"
+	"github.com/referee-project/referee/pipeline/videoio/mjpegtest"
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/synth"
 )
