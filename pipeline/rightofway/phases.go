@@ -208,9 +208,6 @@ func phasesOf(f fencer, fps float64) []Phase {
 	return ps
 }
 
-// phaseAt returns the kind of the phase holding frame i.
-func (f fencer) phaseAt(i int) string { return phaseOf(f.phases, i) }
-
 // phaseOf returns the kind of the phase of ps holding frame i; a frame
 // outside them all is a pause.
 func phaseOf(ps []Phase, i int) string {
