@@ -16,11 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/referee-project/referee/pipeline"
@@ -39,17 +37,12 @@ const (
 	ArtifactResult = "external_result"
 )
 
-// stderrTail is how much of the end of the command's standard error an
-// error quotes.
-const stderrTail = 2048
-
 // Winners are the winner values a command may give.
 var Winners = []string{"left", "right", "none", "simultaneous", "undecided"}
 
 // Analyzer runs an external command per phrase.
 type Analyzer struct {
-	args    []string
-	timeout time.Duration
+	cmd Command
 }
 
 var _ pipeline.Analyzer = (*Analyzer)(nil)
@@ -59,20 +52,21 @@ var _ pipeline.Analyzer = (*Analyzer)(nil)
 // DefaultTimeout). It fails if the command line is empty or does not use
 // {out}, where the result must go.
 func New(commandLine string, timeout time.Duration) (*Analyzer, error) {
-	args := strings.Fields(commandLine)
-	if len(args) == 0 {
+	switch {
+	case strings.TrimSpace(commandLine) == "":
 		return nil, errors.New("external analyzer: the command line is empty; set --analyzer-cmd")
-	}
-	if !strings.Contains(commandLine, "{out}") {
+	case !strings.Contains(commandLine, "{out}"):
 		return nil, fmt.Errorf("external analyzer: the command line %q has no {out} placeholder for the result file", commandLine)
-	}
-	if timeout < 0 {
+	case timeout < 0:
 		return nil, fmt.Errorf("external analyzer: timeout %v is negative", timeout)
-	}
-	if timeout == 0 {
+	case timeout == 0:
 		timeout = DefaultTimeout
 	}
-	return &Analyzer{args: args, timeout: timeout}, nil
+	cmd, err := ParseCommand("external analyzer", commandLine, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &Analyzer{cmd: cmd}, nil
 }
 
 // result is what the command writes to {out}.
@@ -93,37 +87,17 @@ func (a *Analyzer) Analyze(ctx context.Context, in pipeline.AnalysisInput, progr
 	if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return pipeline.Verdict{}, fmt.Errorf("external analyzer: clear the old result: %w", err)
 	}
-	repl := strings.NewReplacer("{video}", in.VideoPath, "{signal}", in.SignalPath, "{out}", out)
-	args := make([]string, len(a.args))
-	for i, s := range a.args {
-		args[i] = repl.Replace(s)
-	}
-	name := filepath.Base(args[0])
-	runCtx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	cmd := exec.CommandContext(runCtx, args[0], args[1:]...)
-	cmd.Dir = in.ArtifactDir
-	var stderr tail
-	cmd.Stderr = &stderr
-	killGroup(cmd)
-	// A grandchild holding stderr open must not keep Wait waiting once the
-	// command itself is gone.
-	cmd.WaitDelay = time.Second
+	name := a.cmd.Name()
 	progress(0.05, "running "+name)
 	start := time.Now()
-	err := cmd.Run()
-	switch {
-	case runCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil:
-		return pipeline.Verdict{}, fmt.Errorf("external analyzer %s timed out after %v%s", name, a.timeout, stderr.quote())
-	case ctx.Err() != nil:
-		return pipeline.Verdict{}, fmt.Errorf("external analyzer %s: %w", name, ctx.Err())
-	case err != nil:
-		return pipeline.Verdict{}, fmt.Errorf("external analyzer %s failed: %w%s", name, err, stderr.quote())
+	stderr, err := a.cmd.Run(ctx, in.ArtifactDir, strings.NewReplacer("{video}", in.VideoPath, "{signal}", in.SignalPath, "{out}", out))
+	if err != nil {
+		return pipeline.Verdict{}, err
 	}
 	progress(0.9, fmt.Sprintf("%s finished in %.1f s", name, time.Since(start).Seconds()))
 	data, err := os.ReadFile(out)
 	if err != nil {
-		return pipeline.Verdict{}, fmt.Errorf("external analyzer %s exited 0 but wrote no result to {out}: %w%s", name, err, stderr.quote())
+		return pipeline.Verdict{}, fmt.Errorf("external analyzer %s exited 0 but wrote no result to {out}: %w%s", name, err, stderr)
 	}
 	var r result
 	if err := json.Unmarshal(data, &r); err != nil {
@@ -143,31 +117,4 @@ func (a *Analyzer) Analyze(ctx context.Context, in pipeline.AnalysisInput, progr
 		v.Reason = "decided by " + name
 	}
 	return v, nil
-}
-
-// tail keeps the last stderrTail bytes written to it.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - stderrTail; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-// quote returns "; stderr: ..." with the tail, or "" when it is empty.
-func (t *tail) quote() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := strings.TrimSpace(strings.ToValidUTF8(string(t.buf), "?"))
-	if s == "" {
-		return ""
-	}
-	return "; stderr: " + s
 }
