@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,9 @@ type Command struct {
 	What    string
 	Args    []string
 	Timeout time.Duration
+	// Stdout, if not nil, receives the command's standard output, which
+	// is otherwise discarded.
+	Stdout io.Writer
 }
 
 // ParseCommand splits commandLine into a Command for the stage what. It
@@ -59,6 +63,7 @@ func (c Command) Run(ctx context.Context, dir string, repl *strings.Replacer) (s
 	cmd.Dir = dir
 	var stderr tail
 	cmd.Stderr = &stderr
+	cmd.Stdout = c.Stdout
 	killGroup(cmd)
 	// A grandchild holding stderr open must not keep Wait waiting once the
 	// command itself is gone.

