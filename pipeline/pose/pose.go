@@ -133,6 +133,16 @@ func besideExecutable(name string) string {
 // resolved, for messages that say what runs.
 func (a *Analyzer) Command() string { return strings.Join(a.cmd.Args, " ") }
 
+// IsReference says whether the analyzer runs the project's own estimator
+// (referee-pose, or its script pose.mjs), which has a --check mode.
+func (a *Analyzer) IsReference() bool {
+	name := a.cmd.Name()
+	if target, err := filepath.EvalSymlinks(a.cmd.Args[0]); err == nil {
+		name = filepath.Base(target)
+	}
+	return name == Tool || name == "pose.mjs"
+}
+
 // Analyze implements pipeline.Analyzer. It writes the frames for the tool,
 // runs it, reads and checks its tracks, and decides with the right-of-way
 // engine. The verdict's Winner is rightofway's call ("left", "right",
