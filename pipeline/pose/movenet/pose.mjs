@@ -101,7 +101,7 @@ async function main() {
   };
   fs.writeFileSync(out, JSON.stringify(tracks) + '\n');
   const secs = (performance.now() - start) / 1000;
-  process.stderr.write(`referee-pose: ${picked.length} of ${frames.length} frames posed in ${secs.toFixed(1)} s; left found in ${count(left.poses)}, right in ${count(right.poses)}\n`);
+  process.stderr.write(`referee-pose: ${picked.length} of ${frames.length} frames posed in ${secs.toFixed(1)} s; left found in ${count(left.poses)}, right in ${count(right.poses)}; ${left.detections + right.detections} MultiPose searches\n`);
 }
 
 // listFrames returns the frame files of dir in order, checking that they
@@ -213,11 +213,13 @@ async function follow({ side, files }) {
   let misses = 0;
   let nextDetect = 0;
   let gap = 1;
+  let detections = 0;
   let img;
   for (let k = 0; k < files.length; k++) {
     img = await decode(sharp, files[k]);
     if (!box && k >= nextDetect) {
       const people = await detect(m, img);
+      detections++;
       const p = last ? nearest(people, last, k) : choosePair(people, img.width)[side];
       if (p) {
         box = cropOf(p.kps) ?? p.box;
@@ -243,7 +245,7 @@ async function follow({ side, files }) {
     }
     poses.push(pose);
   }
-  return { poses, width: img.width, height: img.height };
+  return { poses, detections, width: img.width, height: img.height };
 }
 
 // detect runs MultiPose on the whole frame and returns the people found,
