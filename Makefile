@@ -76,6 +76,7 @@ fuzz: deps
 # estimator or vtest.avi: here both were just installed.
 test: vet pose-deps vtest
 	@$(MAKE) --no-print-directory fuzz
+	cd $(POSE_DIR) && node --test
 	REFEREE_POSE_REQUIRED=1 $(GO) test -count=1 -timeout 12m ./...
 
 # `referee bench` streams generated videos to a local server with protocol v1

@@ -22,7 +22,8 @@
 // is posed every other frame and the tracks' fps says so.
 //
 // Output is in image pixels, with m_per_px estimated from the fencers'
-// torso length (shoulders to hips, about torsoM metres for an adult).
+// torso length (shoulders to hips, about torsoM metres for an adult). The
+// geometry (choosing the fencers, placing crops) is in geometry.mjs.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -31,14 +32,16 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
+import {
+  bodyScore, choosePair, cropOf, encodePose, heightOf, hipOf, jumped, metresPerPixel, nearest, resize, round, separate, torsoM,
+} from './geometry.mjs';
+
 // Resolves the installed packages' files (import.meta.resolve needs a flag
 // on Node 18, Debian 12's).
 const require = createRequire(import.meta.url);
 
 // Tunables, fixed in advance rather than fitted.
 const defaultRate = 15; // poses per second, the clubs' track rate
-const torsoM = 0.5; // shoulder-to-hip length of an adult, metres
-const minKeypointScore = 0.2; // below this a keypoint is not placed
 const minPersonScore = 0.2; // MultiPose candidates below this are ignored
 const minTrackScore = 0.25; // mean body-keypoint score to keep a fencer
 const retriesBeforeDetect = 2; // posed frames tried at the last crop after a loss
@@ -269,70 +272,6 @@ async function detect({ tf, multi }, img) {
   return people;
 }
 
-// choosePair picks the two fencers among the people found: the pair
-// standing on one level, of one size, the larger the better, facing each
-// other (left looking right, right looking left). A lone person is left or
-// right by the half of the frame they are in.
-export function choosePair(people, width) {
-  let best = null;
-  let bestScore = 0;
-  for (const a of people) {
-    for (const b of people) {
-      const ha = a.y1 - a.y0;
-      const hb = b.y1 - b.y0;
-      if (a === b || (a.x0 + a.x1) / 2 >= (b.x0 + b.x1) / 2 || ha <= 0 || hb <= 0) continue;
-      const hm = (ha + hb) / 2;
-      const s = Math.sqrt(ha * hb) * (Math.min(ha, hb) / Math.max(ha, hb)) *
-        Math.exp(-Math.abs(a.y1 - b.y1) / (0.3 * hm)) *
-        facing(a.kps, +1) * facing(b.kps, -1) * Math.sqrt(a.score * b.score);
-      if (s > bestScore) {
-        bestScore = s;
-        best = { left: a, right: b };
-      }
-    }
-  }
-  if (best) return best;
-  if (people.length === 0) return {};
-  const p = people.reduce((x, y) => (y.score > x.score ? y : x));
-  return (p.x0 + p.x1) / 2 < width / 2 ? { left: p } : { right: p };
-}
-
-// facing weighs a person by whether their nose is ahead of their hips in
-// direction dir (+1 right, -1 left): fencers face each other, a referee
-// or spectator faces the camera.
-function facing(kps, dir) {
-  const nose = kps[0];
-  const hip = hipOf(kps);
-  if (!hip || nose[2] < minKeypointScore) return 1;
-  const d = (nose[0] - hip[0]) * dir;
-  return d > 0 ? 1.3 : 0.8;
-}
-
-// nearest returns the person closest to where the fencer was last seen,
-// if within reach for the time lost: a fencer cannot cross the strip.
-function nearest(people, last, k) {
-  let best = null;
-  let bestD = Infinity;
-  const reach = last.height * (0.6 + 0.2 * (k - last.k));
-  for (const p of people) {
-    const hip = hipOf(p.kps) ?? [p.box.cx, p.box.cy];
-    const d = Math.hypot(hip[0] - last.hip[0], hip[1] - last.hip[1]);
-    if (d < bestD && d <= reach) {
-      best = p;
-      bestD = d;
-    }
-  }
-  return best;
-}
-
-// jumped says whether a pose's hips are further from the last seen ones
-// than a fencer can move: the crop then caught someone else.
-function jumped(kps, last, k) {
-  const hip = hipOf(kps);
-  if (!hip) return true;
-  return Math.hypot(hip[0] - last.hip[0], hip[1] - last.hip[1]) > last.height * (0.4 + 0.2 * (k - last.k - 1));
-}
-
 // poseCrop runs Lightning on the square crop box (centre and side in image
 // pixels; it may reach outside the image, which is padded black) and
 // returns the 17 keypoints in image pixels as [x, y, score].
@@ -347,118 +286,6 @@ async function poseCrop({ tf, light }, img, box) {
   return rows.map(([y, x, sc]) => [x0 + x * box.size, y0 + y * box.size, sc]);
 }
 
-// resize samples the w x h region at (x0, y0) of img (RGB) into an ow x oh
-// RGB image, bilinearly, black outside img.
-export function resize(img, x0, y0, w, h, ow, oh) {
-  const out = new Int32Array(ow * oh * 3);
-  const sx = w / ow;
-  const sy = h / oh;
-  const { data, width, height } = img;
-  // The pixel at (x, y), channel c, or black outside the image.
-  const at = (x, y, c) => (x < 0 || y < 0 || x >= width || y >= height ? 0 : data[(y * width + x) * 3 + c]);
-  for (let j = 0; j < oh; j++) {
-    const fy = y0 + (j + 0.5) * sy - 0.5;
-    const iy = Math.floor(fy);
-    const ty = fy - iy;
-    if (iy < -1 || iy >= height) continue;
-    for (let i = 0; i < ow; i++) {
-      const fx = x0 + (i + 0.5) * sx - 0.5;
-      const ix = Math.floor(fx);
-      const tx = fx - ix;
-      if (ix < -1 || ix >= width) continue;
-      const o = (j * ow + i) * 3;
-      for (let c = 0; c < 3; c++) {
-        const top = at(ix, iy, c) * (1 - tx) + at(ix + 1, iy, c) * tx;
-        const bot = at(ix, iy + 1, c) * (1 - tx) + at(ix + 1, iy + 1, c) * tx;
-        out[o + c] = Math.round(top * (1 - ty) + bot * ty);
-      }
-    }
-  }
-  return out;
-}
-
-// cropOf places the next crop from a pose: centred on the body's
-// keypoints, wide enough for them all with a margin for the next frame's
-// motion, and at least two torsos tall so that a half-seen body still
-// fits; null when too few keypoints are placed.
-function cropOf(kps) {
-  const seen = kps.filter((k) => k[2] >= minKeypointScore);
-  if (seen.length < 5) return null;
-  const xs = seen.map((k) => k[0]);
-  const ys = seen.map((k) => k[1]);
-  const cx = (Math.min(...xs) + Math.max(...xs)) / 2;
-  const cy = (Math.min(...ys) + Math.max(...ys)) / 2;
-  const span = Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys));
-  const size = Math.max(span * 1.4, torsoOf(kps) * 4);
-  return { cx, cy, size };
-}
-
-// bodyScore is the mean score of the shoulders, hips, knees and ankles:
-// the keypoints a fencer's position rests on.
-function bodyScore(kps) {
-  const idx = [5, 6, 11, 12, 13, 14, 15, 16];
-  return idx.reduce((s, i) => s + kps[i][2], 0) / idx.length;
-}
-
-function hipOf(kps) {
-  const [l, r] = [kps[11], kps[12]];
-  if (l[2] < minKeypointScore && r[2] < minKeypointScore) return null;
-  if (l[2] < minKeypointScore) return r;
-  if (r[2] < minKeypointScore) return l;
-  return [(l[0] + r[0]) / 2, (l[1] + r[1]) / 2];
-}
-
-function torsoOf(kps) {
-  const hip = hipOf(kps);
-  const sh = [kps[5], kps[6]].filter((k) => k[2] >= minKeypointScore);
-  if (!hip || sh.length === 0) return 0;
-  const sx = sh.reduce((s, k) => s + k[0], 0) / sh.length;
-  const sy = sh.reduce((s, k) => s + k[1], 0) / sh.length;
-  return Math.hypot(sx - hip[0], sy - hip[1]);
-}
-
-// heightOf is the body's height from its placed keypoints, at least two
-// torsos.
-function heightOf(kps) {
-  const ys = kps.filter((k) => k[2] >= minKeypointScore).map((k) => k[1]);
-  return Math.max(Math.max(...ys) - Math.min(...ys), 2 * torsoOf(kps));
-}
-
-// separate drops, in frames where both crops landed on the same body
-// (hips within a fifth of a body height), the pose that scored lower.
-function separate(left, right) {
-  for (let i = 0; i < left.length; i++) {
-    const [a, b] = [left[i], right[i]];
-    if (!a || !b) continue;
-    const ha = hipOf(a);
-    const hb = hipOf(b);
-    if (ha && hb && Math.hypot(ha[0] - hb[0], ha[1] - hb[1]) < 0.2 * heightOf(a)) {
-      if (bodyScore(a) < bodyScore(b)) left[i] = null;
-      else right[i] = null;
-    }
-  }
-}
-
-// metresPerPixel is torsoM over the median torso length of the poses, 0
-// when no torso was seen.
-function metresPerPixel(poses) {
-  const t = poses.filter(Boolean).map(torsoOf).filter((v) => v > 0).sort((a, b) => a - b);
-  return t.length ? torsoM / t[Math.floor(t.length / 2)] : 0;
-}
-
-// encodePose writes a pose for the tracks file: keypoints scored too low
-// to be placed, or placed outside the w x h frame (the crop reaches past
-// its edge), are null.
-function encodePose(kps, w, h) {
-  if (!kps) return null;
-  return kps.map(([x, y, s]) => (s < minKeypointScore || x < 0 || y < 0 || x > w || y > h ? null : [round(x, 2), round(y, 2), round(s, 3)]));
-}
-
 function count(poses) {
   return poses.filter(Boolean).length;
-}
-
-function round(v, d) {
-  const p = 10 ** d;
-  return Math.round(v * p) / p;
 }
