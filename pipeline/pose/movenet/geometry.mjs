@@ -46,21 +46,36 @@ export function facing(kps, dir) {
   return d > 0 ? 1.3 : 0.8;
 }
 
-// nearest returns the person closest to where the fencer was last seen,
-// if within reach for the time lost: a fencer cannot cross the strip.
-export function nearest(people, last, k) {
+// refind picks the fencer on side ('left' or 'right') among the people
+// found in a frame of the given width: the pair choosePair makes, unless
+// the fencer was seen before (last: {hip, height, k}, k the posed frame)
+// and that choice is out of reach of where they were; then the person
+// nearest to that place within reach, other than the pair's other fencer;
+// null when nobody is.
+export function refind(people, width, side, last, k) {
+  const pair = choosePair(people, width);
+  const chosen = pair[side] ?? null;
+  if (!last || (chosen && distance(chosen, last) <= reach(last, k))) return chosen;
+  // The other fencer of a pair is not this one, however near.
+  const other = pair.left && pair.right ? pair[side === 'left' ? 'right' : 'left'] : null;
   let best = null;
-  let bestD = Infinity;
-  const reach = last.height * (0.6 + 0.2 * (k - last.k));
   for (const p of people) {
-    const hip = hipOf(p.kps) ?? [p.box.cx, p.box.cy];
-    const d = Math.hypot(hip[0] - last.hip[0], hip[1] - last.hip[1]);
-    if (d < bestD && d <= reach) {
-      best = p;
-      bestD = d;
-    }
+    if (p !== other && distance(p, last) <= reach(last, k) && (!best || distance(p, last) < distance(best, last))) best = p;
   }
   return best;
+}
+
+// reach is how far from where they were last seen a fencer lost since
+// then may be found at posed frame k: a little more each frame, and never
+// more than two body heights, so that a lost fencer is not replaced by
+// someone across the strip.
+function reach(last, k) {
+  return last.height * Math.min(0.6 + 0.2 * (k - last.k), 2);
+}
+
+function distance(p, last) {
+  const hip = hipOf(p.kps) ?? [p.box.cx, p.box.cy];
+  return Math.hypot(hip[0] - last.hip[0], hip[1] - last.hip[1]);
 }
 
 // jumped says whether a pose's hips are further from the last seen ones
@@ -149,17 +164,29 @@ export function heightOf(kps) {
 }
 
 // separate drops, in frames where both crops landed on the same body
-// (hips within a fifth of a body height), the pose that scored lower.
+// (hips within a fifth of a body height), the pose of the fencer whose
+// own track led there less: the one whose last pose before it was further
+// away, or the one that scored lower when neither has a track yet. The
+// other fencer's crop had drifted onto this body, and is not guessed.
 export function separate(left, right) {
+  let lastL = null;
+  let lastR = null;
   for (let i = 0; i < left.length; i++) {
     const [a, b] = [left[i], right[i]];
-    if (!a || !b) continue;
-    const ha = hipOf(a);
-    const hb = hipOf(b);
+    const ha = a && hipOf(a);
+    const hb = b && hipOf(b);
     if (ha && hb && Math.hypot(ha[0] - hb[0], ha[1] - hb[1]) < 0.2 * heightOf(a)) {
-      if (bodyScore(a) < bodyScore(b)) left[i] = null;
+      let dropLeft = bodyScore(a) < bodyScore(b);
+      if (lastL && lastR) {
+        dropLeft = Math.hypot(ha[0] - lastL[0], ha[1] - lastL[1]) > Math.hypot(hb[0] - lastR[0], hb[1] - lastR[1]);
+      } else if (lastL || lastR) {
+        dropLeft = !lastL;
+      }
+      if (dropLeft) left[i] = null;
       else right[i] = null;
     }
+    if (left[i] && ha) lastL = ha;
+    if (right[i] && hb) lastR = hb;
   }
 }
 

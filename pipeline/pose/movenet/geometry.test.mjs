@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
-  choosePair, cropOf, encodePose, jumped, metresPerPixel, nearest, resize, separate,
+  choosePair, cropOf, encodePose, jumped, metresPerPixel, refind, resize, separate,
 } from './geometry.mjs';
 
 // person returns a MultiPose detection of a standing person h pixels tall
@@ -63,13 +63,30 @@ test('a lone person is left or right by the half of the frame', () => {
 });
 
 test('a lost fencer is found again only within reach of where they were', () => {
-  const near = person(460, 600, 300, +1);
-  const far = person(900, 600, 300, -1);
-  const last = { hip: [400, 450], height: 280, k: 10 };
-  assert.equal(nearest([far, near], last, 11), near);
-  // Gone for one frame: 440 px is out of reach; after 10 frames it is not.
-  assert.equal(nearest([far], last, 11), null);
-  assert.equal(nearest([far], last, 20), far);
+  const left = person(400, 600, 280, +1);
+  const right = person(880, 600, 280, -1);
+  const stranger = person(1200, 600, 280, -1);
+  const last = { hip: [400, 460], height: 280, k: 10 };
+  // The pair's left fencer, where the left fencer was.
+  assert.equal(refind([right, left], 1280, 'left', last, 11), left);
+  // Alone in the right half, the pair would call him right; he is near
+  // where the left fencer was, so he is the left fencer.
+  const moved = person(660, 600, 280, +1);
+  assert.equal(refind([moved], 1280, 'left', last, 20), moved);
+  // Gone for one frame: 480 px is out of reach; after ten frames it is not.
+  assert.equal(refind([right], 1280, 'left', last, 11), null);
+  assert.equal(refind([right], 1280, 'left', last, 20), right);
+  // Never across the strip, however long the fencer was lost.
+  assert.equal(refind([stranger], 1280, 'left', last, 200), null);
+  // Nor the other fencer of a pair, however near: three frames lost, the
+  // reach is 336 px; the pair is a left fencer 380 px away and a right
+  // one 320 px away.
+  const farLeft = person(20, 600, 280, +1);
+  const nearRight = person(720, 600, 280, -1);
+  assert.equal(refind([farLeft, nearRight], 1280, 'left', last, 13), null);
+  assert.equal(refind([farLeft, nearRight], 1280, 'left', last, 14), farLeft);
+  // Not seen yet: the pair decides.
+  assert.equal(refind([right, left], 1280, 'right', null, 0), right);
 });
 
 test('a pose whose hips moved further than a fencer can is another body', () => {
@@ -110,15 +127,23 @@ test('keypoints scored too low or outside the frame are null in the tracks', () 
   assert.equal(encodePose(null, 1280, 720), null);
 });
 
-test('two crops on one body keep the better scored pose', () => {
+test('two crops on one body keep the fencer whose track led there', () => {
   const a = person(400, 600, 300, +1, 0.5).kps;
   const b = person(405, 600, 300, +1, 0.8).kps;
   const c = person(700, 600, 300, -1, 0.8).kps;
-  const left = [a, a];
-  const right = [b, c];
+  // No track yet: the better scored pose stays.
+  let left = [a, a];
+  let right = [b, c];
   separate(left, right);
   assert.deepEqual(left, [null, a]);
   assert.deepEqual(right, [b, c]);
+  // The right fencer's crop drifted from x 700 onto the left fencer at
+  // 400: the right one goes, though it scored higher.
+  left = [a, a, a];
+  right = [c, person(550, 600, 300, -1, 0.8).kps, b];
+  separate(left, right);
+  assert.deepEqual(left, [a, a, a]);
+  assert.equal(right[2], null);
 });
 
 test('the scale makes a torso half a metre', () => {

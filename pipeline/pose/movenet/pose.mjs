@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
 import {
-  bodyScore, choosePair, cropOf, encodePose, heightOf, hipOf, jumped, metresPerPixel, nearest, resize, round, separate, torsoM,
+  bodyScore, cropOf, encodePose, heightOf, hipOf, jumped, metresPerPixel, refind, resize, round, separate, torsoM,
 } from './geometry.mjs';
 
 // Resolves the installed packages' files (import.meta.resolve needs a flag
@@ -223,7 +223,7 @@ async function follow({ side, files }) {
     if (!box && k >= nextDetect) {
       const people = await detect(m, img);
       detections++;
-      const p = last ? nearest(people, last, k) : choosePair(people, img.width)[side];
+      const p = refind(people, img.width, side, last, k);
       if (p) {
         box = cropOf(p.kps) ?? p.box;
         gap = 1;
