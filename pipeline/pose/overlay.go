@@ -8,6 +8,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/bgr"
@@ -77,33 +80,84 @@ func writeOverlay(ctx context.Context, dir string, n int, fps float64, t *tracks
 		}
 	}()
 	scale := 1 / float64(factor)
-	var img bgr.Image
-	for i := range n {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		data := first
-		if i > 0 {
-			if data, err = os.ReadFile(filepath.Join(dir, FrameName(i))); err != nil {
-				return fmt.Errorf("read frame %d for the overlay: %w", i, err)
+	// Frames are drawn and encoded by one worker per core and written in
+	// order; lookahead bounds how many wait to be written.
+	const lookahead = 8
+	slots := make([]chan overlayFrame, n)
+	for i := range slots {
+		slots[i] = make(chan overlayFrame, 1)
+	}
+	tokens := make(chan struct{}, lookahead)
+	var next atomic.Int64
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	// Deferred in this order so that the workers are told to stop before
+	// they are waited for.
+	defer wg.Wait()
+	defer cancel()
+	for range min(runtime.GOMAXPROCS(0), 4, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var img bgr.Image
+			for {
+				select {
+				case tokens <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				data, err := drawOverlayFrame(dir, i, factor, &img, t, tl, fps, scale)
+				slots[i] <- overlayFrame{data, err}
 			}
+		}()
+	}
+	for i := range n {
+		var f overlayFrame
+		select {
+		case f = <-slots[i]:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		if err := videoio.DecodeReduced(data, factor, &img); err != nil {
-			return fmt.Errorf("frame %d for the overlay: %w", i, err)
+		if f.err != nil {
+			return f.err
 		}
-		j := min(int(math.Round(float64(i)*t.FPS/fps)), t.Frames()-1)
-		if err := annotate(img, t, tl, j, scale); err != nil {
-			return err
-		}
-		frame, err := videoio.EncodeJPEG(img, overlayQuality)
-		if err != nil {
-			return fmt.Errorf("encode overlay frame %d: %w", i, err)
-		}
-		if err := out.WriteFrame(frame); err != nil {
+		if err := out.WriteFrame(f.data); err != nil {
 			return fmt.Errorf("write the overlay video: %w", err)
 		}
+		<-tokens
 	}
 	return nil
+}
+
+// overlayFrame is one encoded overlay frame, or why it could not be made.
+type overlayFrame struct {
+	data []byte
+	err  error
+}
+
+// drawOverlayFrame reads video frame i from dir, shrunk by factor into
+// img, draws the tracks' pose nearest in time on it and encodes it.
+func drawOverlayFrame(dir string, i, factor int, img *bgr.Image, t *tracks.Tracks, tl rightofway.Timeline, fps, scale float64) ([]byte, error) {
+	data, err := os.ReadFile(filepath.Join(dir, FrameName(i)))
+	if err != nil {
+		return nil, fmt.Errorf("read frame %d for the overlay: %w", i, err)
+	}
+	if err := videoio.DecodeReduced(data, factor, img); err != nil {
+		return nil, fmt.Errorf("frame %d for the overlay: %w", i, err)
+	}
+	j := min(int(math.Round(float64(i)*t.FPS/fps)), t.Frames()-1)
+	if err := annotate(*img, t, tl, j, scale); err != nil {
+		return nil, err
+	}
+	frame, err := videoio.EncodeJPEG(*img, overlayQuality)
+	if err != nil {
+		return nil, fmt.Errorf("encode overlay frame %d: %w", i, err)
+	}
+	return frame, nil
 }
 
 // annotate draws tracks frame j on img (video pixels times scale).
