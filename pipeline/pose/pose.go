@@ -191,6 +191,15 @@ func (a *Analyzer) Analyze(ctx context.Context, in pipeline.AnalysisInput, progr
 		return pipeline.Verdict{}, fmt.Errorf("pose tool %s wrote tracks of %d frames at %g fps (%.2f s) for a video of %d frames at %g fps (%.2f s): they must cover the video",
 			a.cmd.Name(), t.Frames(), t.FPS, d, n, fps, want)
 	}
+	// Decided from the tracks as saved (the project's rounding), so that
+	// deciding tracks.json again gives this call.
+	data, err := t.MarshalJSON()
+	if err == nil {
+		t, err = tracks.Parse(data)
+	}
+	if err != nil {
+		return pipeline.Verdict{}, fmt.Errorf("pose tool %s's tracks: %w", a.cmd.Name(), err)
+	}
 	tl, err := rightofway.Decide(t, in.Phrase)
 	if err != nil {
 		return pipeline.Verdict{}, fmt.Errorf("decide from the pose tool's tracks: %w", err)
@@ -203,8 +212,6 @@ func (a *Analyzer) Analyze(ctx context.Context, in pipeline.AnalysisInput, progr
 		Extra:      map[string]any{"timeline": tl},
 		Artifacts:  map[string]string{ArtifactTracks: out},
 	}
-	// Rewritten in the project's own form, so that the saved tracks decide
-	// the same way as these did.
 	if err := tracks.WriteFile(out, t); err != nil {
 		return pipeline.Verdict{}, err
 	}
