@@ -51,18 +51,36 @@ export function facing(kps, dir) {
 // the fencer was seen before (last: {hip, height, k}, k the posed frame)
 // and that choice is out of reach of where they were; then the person
 // nearest to that place within reach, other than the pair's other fencer;
-// null when nobody is.
-export function refind(people, width, side, last, k) {
-  const pair = choosePair(people, width);
-  const chosen = pair[side] ?? null;
+// null when nobody is. A person whose hips are at avoid ([x, y], where the
+// other fencer was last seen) is never chosen.
+export function refind(people, width, side, last, k, avoid = null) {
+  const all = distinct(people);
+  // Whoever stands where the other fencer was is the other fencer; they
+  // still count in the pair, which places this one by them.
+  const taken = (p) => avoid && distance(p, { hip: avoid }) < 0.2 * (p.y1 - p.y0);
+  const pair = choosePair(all, width);
+  const chosen = pair[side] && !taken(pair[side]) ? pair[side] : null;
   if (!last || (chosen && distance(chosen, last) <= reach(last, k))) return chosen;
   // The other fencer of a pair is not this one, however near.
   const other = pair.left && pair.right ? pair[side === 'left' ? 'right' : 'left'] : null;
   let best = null;
-  for (const p of people) {
-    if (p !== other && distance(p, last) <= reach(last, k) && (!best || distance(p, last) < distance(best, last))) best = p;
+  for (const p of all) {
+    if (p !== other && !taken(p) && distance(p, last) <= reach(last, k) && (!best || distance(p, last) < distance(best, last))) best = p;
   }
   return best;
+}
+
+// distinct drops the people MultiPose found twice (hips within a fifth of
+// a body height of a better scored one): two detections of one person
+// would otherwise make a perfect pair of fencers.
+export function distinct(people) {
+  const byScore = [...people].sort((a, b) => b.score - a.score);
+  const kept = [];
+  for (const p of byScore) {
+    const hip = hipOf(p.kps) ?? [p.box.cx, p.box.cy];
+    if (!kept.some((q) => distance(q, { hip }) < 0.2 * (q.y1 - q.y0))) kept.push(p);
+  }
+  return people.filter((p) => kept.includes(p));
 }
 
 // reach is how far from where they were last seen a fencer lost since
@@ -163,31 +181,21 @@ export function heightOf(kps) {
   return Math.max(Math.max(...ys) - Math.min(...ys), 2 * torsoOf(kps));
 }
 
-// separate drops, in frames where both crops landed on the same body
-// (hips within a fifth of a body height), the pose of the fencer whose
-// own track led there less: the one whose last pose before it was further
-// away, or the one that scored lower when neither has a track yet. The
-// other fencer's crop had drifted onto this body, and is not guessed.
-export function separate(left, right) {
-  let lastL = null;
-  let lastR = null;
-  for (let i = 0; i < left.length; i++) {
-    const [a, b] = [left[i], right[i]];
-    const ha = a && hipOf(a);
-    const hb = b && hipOf(b);
-    if (ha && hb && Math.hypot(ha[0] - hb[0], ha[1] - hb[1]) < 0.2 * heightOf(a)) {
-      let dropLeft = bodyScore(a) < bodyScore(b);
-      if (lastL && lastR) {
-        dropLeft = Math.hypot(ha[0] - lastL[0], ha[1] - lastL[1]) > Math.hypot(hb[0] - lastR[0], hb[1] - lastR[1]);
-      } else if (lastL || lastR) {
-        dropLeft = !lastL;
-      }
-      if (dropLeft) left[i] = null;
-      else right[i] = null;
-    }
-    if (left[i] && ha) lastL = ha;
-    if (right[i] && hb) lastR = hb;
+// duplicate says which fencer's pose to drop when both crops landed on
+// the same body in a frame (hips within a fifth of a body height): the
+// fencer whose last hips before (lastL, lastR, null when none) were
+// further from it, or with no history the pose that scored lower; null
+// when the poses are two bodies. The other fencer's crop had drifted onto
+// this body, and is not guessed.
+export function duplicate(a, b, lastL, lastR) {
+  const ha = a && hipOf(a);
+  const hb = b && hipOf(b);
+  if (!ha || !hb || Math.hypot(ha[0] - hb[0], ha[1] - hb[1]) >= 0.2 * heightOf(a)) return null;
+  if (lastL && lastR) {
+    return Math.hypot(ha[0] - lastL[0], ha[1] - lastL[1]) > Math.hypot(hb[0] - lastR[0], hb[1] - lastR[1]) ? 'left' : 'right';
   }
+  if (lastL || lastR) return lastL ? 'right' : 'left';
+  return bodyScore(a) < bodyScore(b) ? 'left' : 'right';
 }
 
 // metresPerPixel is torsoM over the median torso length of the poses, 0

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
-  choosePair, cropOf, encodePose, jumped, metresPerPixel, refind, resize, separate,
+  choosePair, cropOf, distinct, duplicate, encodePose, jumped, metresPerPixel, refind, resize,
 } from './geometry.mjs';
 
 // person returns a MultiPose detection of a standing person h pixels tall
@@ -85,6 +85,10 @@ test('a lost fencer is found again only within reach of where they were', () => 
   const nearRight = person(720, 600, 280, -1);
   assert.equal(refind([farLeft, nearRight], 1280, 'left', last, 13), null);
   assert.equal(refind([farLeft, nearRight], 1280, 'left', last, 14), farLeft);
+  // Nor whoever stands where the other fencer was, though the pair
+  // still places this one by them.
+  assert.equal(refind([right, left], 1280, 'right', null, 0, [880, 460]), null);
+  assert.equal(refind([right, left], 1280, 'left', null, 0, [880, 460]), left);
   // Not seen yet: the pair decides.
   assert.equal(refind([right, left], 1280, 'right', null, 0), right);
 });
@@ -127,23 +131,29 @@ test('keypoints scored too low or outside the frame are null in the tracks', () 
   assert.equal(encodePose(null, 1280, 720), null);
 });
 
-test('two crops on one body keep the fencer whose track led there', () => {
+test('two crops on one body: the fencer whose track led there keeps it', () => {
   const a = person(400, 600, 300, +1, 0.5).kps;
   const b = person(405, 600, 300, +1, 0.8).kps;
   const c = person(700, 600, 300, -1, 0.8).kps;
+  // Two bodies: nobody is dropped.
+  assert.equal(duplicate(a, c, null, null), null);
+  assert.equal(duplicate(a, null, null, null), null);
   // No track yet: the better scored pose stays.
-  let left = [a, a];
-  let right = [b, c];
-  separate(left, right);
-  assert.deepEqual(left, [null, a]);
-  assert.deepEqual(right, [b, c]);
-  // The right fencer's crop drifted from x 700 onto the left fencer at
+  assert.equal(duplicate(a, b, null, null), 'left');
+  // The right fencer's crop drifted from x 550 onto the left fencer at
   // 400: the right one goes, though it scored higher.
-  left = [a, a, a];
-  right = [c, person(550, 600, 300, -1, 0.8).kps, b];
-  separate(left, right);
-  assert.deepEqual(left, [a, a, a]);
-  assert.equal(right[2], null);
+  assert.equal(duplicate(a, b, [400, 450], [550, 450]), 'right');
+  // Only the left fencer has a track, and it led there.
+  assert.equal(duplicate(a, b, [400, 450], null), 'right');
+});
+
+test('a person MultiPose found twice is one person', () => {
+  const once = person(400, 600, 300, +1, 0.6);
+  const twice = person(410, 605, 290, +1, 0.4);
+  const other = person(800, 600, 300, -1, 0.5);
+  assert.deepEqual(distinct([twice, other, once]), [other, once]);
+  // Twice found, the same man would be a perfect pair by himself.
+  assert.equal(refind([once, twice], 1280, 'right', null, 0), null);
 });
 
 test('the scale makes a torso half a metre', () => {

@@ -17,7 +17,8 @@
 // then followed by single-pose MoveNet Lightning on a 192x192 crop placed
 // from their pose in the previous posed frame, which is fast and sees the
 // body at a useful size. One worker thread follows each fencer, so the two
-// cores of a small server are both busy. Frames are posed at up to --rate
+// cores of a small server are both busy; they go in step, frame by frame,
+// so that the main thread can tell when both crops landed on one body. Frames are posed at up to --rate
 // poses a second (15, the rate of the clubs' own tracks): a 30 fps phrase
 // is posed every other frame and the tracks' fps says so.
 //
@@ -33,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
 import {
-  bodyScore, cropOf, encodePose, heightOf, hipOf, jumped, metresPerPixel, refind, resize, round, separate, torsoM,
+  bodyScore, cropOf, duplicate, encodePose, heightOf, hipOf, jumped, metresPerPixel, refind, resize, round, torsoM,
 } from './geometry.mjs';
 
 // Resolves the installed packages' files (import.meta.resolve needs a flag
@@ -54,9 +55,7 @@ if (isMainThread) {
     process.exit(1);
   });
 } else {
-  follow(workerData).then((res) => parentPort.postMessage(res)).catch((err) => {
-    parentPort.postMessage({ error: err.message });
-  });
+  serveWorker(workerData.side);
 }
 
 function usage() {
@@ -88,9 +87,8 @@ async function main() {
   const picked = [];
   for (let i = 0; i < frames.length; i += stride) picked.push(frames[i]);
   const start = performance.now();
-  const [left, right] = await Promise.all(['left', 'right'].map((side) => runWorker({ side, files: picked })));
-  separate(left.poses, right.poses);
-  const scale = metresPerPixel([...left.poses, ...right.poses]);
+  const { left, right, size, detections } = await poseAll(picked);
+  const scale = metresPerPixel([...left, ...right]);
   const tracks = {
     format: 'referee-tracks/1',
     fps: fps / stride,
@@ -98,12 +96,12 @@ async function main() {
     ...(scale > 0 ? { m_per_px: round(scale, 7) } : {}),
     keypoints: 'coco17',
     source: `referee-pose: MoveNet MultiPose to find the fencers, Lightning 192x192 crops to follow them; every ${stride} of ${frames.length} frames at ${fps} fps; m_per_px from a ${torsoM} m torso`,
-    left: left.poses.map((p) => encodePose(p, left.width, left.height)),
-    right: right.poses.map((p) => encodePose(p, right.width, right.height)),
+    left: left.map((p) => encodePose(p, size.width, size.height)),
+    right: right.map((p) => encodePose(p, size.width, size.height)),
   };
   fs.writeFileSync(out, JSON.stringify(tracks) + '\n');
   const secs = (performance.now() - start) / 1000;
-  process.stderr.write(`referee-pose: ${picked.length} of ${frames.length} frames posed in ${secs.toFixed(1)} s; left found in ${count(left.poses)}, right in ${count(right.poses)}; ${left.detections + right.detections} MultiPose searches\n`);
+  process.stderr.write(`referee-pose: ${picked.length} of ${frames.length} frames posed in ${secs.toFixed(1)} s; left found in ${count(left)}, right in ${count(right)}; ${detections} MultiPose searches\n`);
 }
 
 // listFrames returns the frame files of dir in order, checking that they
@@ -122,13 +120,75 @@ function listFrames(dir) {
   return names.map((n) => path.join(dir, n));
 }
 
-function runWorker(data) {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(fileURLToPath(import.meta.url), { workerData: data });
-    w.once('message', (m) => (m.error ? reject(new Error(`${data.side} fencer: ${m.error}`)) : resolve(m)));
-    w.once('error', (err) => reject(new Error(`${data.side} fencer: ${err.message}`)));
-    w.once('exit', (code) => code !== 0 && reject(new Error(`${data.side} fencer's worker exited with ${code}`)));
+// poseAll follows both fencers through the frames, one worker thread
+// each, in step: after every frame the main thread looks at both poses,
+// and where both crops landed on one body, the fencer whose own track did
+// not lead there is told it lost the fencer (that frame is null, and it
+// searches again, away from the other fencer). Returns both tracks, the
+// frames' size and the number of MultiPose searches.
+async function poseAll(files) {
+  const workers = ['left', 'right'].map((side) => fencerWorker(side));
+  try {
+    const left = [];
+    const right = [];
+    let lastL = null;
+    let lastR = null;
+    let dropL = false;
+    let dropR = false;
+    let size;
+    let detections = 0;
+    for (let k = 0; k < files.length; k++) {
+      const [a, b] = await Promise.all([
+        workers[0].step({ k, file: files[k], drop: dropL, other: lastR && lastR.k === k - 1 ? lastR.hip : null }),
+        workers[1].step({ k, file: files[k], drop: dropR, other: lastL && lastL.k === k - 1 ? lastL.hip : null }),
+      ]);
+      size = { width: a.width, height: a.height };
+      detections += a.detected + b.detected;
+      const loser = duplicate(a.pose, b.pose, lastL && lastL.hip, lastR && lastR.hip);
+      dropL = loser === 'left';
+      dropR = loser === 'right';
+      left.push(dropL ? null : a.pose);
+      right.push(dropR ? null : b.pose);
+      if (left[k]) lastL = { hip: hipOf(left[k]), k };
+      if (right[k]) lastR = { hip: hipOf(right[k]), k };
+    }
+    return { left, right, size, detections };
+  } finally {
+    await Promise.all(workers.map((w) => w.close()));
+  }
+}
+
+// fencerWorker starts the worker thread that follows the fencer on side;
+// step sends it a frame and resolves with its answer.
+function fencerWorker(side) {
+  const w = new Worker(fileURLToPath(import.meta.url), { workerData: { side } });
+  let pending = null;
+  let failure = null;
+  const fail = (err) => {
+    failure ??= new Error(`${side} fencer: ${err.message}`);
+    pending?.reject(failure);
+    pending = null;
+  };
+  w.on('message', (m) => {
+    if (m.error) {
+      fail(new Error(m.error));
+      return;
+    }
+    pending?.resolve(m);
+    pending = null;
   });
+  w.on('error', fail);
+  w.on('exit', (code) => code !== 0 && fail(new Error(`its worker exited with ${code}`)));
+  return {
+    step(msg) {
+      if (failure) return Promise.reject(failure);
+      return new Promise((resolve, reject) => {
+        pending = { resolve, reject };
+        w.postMessage(msg);
+      });
+    },
+    close: () => w.terminate(),
+  };
 }
 
 async function check() {
@@ -203,53 +263,76 @@ async function decode(sharp, file) {
   return { data, width: info.width, height: info.height };
 }
 
-// follow is a worker: it follows one fencer (workerData.side) through the
-// frames and returns one pose or null per frame, and the frames' size.
-async function follow({ side, files }) {
+// serveWorker is a worker thread: it follows the fencer on side, one
+// frame per message ({k, file, drop, other}), answering each with
+// {pose, detected, width, height}: the fencer's pose in frame k or null,
+// and whether MultiPose was run. drop says the main thread found its last
+// pose on the other fencer's body; other is where the other fencer's hips
+// were in the frame before, for a search to keep away from.
+function serveWorker(side) {
+  let tracker = null;
+  parentPort.on('message', async (msg) => {
+    try {
+      if (!tracker) tracker = await newTracker(side);
+      parentPort.postMessage(await tracker.step(msg));
+    } catch (err) {
+      parentPort.postMessage({ error: err.message });
+    }
+  });
+}
+
+async function newTracker(side) {
   const sharp = (await import('sharp')).default;
   // libvips' own threads would fight the other worker for the cores.
   sharp.concurrency(1);
   const m = await loadModels();
-  const poses = [];
   let box = null;
   let last = null; // {hip, height, k}: where the fencer was last seen
+  let before = null; // last as it was before the latest pose
   let misses = 0;
   let nextDetect = 0;
   let gap = 1;
-  let detections = 0;
-  let img;
-  for (let k = 0; k < files.length; k++) {
-    img = await decode(sharp, files[k]);
-    if (!box && k >= nextDetect) {
-      const people = await detect(m, img);
-      detections++;
-      const p = refind(people, img.width, side, last, k);
-      if (p) {
-        box = cropOf(p.kps) ?? p.box;
-        gap = 1;
-      } else {
-        // Back off while nobody is there: detection costs several crops.
-        gap = Math.min(gap * 2, maxDetectGap);
-        nextDetect = k + gap;
-      }
-    }
-    let pose = null;
-    if (box) {
-      const kps = await poseCrop(m, img, box);
-      // Without hips there is no position to follow the fencer by.
-      if (hipOf(kps) && bodyScore(kps) >= minTrackScore && (!last || !jumped(kps, last, k))) {
-        pose = kps;
-        box = cropOf(kps) ?? box;
-        last = { hip: hipOf(kps), height: heightOf(kps), k };
-        misses = 0;
-      } else if (++misses > retriesBeforeDetect) {
+  return {
+    async step({ k, file, drop, other }) {
+      if (drop) {
+        // The latest pose was the other fencer: forget it and search now.
+        last = before;
         box = null;
-        nextDetect = k + 1;
+        nextDetect = k;
       }
-    }
-    poses.push(pose);
-  }
-  return { poses, detections, width: img.width, height: img.height };
+      const img = await decode(sharp, file);
+      let detected = 0;
+      if (!box && k >= nextDetect) {
+        const people = await detect(m, img);
+        detected = 1;
+        const p = refind(people, img.width, side, last, k, other);
+        if (p) {
+          box = cropOf(p.kps) ?? p.box;
+          gap = 1;
+        } else {
+          // Back off while nobody is there: a search costs several crops.
+          gap = Math.min(gap * 2, maxDetectGap);
+          nextDetect = k + gap;
+        }
+      }
+      let pose = null;
+      if (box) {
+        const kps = await poseCrop(m, img, box);
+        // Without hips there is no position to follow the fencer by.
+        if (hipOf(kps) && bodyScore(kps) >= minTrackScore && (!last || !jumped(kps, last, k))) {
+          pose = kps;
+          box = cropOf(kps) ?? box;
+          before = last;
+          last = { hip: hipOf(kps), height: heightOf(kps), k };
+          misses = 0;
+        } else if (++misses > retriesBeforeDetect) {
+          box = null;
+          nextDetect = k + 1;
+        }
+      }
+      return { pose, detected, width: img.width, height: img.height };
+    },
+  };
 }
 
 // detect runs MultiPose on the whole frame and returns the people found,
