@@ -57,6 +57,9 @@ func newAnalyzers(opts analyzerOptions) (map[string]pipeline.Analyzer, error) {
 	m := map[string]pipeline.Analyzer{motion.Name: &motion.Analyzer{}}
 	if opts.PoseCmd != "" {
 		p, err := pose.New(opts.PoseCmd, opts.PoseTimeout)
+		if err == nil && opts.Analyzer == pose.Name {
+			err = p.Installed()
+		}
 		if err != nil {
 			return nil, withExit(exitUsage, err)
 		}

@@ -65,6 +65,10 @@ func TestAnalyzePoseToolFailureExits1(t *testing.T) {
 	if want := `pose analyzer: the command line "pose {fps} {out}" gives the tool neither {frames} nor {video}`; code != exitUsage || !strings.Contains(errs, want) {
 		t.Errorf("exit %d, stderr %q: want 2 and %q", code, errs, want)
 	}
+	code, _, errs = run(t, "analyze", "--video", video, "--signal", sig, "--analyzer", "pose", "--pose-cmd", "referee-no-such-pose-tool {frames} {fps} {out}")
+	if want := "pose tool referee-no-such-pose-tool is not installed (make build installs the project's beside referee; or set --pose-cmd): "; code != exitUsage || !strings.Contains(errs, want) {
+		t.Errorf("exit %d, stderr %q: want 2 and %q", code, errs, want)
+	}
 	code, _, errs = run(t, "analyze", "--video", video, "--signal", sig, "--analyzer", "pose", "--pose-cmd", "")
 	if want := "--analyzer pose needs --pose-cmd, the pose estimator to run"; code != exitUsage || !strings.Contains(errs, want) {
 		t.Errorf("exit %d, stderr %q: want 2 and %q", code, errs, want)

@@ -32,6 +32,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -132,6 +133,16 @@ func besideExecutable(name string) string {
 // Command is the command line the analyzer runs, with its program
 // resolved, for messages that say what runs.
 func (a *Analyzer) Command() string { return strings.Join(a.cmd.Args, " ") }
+
+// Installed checks that the analyzer's program exists and is executable,
+// for a server to refuse to start without its pose stage rather than fail
+// every phrase.
+func (a *Analyzer) Installed() error {
+	if _, err := exec.LookPath(a.cmd.Args[0]); err != nil {
+		return fmt.Errorf("pose tool %s is not installed (make build installs the project's beside referee; or set --pose-cmd): %w", a.cmd.Name(), err)
+	}
+	return nil
+}
 
 // IsReference says whether the analyzer runs the project's own estimator
 // (referee-pose, or its script pose.mjs), which has a --check mode.
