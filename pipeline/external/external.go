@@ -7,7 +7,8 @@
 // inside each argument, so paths with spaces stay one argument. It must
 // write {"winner": ..., "reason": ...} (and optionally "confidence", 0 to
 // 1) to {out} and exit 0 within the timeout; anything else is an error
-// carrying the tail of its standard error.
+// carrying the tail of its standard error. Command is that way of running
+// a program, which the pose analyzer shares.
 package external
 
 import (
