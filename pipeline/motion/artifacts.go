@@ -162,7 +162,7 @@ func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl rightofway.T
 		report(k)
 		return nil
 	})
-	if !errors.Is(err, errNotMJPEG) {
+	if !errors.Is(err, avi.ErrNotMJPEG) {
 		return err
 	}
 	if ovFrames, err = videoio.Create(overlayPath+".part.avi", "MJPG", tl.FPS, ow, oh); err != nil {
