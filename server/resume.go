@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/referee-project/referee/pipeline/atomicfile"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -33,18 +34,15 @@ type sessionMeta struct {
 	ResumeToken string `json:"resume_token,omitempty"`
 }
 
-// writeMeta writes session.json in dir atomically: a crash leaves the old
-// file or the new one, never half of one.
+// writeMeta writes session.json in dir with atomicfile.WriteFile: a crash
+// leaves the old file or the new one, never half of one, and once it
+// returns nil the file survives a power cut.
 func writeMeta(dir string, m sessionMeta) error {
 	data, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, metaFileName+".tmp")
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, metaFileName))
+	return atomicfile.WriteFile(filepath.Join(dir, metaFileName), data, 0o600)
 }
 
 // readMeta reads and checks the session.json of the session directory dir;
