@@ -490,6 +490,14 @@ func (c *conn) onEnd(m protocol.SessionEnd) {
 	if s.protocol == protocol.V2 {
 		c.ackWindow(s, messages, true)
 	}
+	// What session_ended acknowledges must survive a power cut: a client
+	// may delete its copy of the frames once it has the answer.
+	if err := s.spool.Sync(); err != nil {
+		if !errors.Is(err, errSpoolClosed) {
+			c.fail(protocol.CodeInternalError, fmt.Sprintf("cannot write the frames of session %s to disk: %v (check the data directory's disk)", s.id, err))
+		}
+		return
+	}
 	v := s.validation()
 	s.log.Info("session ended", "frames", v.FrameCount, "total_frames", m.TotalFrames, "missing", v.MissingFrames,
 		"duplicates", v.DuplicateFrames, "out_of_order", v.OutOfOrderFrames, "spool_mb", megabytes(s.spool.Size()))

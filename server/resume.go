@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -65,8 +67,12 @@ func readMeta(dir string, maxPixels int64) (sessionMeta, error) {
 
 // recoverSessions scans the spool directory at start and keeps every
 // session it can read as disconnected, for the resume grace period. A
-// spool cut off mid-write is truncated to its last whole record; a
-// directory without valid metadata or spool is removed.
+// spool cut off mid-write is truncated to its last whole record, and a
+// damaged record before it is left out (and logged). A directory whose
+// session.json is missing, empty or invalid cannot be resumed: when its
+// spool holds frames it is moved to DataDir/unrecovered, for a person to
+// look at (a power cut before session.json reached the disk leaves it
+// empty), otherwise removed; so is one whose spool cannot be read.
 func (srv *Server) recoverSessions() {
 	root := filepath.Join(srv.cfg.DataDir, "spool")
 	entries, err := os.ReadDir(root)
@@ -83,20 +89,23 @@ func (srv *Server) recoverSessions() {
 			continue
 		}
 		meta, err := readMeta(dir, srv.cfg.MaxFramePixels)
-		if err == nil && meta.Protocol != protocol.V2 {
+		if err != nil {
+			srv.unrecoverable(log, dir, err)
+			continue
+		}
+		if meta.Protocol != protocol.V2 {
 			meta.Protocol = protocol.V1
 		}
-		var sp *spool
-		var cut int64
-		if err == nil {
-			sp, cut, err = openSpool(filepath.Join(dir, spoolFileName), srv.reg.disk)
-		}
+		sp, cut, damaged, err := openSpool(filepath.Join(dir, spoolFileName), srv.reg.disk)
 		if err != nil {
 			log.Warn("cannot recover a session: removed its spool", "path", dir, "err", err)
 			if err := os.RemoveAll(dir); err != nil {
 				log.Warn("cannot remove the spool", "path", dir, "err", err)
 			}
 			continue
+		}
+		for _, d := range damaged {
+			log.Warn("dropped a damaged record from a recovered spool", "frame", d.frame, "offset", d.offset, "bytes", d.bytes, "why", d.why, "path", sp.path)
 		}
 		if cut > 0 {
 			log.Warn("truncated a spool cut off mid-write to its last whole frame", "cut_bytes", cut, "frames", sp.Count(), "path", sp.path)
@@ -124,6 +133,41 @@ func (srv *Server) recoverSessions() {
 		srv.reg.mu.Unlock()
 		log.Info("recovered session", "frames", sp.Count(), "spool_bytes", sp.Size(), "keep_for", srv.cfg.ResumeGrace)
 	}
+}
+
+// unrecoverable handles the spool directory dir, whose session.json could
+// not be read (err): a spool with frames is moved to DataDir/unrecovered,
+// so that no frame the server acknowledged is deleted; anything else is
+// removed.
+func (srv *Server) unrecoverable(log *slog.Logger, dir string, err error) {
+	info, serr := os.Stat(filepath.Join(dir, spoolFileName))
+	if serr != nil || info.Size() == 0 {
+		log.Warn("cannot recover a session: removed its spool", "path", dir, "err", err)
+		if err := os.RemoveAll(dir); err != nil {
+			log.Warn("cannot remove the spool", "path", dir, "err", err)
+		}
+		return
+	}
+	aside := filepath.Join(srv.cfg.DataDir, "unrecovered")
+	to := filepath.Join(aside, filepath.Base(dir))
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(to); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		to = fmt.Sprintf("%s.%d", filepath.Join(aside, filepath.Base(dir)), i)
+	}
+	merr := os.MkdirAll(aside, 0o700)
+	if merr == nil {
+		merr = os.Rename(dir, to)
+	}
+	if merr != nil {
+		log.Error("cannot recover a session nor move its spool aside: left it in place", "path", dir, "err", err, "move_err", merr)
+		return
+	}
+	if serr := atomicfile.SyncDir(filepath.Dir(dir)); serr != nil {
+		log.Warn("cannot sync the spool directory", "err", serr)
+	}
+	log.Warn("cannot recover a session: moved its spool aside, the frames are kept", "moved_to", to, "spool_bytes", info.Size(), "err", err)
 }
 
 // resume attaches c to the session it asks to resume and returns it, with
@@ -255,7 +299,7 @@ func (srv *Server) suspend(s *session, reason string) {
 	s.state = stateFinished
 	s.mu.Unlock()
 	active := srv.reg.remove(s)
-	err := s.spool.Flush()
+	err := s.spool.Sync()
 	if cerr := s.spool.Close(); err == nil {
 		err = cerr
 	}
