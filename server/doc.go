@@ -104,10 +104,13 @@
 // result.json, if processing has ended).
 //
 // A resume must carry the resume token the session's session_started gave;
-// without it the resume is refused and the session untouched. Only a
-// session that holds no frame, whose client's connection was lost before
-// it could read session_started, is replaced by a resume without a token
-// from the same address.
+// without it the resume is refused and the session untouched. A session
+// held for a client that left before its phrase was processed (streaming,
+// or waiting for the signal) is replaced, its spool dropped, by a
+// session_start with its id and without a token (a rerun by a client that
+// knows nothing of resume, or a resume by one whose connection was lost
+// before it read session_started) from the address of the client that
+// left; from anywhere else it is refused.
 //
 // At processing, every frame is read back first: one whose record is
 // damaged on disk (or, recovered from an earlier run, that is no readable

@@ -188,8 +188,8 @@ func (c *conn) onStart(m protocol.SessionStart) {
 	}
 	if m.Resume && m.SessionID != "" {
 		s, state, err := c.srv.reg.resume(m, proto, c)
-		if errors.Is(err, errEmptyHeld) {
-			c.srv.finish(s, failure("replaced", "replaced by a new start from the same address: the session held no frame and its client never received the resume token"), stateDisconnected)
+		if errors.Is(err, errReplaceable) {
+			c.srv.replace(s, c, "a resume without a token")
 			s, err = nil, nil
 		}
 		if err != nil {
@@ -217,6 +217,14 @@ func (c *conn) onStart(m protocol.SessionStart) {
 		}
 		c.log.Info("client asked to resume a session the server does not hold", "session_id", m.SessionID,
 			"hint", "grace period over, or a new data directory: starting it anew")
+	}
+	if !m.Resume && m.SessionID != "" {
+		// Clients that know nothing of resume use one session id for
+		// every phrase: after an error, their rerun replaces the session
+		// they left.
+		if held := c.srv.reg.rerunOf(m.SessionID, c); held != nil {
+			c.srv.replace(held, c, "a new session_start without resume")
+		}
 	}
 	s, active, err := c.srv.reg.create(m.SessionID, m, proto, c)
 	if err != nil {

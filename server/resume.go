@@ -34,6 +34,10 @@ type sessionMeta struct {
 	// resume it after a restart. A spool of an older server has none: its
 	// session is recovered but cannot be resumed.
 	ResumeToken string `json:"resume_token,omitempty"`
+	// Host is the remote address of the client that started the session,
+	// so that after a restart its rerun may replace it (see
+	// registry.replaceableBy).
+	Host string `json:"host,omitempty"`
 }
 
 // writeMeta writes session.json in dir with atomicfile.WriteFile: a crash
@@ -119,6 +123,7 @@ func (srv *Server) recoverSessions() {
 			dir:          dir,
 			spool:        sp,
 			token:        meta.ResumeToken,
+			host:         meta.Host,
 			state:        stateDisconnected,
 			disconnected: now,
 			lastActivity: now,
@@ -191,8 +196,8 @@ func (r *registry) resume(m protocol.SessionStart, proto string, c *conn) (*sess
 	if s == nil {
 		return nil, 0, nil
 	}
-	if m.ResumeToken == "" && r.emptyHeldBy(s, c) {
-		return s, stateDisconnected, errEmptyHeld
+	if m.ResumeToken == "" && r.replaceableBy(s, c) {
+		return s, stateDisconnected, errReplaceable
 	}
 	if m.ResumeToken == "" || subtle.ConstantTimeCompare([]byte(m.ResumeToken), []byte(s.token)) != 1 {
 		what := "without the session's resume token"
@@ -227,21 +232,45 @@ func (r *registry) resume(m protocol.SessionStart, proto string, c *conn) (*sess
 	return s, state, nil
 }
 
-// errEmptyHeld is what resume returns, with the session, for a resume
-// without a token of a session that emptyHeldBy says its caller may
+// errReplaceable is what resume returns, with the session, for a resume
+// without a token of a session that replaceableBy says its caller may
 // replace: the caller ends it and starts the session anew.
-var errEmptyHeld = errors.New("an empty session held for a client that never received its resume token")
+var errReplaceable = errors.New("a session held for a client that left before processing, resumed without its token from the same address")
 
-// emptyHeldBy reports whether s, which a resume without a token names, is
-// disconnected, holds no frame and was started from the address of c: the
-// connection that started it was lost before its client read
-// session_started (and the token in it). Such a session may be replaced by
-// a new one: it holds nothing of anyone's, and a stranger elsewhere cannot
-// use this to end it.
-func (r *registry) emptyHeldBy(s *session, c *conn) bool {
+// replaceableBy reports whether s, which a session_start of c without a
+// resume token names (a rerun that reuses the id, or a resume by a client
+// that never read the token), may be replaced by a new session: s has no
+// live connection, its phrase has not started processing (it was
+// streaming, or waiting for its signal; one whose processing failed keeps
+// its frames for a retry) and c comes from the address of the client that
+// left it. A stranger elsewhere cannot use this to wipe a held phrase, and
+// a session being processed or holding a result is never replaced. The
+// caller holds r.mu.
+func (r *registry) replaceableBy(s *session, c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state == stateDisconnected && s.messages == 0 && s.host != "" && s.host == remoteHost(c.remote)
+	return s.state == stateDisconnected && s.conn == nil && s.failed == "" && s.host != "" && s.host == remoteHost(c.remote)
+}
+
+// rerunOf returns the session held under id that a session_start of c
+// without "resume" replaces (see replaceableBy), or nil.
+func (r *registry) rerunOf(id string, c *conn) *session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.sessions[id]; s != nil && r.replaceableBy(s, c) {
+		return s
+	}
+	return nil
+}
+
+// replace ends s, held for a client that left, so that what, a
+// session_start of c without a resume token, starts its id afresh: its
+// spool and frames are dropped, logged in its "removed session" line. It
+// reports whether it did (another path may have ended or resumed s first).
+func (srv *Server) replace(s *session, c *conn, what string) bool {
+	frames := s.spool.Count()
+	return srv.finish(s, failure("replaced", "replaced by %s from the address of the client that left it (%s): starting afresh, its %d frames dropped",
+		what, remoteHost(c.remote), frames), stateDisconnected)
 }
 
 // detach handles the end of connection c for its session s: processing goes

@@ -325,7 +325,7 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 		os.RemoveAll(dir)
 		return fail(protocol.CodeInternalError, "cannot create the spool for session %s: %v", id, err)
 	}
-	err = writeMeta(dir, sessionMeta{SessionID: id, FPS: start.FPS, Width: start.Width, Height: start.Height, ExpectedFrames: start.ExpectedFrames, Protocol: proto, ResumeToken: token})
+	err = writeMeta(dir, sessionMeta{SessionID: id, FPS: start.FPS, Width: start.Width, Height: start.Height, ExpectedFrames: start.ExpectedFrames, Protocol: proto, ResumeToken: token, Host: remoteHost(c.remote)})
 	if err == nil {
 		err = atomicfile.SyncDir(filepath.Dir(dir))
 	}
