@@ -92,8 +92,13 @@
 // has not yet seen die): session_started lists the frames held as ranges
 // in "have". Every spool record carries a magic, its length and a CRC-32C,
 // and session.json beside the spool has the session's parameters, so a
-// restarted server recovers each spool, truncated to its last whole record
-// if a crash cut one, as a disconnected session.
+// restarted server recovers each spool as a disconnected session,
+// truncated to its last whole record if a crash cut one; a damaged record
+// before it is left out with a log line, every other frame kept. The spool
+// is fsynced before session_ended, and session.json written with
+// atomicfile, so what the server acknowledged survives a power cut. A spool
+// with frames whose session.json cannot be read is moved to
+// DataDir/unrecovered, not deleted.
 //
 // A client that goes once session_end and the signal are in does not lose
 // the verdict: the session is kept while it is processed, and then for
