@@ -92,7 +92,7 @@ func TestMetrics(t *testing.T) {
 		"referee_sessions_completed_total":                          1,
 		`referee_sessions_failed_total{reason="protocol_error"}`:    1,
 		"referee_frames_received_total":                             4,
-		"referee_frames_received_bytes_total":                        bytesSent + 5,
+		"referee_frames_received_bytes_total":                       bytesSent + 5,
 		"referee_spool_bytes":                                       0,
 		"referee_processing_duration_seconds_count":                 1,
 		`referee_errors_sent_total{code="FRAME_PROCESSING_FAILED"}`: 1,
