@@ -216,6 +216,7 @@ func (s *Server) analyzeUpload(r *http.Request, id, dir string, log *slog.Logger
 		ArtifactDir: dir,
 		Analyzer:    s.cfg.Analyzer,
 		Analyzers:   s.cfg.Analyzers,
+		StartedAt:   time.Now(),
 	}, nil)
 	if err != nil {
 		if r.Context().Err() != nil {
