@@ -97,7 +97,7 @@ func PNG(tl rightofway.Timeline) ([]byte, error) {
 		rowEnd[i] = -pngW
 	}
 	for _, ev := range tl.Events {
-		c, label, ok := eventStyle(ev)
+		c, label, ok := EventStyle(ev)
 		if !ok || ev.TimeS > dur {
 			continue
 		}
@@ -163,7 +163,7 @@ func span(tl rightofway.Timeline) float64 {
 	end := float64(max(tl.Frames-1, 1)) / tl.FPS
 	limit := end + 1
 	for _, ev := range tl.Events {
-		if _, _, ok := eventStyle(ev); ok && ev.TimeS > end && ev.TimeS <= limit {
+		if _, _, ok := EventStyle(ev); ok && ev.TimeS > end && ev.TimeS <= limit {
 			end = ev.TimeS
 		}
 	}
@@ -180,9 +180,10 @@ func tickStep(dur float64) float64 {
 	return 10
 }
 
-// eventStyle is the colour and label of an event on the picture, and false
-// for events it leaves out.
-func eventStyle(ev rightofway.TimelineEvent) (Colour, string, bool) {
+// EventStyle is the colour and label of an event on the pictures of a
+// phrase (timeline.png, the overlay video), and false for events they
+// leave out: a hit in the colour of the lamp it lit.
+func EventStyle(ev rightofway.TimelineEvent) (Colour, string, bool) {
 	switch ev.Kind {
 	case signal.EventHit, signal.EventSimultaneousHit:
 		switch ev.Light {
