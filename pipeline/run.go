@@ -67,6 +67,11 @@ const (
 	SignalFileName = "signal.txt"
 	ResultFileName = "result.json"
 	TracksFileName = "tracks.json"
+	// ReviewFileName is the referee's review of a phrase that the server
+	// keeps beside the artifacts: {"call": "left"|"right"|"simultaneous"|
+	// "abstain", "referee", "note", "at", "history"}. A directory with a
+	// result, tracks and a review is a labelled phrase for evaluation.
+	ReviewFileName = "review.json"
 )
 
 // Job is the processing of one phrase.

@@ -19,7 +19,7 @@ const (
 	// directory is kept, with whatever was written, and listed as failed.
 	FailureFileName = "failure.json"
 	// ReviewFileName holds the referee's review of the phrase.
-	ReviewFileName = "review.json"
+	ReviewFileName = pipeline.ReviewFileName
 )
 
 // Failure is the content of failure.json.
