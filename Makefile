@@ -1,6 +1,7 @@
 # referee: the two commands a new user types are `make demo` and `make test`.
 # Both install what they need first: OpenCV's development files come from
-# apt-get when pkg-config cannot find opencv4.
+# apt-get when pkg-config cannot find opencv4, and Debian's chromium (the
+# browser the review pages are tested in) when there is no chromium.
 
 GO      ?= go
 BIN     := bin/referee
@@ -11,7 +12,7 @@ FUZZTIME ?= 5s
 # pkg/target pairs for the fuzz runs.
 FUZZ := protocol:FuzzDecode protocol:FuzzParseFrame pipeline/signal:FuzzParse server:FuzzV2FrameMessage server:FuzzFrameCheck pipeline/tracks:FuzzParse
 
-.PHONY: all build deps demo test vet fuzz bench gobench eval soak clean
+.PHONY: all build deps demo test vet fuzz bench gobench eval soak screenshots clean
 
 all: build
 
@@ -21,6 +22,12 @@ deps:
 		SUDO=""; if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
 		$$SUDO apt-get update && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y libopencv-dev pkg-config; \
+	fi
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "chromium was not found: installing it with apt-get (the review pages' tests run in it)"; \
+		SUDO=""; if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
+		$$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
 	fi
 
 build: deps
@@ -68,6 +75,12 @@ soak: build
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=2m
 	REFEREE_CHAOS_STREAMS=200 REFEREE_CHAOS_SEED=$$(date +%s) $(GO) test -count=1 -timeout 30m -run 'TestChaos' ./cmd/referee
 	$(GO) test -count=10 -run 'TestFlood|TestRestartMidStream|TestRecoverAfterRestart' ./server ./cmd/referee
+
+# The review pages at 1280x800 and 390x844 (a phone), photographed by the
+# browser test with a phrase streamed, analysed and reviewed, into
+# examples/ where the README shows them.
+screenshots: deps
+	REFEREE_SCREENSHOTS=$(CURDIR)/examples $(GO) test -count=1 -run TestScreenshots -v ./server/webtest
 
 clean:
 	rm -rf bin
