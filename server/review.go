@@ -76,15 +76,28 @@ type reviews struct {
 
 // reviewRoutes adds the pages and the review API to mux.
 func (s *Server) reviewRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{$}", s.servePage("index.html"))
-	mux.HandleFunc("GET /sessions/{id}", s.servePage("session.html"))
-	mux.Handle("GET /static/", staticHandler())
-	mux.HandleFunc("POST "+PathLogin, s.handleLogin)
-	mux.HandleFunc("GET "+PathSessions, s.withReviewAuth(s.handleSessions))
-	mux.HandleFunc("GET "+PathSessions+"/{id}", s.withReviewAuth(s.handleSession))
-	mux.HandleFunc("GET "+PathSessions+"/{id}/files/{name}", s.withReviewAuth(s.handleFile))
-	mux.HandleFunc("POST "+PathSessions+"/{id}/review", s.withReviewAuth(s.handleReview))
-	mux.HandleFunc("GET "+PathAgreement, s.withReviewAuth(s.handleAgreement))
+	mux.HandleFunc("GET /{$}", withDeadlines(s.servePage("index.html")))
+	mux.HandleFunc("GET /sessions/{id}", withDeadlines(s.servePage("session.html")))
+	mux.Handle("GET /static/", withDeadlines(staticHandler().ServeHTTP))
+	mux.HandleFunc("POST "+PathLogin, withDeadlines(s.handleLogin))
+	mux.HandleFunc("GET "+PathSessions, withDeadlines(s.withReviewAuth(s.handleSessions)))
+	mux.HandleFunc("GET "+PathSessions+"/{id}", withDeadlines(s.withReviewAuth(s.handleSession)))
+	mux.HandleFunc("GET "+PathSessions+"/{id}/files/{name}", withDeadlines(s.withReviewAuth(s.handleFile)))
+	mux.HandleFunc("POST "+PathSessions+"/{id}/review", withDeadlines(s.withReviewAuth(s.handleReview)))
+	mux.HandleFunc("GET "+PathAgreement, withDeadlines(s.withReviewAuth(s.handleAgreement)))
+}
+
+// withDeadlines bounds the reading of a request's body and the writing of
+// the answer to writeWait each (handleFile gives a large file more), so
+// that a client that stops reading or sending holds nothing for long.
+func withDeadlines(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		now := time.Now()
+		rc.SetReadDeadline(now.Add(writeWait))
+		rc.SetWriteDeadline(now.Add(writeWait))
+		h(w, r)
+	}
 }
 
 // cookieValue is the value of AuthCookie for the server's token: a MAC of
