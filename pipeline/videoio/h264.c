@@ -118,11 +118,9 @@ referee_h264 *referee_h264_open(const char *path, int width, int height, int fps
 		release(w);
 		return NULL;
 	}
-	AVDictionary *opts = NULL;
-	// The index first: a browser starts playing before the whole file is in.
-	av_dict_set(&opts, "movflags", "+faststart", 0);
-	rc = avformat_write_header(w->oc, &opts);
-	av_dict_free(&opts);
+	// The index stays at the end (no faststart, which rewrites the file
+	// and logs that it does): browsers fetch it with a Range request.
+	rc = avformat_write_header(w->oc, NULL);
 	if (rc < 0) {
 		say(err, errlen, "write the MP4 header", rc);
 		release(w);

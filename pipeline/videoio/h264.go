@@ -25,8 +25,7 @@ type H264Options struct {
 }
 
 // H264Writer writes an H.264 MP4 file that browsers play (Chromium's
-// proprietary-codec builds, Firefox, Safari), its index at the front so
-// that playback starts before the whole file is in, a key frame every
+// proprietary-codec builds, Firefox, Safari), with a key frame every
 // second for quick seeks and no B-frames. It encodes through FFmpeg's
 // libx264 directly, unlike Create's avc1 writer, whose speed preset
 // OpenCV fixes at x264's default, several times slower.

@@ -110,6 +110,9 @@ func BenchmarkH264Write640x360(b *testing.B) {
 		name string
 		open func(path string) (writer, error)
 	}{
+		{"ultrafast", func(p string) (writer, error) {
+			return CreateH264(p, 30, 640, 360, H264Options{Preset: "ultrafast", CRF: 23})
+		}},
 		{"superfast", func(p string) (writer, error) {
 			return CreateH264(p, 30, 640, 360, H264Options{Preset: "superfast", CRF: 23})
 		}},
