@@ -10,7 +10,7 @@
   const canvas = document.getElementById("timeline");
   const clock = document.getElementById("clock");
   const playBtn = document.getElementById("play");
-  const referee_ = document.getElementById("referee");
+  const refereeInput = document.getElementById("referee");
   const note = document.getElementById("note");
   const callMsg = document.getElementById("callmsg");
 
@@ -21,8 +21,8 @@
   let events = [];
 
   document.getElementById("title").textContent = key;
-  referee_.value = localStorage.getItem("referee.name") || "";
-  referee_.addEventListener("change", () => localStorage.setItem("referee.name", referee_.value.trim()));
+  refereeInput.value = localStorage.getItem("referee.name") || "";
+  refereeInput.addEventListener("change", () => localStorage.setItem("referee.name", refereeInput.value.trim()));
 
   // The phrase's time shown now: the source's time plus its offset.
   const phraseTime = () => video.currentTime + offset;
@@ -81,6 +81,13 @@
     requestAnimationFrame(tick);
   }
   requestAnimationFrame(tick);
+
+  // A clicked button gives the focus back, so that space then plays or
+  // pauses instead of pressing that button again.
+  document.addEventListener("click", (ev) => {
+    const b = ev.target.closest && ev.target.closest("button");
+    if (b) b.blur();
+  });
 
   document.addEventListener("keydown", (ev) => {
     if (ev.target.closest && ev.target.closest("input, textarea")) return;
@@ -178,11 +185,11 @@
   }
 
   async function record(call) {
-    const name = referee_.value.trim();
+    const name = refereeInput.value.trim();
     if (!name) {
       callMsg.textContent = "Give your name first.";
       callMsg.className = "error";
-      referee_.focus();
+      refereeInput.focus();
       return;
     }
     localStorage.setItem("referee.name", name);

@@ -341,6 +341,14 @@ func TestReviewInBrowser(t *testing.T) {
 	if t1 := eval[float64](t, ctx, currentTime); t1 <= t0 {
 		t.Errorf("currentTime went from %v to %v while playing", t0, t1)
 	}
+	// Space plays and pauses, also after a click on a button; a quarter
+	// of the speed is a click.
+	paused := `document.getElementById("video").paused`
+	do(t, ctx, "play and pause with space", chromedp.Click(chromedp.CSS(`.speeds button[data-rate="0.25"]`)),
+		chromedp.KeyEvent(" "), waitJS(`!`+paused), chromedp.KeyEvent(" "), waitJS(paused))
+	if rate := eval[float64](t, ctx, `document.getElementById("video").playbackRate`); rate != 0.25 {
+		t.Errorf("playback rate %v after 0.25x", rate)
+	}
 	// A frame step with the arrow key: one frame of the phrase.
 	settled := waitJS(`!document.getElementById("video").seeking`)
 	do(t, ctx, "step a frame", chromedp.KeyEvent(kbArrowRight), settled)
