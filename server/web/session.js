@@ -70,8 +70,10 @@
   video.addEventListener("ratechange", () => setRate(video.playbackRate));
 
   function showTime() {
-    const t = phraseTime();
-    clock.textContent = "frame " + frameAt(t) + " \u00b7 " + t.toFixed(3) + " s";
+    // The frame shown and its time in the phrase, as the overlay writes
+    // them (frame / fps).
+    const n = frameAt(phraseTime());
+    clock.textContent = "frame " + n + " \u00b7 " + (n / fps).toFixed(3) + " s";
     draw();
   }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/evaluate"
 	"github.com/referee-project/referee/pipeline/motion"
 	"github.com/referee-project/referee/pipeline/signal"
 	"github.com/referee-project/referee/pipeline/synth"
@@ -395,6 +396,19 @@ func TestReviewInBrowser(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(rs.cfg.OutputDir, "bout1", server.ReviewFileName))
 	if err != nil || json.Unmarshal(data, &stored) != nil || stored.Call != override || stored.Referee != "Ann Referee" {
 		t.Errorf("review.json: %s %v", data, err)
+	}
+	// The review makes the phrase a labelled one for "referee eval" on
+	// the server's data directory: the engine's call disagrees with it.
+	phrases, err := evaluate.Load(rs.cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := evaluate.Run(phrases, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(phrases) != 1 || phrases[0].Name != "bout1" || phrases[0].Referee != override || rep.Overall.Calls != 1 || rep.Overall.Agree != 0 {
+		t.Errorf("eval of the data directory: %d phrases %+v, overall %+v; want bout1 called %s, 1 call, 0 agreeing", len(phrases), phrases, rep.Overall, override)
 	}
 }
 
