@@ -49,16 +49,23 @@ const (
 	maxHistory = 100
 )
 
-// Review is a referee's call on a phrase, as review.json holds it.
-type Review struct {
+// ReviewEntry is one referee's call on a phrase.
+type ReviewEntry struct {
 	// Call is left, right, simultaneous or abstain.
 	Call    string `json:"call"`
 	Referee string `json:"referee"`
 	Note    string `json:"note"`
 	// At is when it was recorded, RFC 3339.
 	At string `json:"at"`
-	// History holds the earlier reviews of the phrase, oldest first.
-	History []Review `json:"history,omitempty"`
+}
+
+// Review is the latest call on a phrase with the earlier ones, as
+// review.json holds it.
+type Review struct {
+	ReviewEntry
+	// History holds the earlier reviews of the phrase, oldest first (at
+	// most maxHistory of them).
+	History []ReviewEntry `json:"history"`
 }
 
 // reviewRequest is the body of POST /api/sessions/{id}/review.
@@ -320,12 +327,12 @@ func (s *Server) handleReview(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, nil, &httpError{http.StatusInternalServerError, protocol.CodeInternalError, err.Error()})
 		return
 	}
-	rev := Review{Call: *req.Call, Referee: *req.Referee, At: time.Now().UTC().Format(time.RFC3339Nano)}
+	rev := Review{ReviewEntry: ReviewEntry{Call: *req.Call, Referee: *req.Referee, At: time.Now().UTC().Format(time.RFC3339Nano)}, History: []ReviewEntry{}}
 	if req.Note != nil {
 		rev.Note = *req.Note
 	}
 	if prev != nil {
-		rev.History = append(prev.History, Review{Call: prev.Call, Referee: prev.Referee, Note: prev.Note, At: prev.At})
+		rev.History = append(prev.History, prev.ReviewEntry)
 		if len(rev.History) > maxHistory {
 			rev.History = rev.History[len(rev.History)-maxHistory:]
 		}
