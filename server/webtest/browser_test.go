@@ -77,11 +77,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// tab opens a new tab for one test, closed when it ends; every action in
-// it must finish within the test's budget.
+// tab opens a new tab for one test in a browser context of its own (its
+// own cookies: the servers of two tests share 127.0.0.1, and a cookie is
+// not bound to a port), closed when the test ends; every action in it
+// must finish within the test's budget.
 func tab(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser)
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
 	t.Cleanup(func() {
 		cancelTimeout()
