@@ -16,7 +16,6 @@ import (
 	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/rightofway"
-	"github.com/referee-project/referee/pipeline/signal"
 	"github.com/referee-project/referee/pipeline/timeline"
 	"github.com/referee-project/referee/pipeline/videoio"
 )
@@ -29,8 +28,6 @@ const (
 	// clipBeforeS is how much of the phrase before the first hit the touch
 	// clip shows.
 	clipBeforeS = 1.5
-	// flashS is how long an event's banner stays on the overlay.
-	flashS = 0.4
 	// overlayQuality is the JPEG quality of the overlay's frames.
 	overlayQuality = 80
 )
@@ -343,8 +340,8 @@ func drawCounter(img bgr.Image, tl rightofway.Timeline, i int, scale float64) er
 }
 
 // annotate draws on an overlay frame: both fencers boxed and labelled with
-// their phase, the frame counter and time, and the banner of any event of
-// the last flashS (with a coloured frame on the event's own frame).
+// their name and phase, the frame counter and time, and the banners of the
+// events of the last timeline.FlashS.
 func annotate(img bgr.Image, tl rightofway.Timeline, l, r sample, i int, sx, sy float64) error {
 	for _, f := range []struct {
 		s      sample
@@ -357,79 +354,13 @@ func annotate(img bgr.Image, tl rightofway.Timeline, l, r sample, i int, sx, sy 
 		}
 		x0, y0 := int(float64(f.s.x0)*sx), int(float64(f.s.y0)*sy)
 		x1, y1 := int(float64(f.s.x1)*sx), int(float64(f.s.y1)*sy)
-		box(img, x0, y0, x1, y1, 2, f.col)
-		// The fencer's name on the fencer's colour, then the phase the
-		// tracks give at this frame on the phase's colour, as in
-		// timeline.png: no colour means two things.
-		phase := rightofway.PhaseAt(f.phases, i)
-		nw, th := videoio.TextSize(f.name, 0.45, 1)
-		pw, _ := videoio.TextSize(phase, 0.45, 1)
-		ly := max(y0-4, th+4)
-		img.FillRect(x0, ly-th-3, x0+nw+4, ly+3, f.col.B, f.col.G, f.col.R)
-		if err := videoio.DrawText(img, f.name, x0+2, ly, 0.45, 1, 0, 0, 0); err != nil {
-			return err
-		}
-		pc, ok := timeline.PhaseColours[phase]
-		if !ok {
-			pc = timeline.PhaseColours[rightofway.PhaseUnseen]
-		}
-		img.FillRect(x0+nw+4, ly-th-3, x0+nw+pw+10, ly+3, pc.B, pc.G, pc.R)
-		if err := videoio.DrawText(img, phase, x0+nw+7, ly, 0.45, 1, timeline.TextColour.B, timeline.TextColour.G, timeline.TextColour.R); err != nil {
+		timeline.Box(img, x0, y0, x1, y1, 2, f.col)
+		if err := timeline.FencerLabel(img, f.name, rightofway.PhaseAt(f.phases, i), x0, y0-4, f.col); err != nil {
 			return err
 		}
 	}
 	if err := drawCounter(img, tl, i, 1); err != nil {
 		return err
 	}
-	y := img.Height - 8
-	for _, ev := range tl.Events {
-		col, _, ok := timeline.EventStyle(ev)
-		if !ok || i < ev.Frame || float64(i-ev.Frame) >= flashS*tl.FPS {
-			continue
-		}
-		if i == ev.Frame {
-			box(img, 0, 0, img.Width, img.Height, 6, col)
-		}
-		text := fmt.Sprintf("%.3f s  %s", ev.TimeS, eventBanner(ev))
-		tw, th := videoio.TextSize(text, 0.5, 1)
-		img.FillRect(4, y-th-4, tw+12, y+4, 0, 0, 0)
-		if err := videoio.DrawText(img, text, 8, y, 0.5, 1, col.B, col.G, col.R); err != nil {
-			return err
-		}
-		y -= th + 10
-	}
-	return nil
-}
-
-// eventBanner names an event for the overlay. The box's own hit text is
-// not shown: in single-light phrases it names the wrong fencer
-// (signal-format.md).
-func eventBanner(ev rightofway.TimelineEvent) string {
-	lamp := ""
-	switch ev.Light {
-	case "left":
-		lamp = ": LEFT LAMP (RED)"
-	case "right":
-		lamp = ": RIGHT LAMP (GREEN)"
-	}
-	switch ev.Kind {
-	case signal.EventBladeContact:
-		return "BLADE CONTACT"
-	case signal.EventHit:
-		return "FIRST HIT" + lamp
-	case signal.EventSimultaneousHit:
-		return "SECOND LIGHT" + lamp + ": DOUBLE TOUCH"
-	case signal.EventLockoutStarted:
-		return "LOCKOUT STARTED"
-	}
-	return string(ev.Kind)
-}
-
-// box draws the outline of the rectangle [x0, x1) x [y0, y1), t pixels
-// thick, inside it.
-func box(img bgr.Image, x0, y0, x1, y1, t int, c timeline.Colour) {
-	img.FillRect(x0, y0, x1, y0+t, c.B, c.G, c.R)
-	img.FillRect(x0, y1-t, x1, y1, c.B, c.G, c.R)
-	img.FillRect(x0, y0, x0+t, y1, c.B, c.G, c.R)
-	img.FillRect(x1-t, y0, x1, y1, c.B, c.G, c.R)
+	return timeline.EventBanners(img, tl, i, tl.FPS)
 }
