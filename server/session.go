@@ -512,15 +512,17 @@ func (srv *Server) end(s *session, reason endReason, from ...sessionState) (*con
 }
 
 // removeFinished does the rest of ending s, which its caller has marked
-// finished: it stops the processing (cancel may be nil), removes s from the
-// registry, drops its spool, counts and logs why. A delivered session was
+// finished: it stops the processing (cancel may be nil), drops its spool,
+// removes s from the registry, counts and logs why. A delivered session was
 // counted and logged when its result was sent: its end is only a debug line.
 func (srv *Server) removeFinished(s *session, reason endReason, cancel context.CancelCauseFunc) {
 	if cancel != nil {
 		cancel(fmt.Errorf("session %s ended: %s", s.id, reason.text))
 	}
-	active := srv.reg.remove(s)
+	// The spool goes before the registry entry: once a session is gone
+	// from the registry, nothing of it is left on disk.
 	srv.dropSpool(s)
+	active := srv.reg.remove(s)
 	if s.delivered.Load() {
 		s.log.Debug("dropped the delivered result kept for a resume", "reason", reason.text, "active", active)
 		return
