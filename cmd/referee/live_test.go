@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/referee-project/referee/pipeline/videoio/mjpegtest"
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/synth"
 	"github.com/referee-project/referee/pipeline/videoio"
+	"github.com/referee-project/referee/pipeline/videoio/mjpegtest"
 )
 
 // startCamera serves n counter frames of 320x240 at fps as an IP camera's

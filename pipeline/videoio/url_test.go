@@ -5,9 +5,9 @@ import (
 	"io"
 	"testing"
 
-	"github.com/referee-project/referee/pipeline/videoio/mjpegtest"
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/synth"
+	"github.com/referee-project/referee/pipeline/videoio/mjpegtest"
 )
 
 // counterJPEGs encodes n counter frames of w x h.
