@@ -98,7 +98,7 @@ func TestWriteResultAtomic(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, ResultFileName)
 	res := &resultCases[0].res
-	if err := writeResult(path, res); err != nil {
+	if err := WriteResult(path, res); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(path)
@@ -117,9 +117,9 @@ func TestWriteResultAtomic(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(target, "keep"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	err = writeResult(target, res)
+	err = WriteResult(target, res)
 	if err == nil || !strings.HasPrefix(err.Error(), "write result.json: rename ") {
-		t.Errorf("writeResult over a directory = %v, want a rename error", err)
+		t.Errorf("WriteResult over a directory = %v, want a rename error", err)
 	}
 	entries, _ := os.ReadDir(blocked)
 	if len(entries) != 1 {
