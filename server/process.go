@@ -60,6 +60,9 @@ func (srv *Server) process(ctx context.Context, s *session) {
 		srv.processFailed(s, "", err)
 		return
 	}
+	// Once: a phrase analysed elsewhere gives its place back as soon as
+	// it is submitted.
+	release = sync.OnceFunc(release)
 	defer release()
 	dir := filepath.Join(srv.cfg.OutputDir, s.id)
 	if err := keepEarlierArtifacts(dir, s.log); err != nil {
@@ -95,6 +98,10 @@ func (srv *Server) process(ctx context.Context, s *session) {
 	sig := s.signal
 	s.mu.Unlock()
 	fwd := &progressForwarder{s: s}
+	if srv.cfg.Jobs != nil {
+		srv.processRemote(ctx, s, dir, v, sig, fwd, release)
+		return
+	}
 	analyzer, analyzers := srv.analyzerWith(v)
 	began := time.Now()
 	res, err := pipeline.Run(ctx, pipeline.Job{
