@@ -1,6 +1,8 @@
 # referee: the two commands a new user types are `make demo` and `make test`.
 # Both install what they need first: OpenCV's development files come from
-# apt-get when pkg-config cannot find opencv4.
+# apt-get when pkg-config cannot find opencv4, Node.js likewise when node
+# is missing, and the pose estimator's npm packages (its model included)
+# with `npm ci` from the committed package-lock.json.
 
 GO      ?= go
 BIN     := bin/referee
@@ -8,10 +10,22 @@ VERSION ?= 0.1.0
 # Short fuzz runs in `make test`; `make soak` runs them longer.
 FUZZTIME ?= 5s
 
+# The pose estimator: a Node program and its npm packages, installed in
+# place; `make build` links it beside the binary as referee-pose, the
+# default --pose-cmd. npm writes the stamp at the end of a complete install.
+POSE_DIR   := pipeline/pose/movenet
+POSE_STAMP := $(POSE_DIR)/node_modules/.package-lock.json
+# Real people walking, for the pose tests: Debian's opencv-doc ships it.
+VTEST := /usr/share/doc/opencv-doc/examples/data/vtest.avi
+
+# apt-get install, with sudo when not root.
+APT_INSTALL = SUDO=""; if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
+	$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y
+
 # pkg/target pairs for the fuzz runs.
 FUZZ := protocol:FuzzDecode protocol:FuzzParseFrame pipeline/signal:FuzzParse server:FuzzV2FrameMessage server:FuzzFrameCheck pipeline/tracks:FuzzParse
 
-.PHONY: all build deps demo test vet fuzz bench gobench eval soak man clean
+.PHONY: all build deps pose-deps vtest demo test vet fuzz bench gobench eval soak man clean
 
 all: build
 
@@ -23,8 +37,25 @@ deps:
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y libopencv-dev pkg-config; \
 	fi
 
-build: deps
+pose-deps: $(POSE_STAMP)
+
+$(POSE_STAMP): $(POSE_DIR)/package.json $(POSE_DIR)/package-lock.json
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		echo "Node.js was not found: installing nodejs and npm with apt-get (the pose estimator runs in Node)"; \
+		$(APT_INSTALL) nodejs npm; \
+	fi
+	cd $(POSE_DIR) && npm ci --omit=dev --no-audit --no-fund
+	@touch $@
+
+vtest:
+	@if [ ! -f $(VTEST) ]; then \
+		echo "$(VTEST) was not found: installing opencv-doc with apt-get (real video for the pose tests)"; \
+		$(APT_INSTALL) opencv-doc; \
+	fi
+
+build: deps pose-deps
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/referee
+	ln -sf ../$(POSE_DIR)/pose.mjs bin/referee-pose
 
 demo: build
 	@./examples/demo.sh $(BIN)
@@ -41,15 +72,20 @@ fuzz: deps
 		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./$$pkg || exit 1; \
 	done
 
-test: vet
+# REFEREE_POSE_REQUIRED makes the pose tests fail, not skip, without the
+# estimator or vtest.avi: here both were just installed.
+test: vet pose-deps vtest
 	@$(MAKE) --no-print-directory fuzz
-	$(GO) test -count=1 -timeout 12m ./...
+	cd $(POSE_DIR) && node --test
+	REFEREE_POSE_REQUIRED=1 $(GO) test -count=1 -timeout 12m ./...
 
 # `referee bench` streams generated videos to a local server with protocol v1
 # and v2, over loopback and a delayed link, and prints the Performance table;
-# e.g. make bench BENCHFLAGS="--cases 640x480 --frames-scale 0.1".
-bench: build
+# e.g. make bench BENCHFLAGS="--cases 640x480 --frames-scale 0.1". Then
+# `referee probe-pose` poses a 300-frame 1280x720 phrase of real people.
+bench: build vtest
 	./$(BIN) bench $(BENCHFLAGS)
+	./$(BIN) probe-pose --frames 300 --size 1280x720 --fps 30
 
 # How often the right-of-way engine agrees with referees on the shared
 # refereed phrases, each recording day decided with the engine fitted on

@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/referee-project/referee/pipeline/atomicfile"
 )
 
 // resultFields and artifactFields marshal like Result and Artifacts without
@@ -146,35 +147,30 @@ func jsonKeys(t reflect.Type) []string {
 	return keys
 }
 
-// WriteResult writes r as indented JSON to path through a temporary file in
-// the same directory, renamed into place once complete: readers never see
-// a partial result.json.
+// WriteResult makes the artifacts r names durable (fsynced) and then
+// writes r as indented JSON to path with atomicfile.WriteFile: readers never
+// see a partial result.json, and a result.json that survives a power cut
+// names files that survived it whole.
 func WriteResult(path string, r *Result) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode the result: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	named := []string{r.Artifacts.Video, r.Artifacts.Signal}
+	for _, k := range slices.Sorted(maps.Keys(r.Artifacts.Extra)) {
+		named = append(named, r.Artifacts.Extra[k])
 	}
-	_, err = tmp.Write(append(data, '\n'))
-	if err == nil {
-		// CreateTemp makes the file private; the result is read like the
-		// other artifacts, e.g. by a web server showing it to referees.
-		err = tmp.Chmod(0o644)
+	for _, p := range named {
+		if p == "" {
+			continue
+		}
+		if err := atomicfile.SyncFile(p); err != nil {
+			return fmt.Errorf("write %s: the artifacts it names: %w", filepath.Base(path), err)
+		}
 	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	// The result is read like the other artifacts, e.g. by a web server
+	// showing it to referees: 0644.
+	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	return nil

@@ -97,15 +97,23 @@ func FuzzResultJSON(f *testing.F) {
 func TestWriteResultAtomic(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, ResultFileName)
-	res := &resultCases[0].res
-	if err := WriteResult(path, res); err != nil {
+	res := resultCases[0].res
+	// WriteResult syncs the files the result names first: they must be.
+	res.Artifacts.Video, res.Artifacts.Signal = filepath.Join(dir, "video.avi"), filepath.Join(dir, SignalFileName)
+	res.Artifacts.Extra = map[string]string{"overlay": filepath.Join(dir, "overlay.avi")}
+	for _, p := range []string{res.Artifacts.Video, res.Artifacts.Signal, res.Artifacts.Extra["overlay"]} {
+		if err := os.WriteFile(p, []byte("artifact"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := WriteResult(path, &res); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := json.MarshalIndent(res, "", "  ")
+	want, _ := json.MarshalIndent(&res, "", "  ")
 	if !bytes.Equal(data, append(want, '\n')) {
 		t.Errorf("result.json:\n%s", data)
 	}
@@ -117,9 +125,23 @@ func TestWriteResultAtomic(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(target, "keep"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	err = WriteResult(target, res)
-	if err == nil || !strings.HasPrefix(err.Error(), "write result.json: rename ") {
-		t.Errorf("WriteResult over a directory = %v, want a rename error", err)
+	err = WriteResult(target, &res)
+	if want := "write result.json: " + target + " is a directory: give a file name"; err == nil || err.Error() != want {
+		t.Errorf("WriteResult over a directory = %v, want %q", err, want)
+	}
+	// An artifact the result names that is not there: no result.json.
+	if err := os.Remove(res.Artifacts.Extra["overlay"]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	err = WriteResult(path, &res)
+	if err == nil || !strings.HasPrefix(err.Error(), "write result.json: the artifacts it names: open "+res.Artifacts.Extra["overlay"]) {
+		t.Errorf("WriteResult naming a missing artifact = %v", err)
+	}
+	if _, serr := os.Stat(path); !os.IsNotExist(serr) {
+		t.Errorf("a result.json naming a missing artifact was written: %v", serr)
 	}
 	entries, _ := os.ReadDir(blocked)
 	if len(entries) != 1 {

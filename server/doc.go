@@ -92,8 +92,13 @@
 // has not yet seen die): session_started lists the frames held as ranges
 // in "have". Every spool record carries a magic, its length and a CRC-32C,
 // and session.json beside the spool has the session's parameters, so a
-// restarted server recovers each spool, truncated to its last whole record
-// if a crash cut one, as a disconnected session.
+// restarted server recovers each spool as a disconnected session,
+// truncated to its last whole record if a crash cut one; a damaged record
+// before it is left out with a log line, every other frame kept. The spool
+// is fsynced before session_ended, and session.json written with
+// atomicfile, so what the server acknowledged survives a power cut. A spool
+// with frames whose session.json cannot be read is moved to
+// DataDir/unrecovered, not deleted.
 //
 // A client that goes once session_end and the signal are in does not lose
 // the verdict: the session is kept while it is processed, and then for
@@ -104,10 +109,13 @@
 // result.json, if processing has ended).
 //
 // A resume must carry the resume token the session's session_started gave;
-// without it the resume is refused and the session untouched. Only a
-// session that holds no frame, whose client's connection was lost before
-// it could read session_started, is replaced by a resume without a token
-// from the same address.
+// without it the resume is refused and the session untouched. A session
+// held for a client that left before its phrase was processed (streaming,
+// or waiting for the signal) is replaced, its spool dropped, by a
+// session_start with its id and without a token (a rerun by a client that
+// knows nothing of resume, or a resume by one whose connection was lost
+// before it read session_started) from the address of the client that
+// left; from anywhere else it is refused.
 //
 // At processing, every frame is read back first: one whose record is
 // damaged on disk (or, recovered from an earlier run, that is no readable

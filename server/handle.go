@@ -188,8 +188,8 @@ func (c *conn) onStart(m protocol.SessionStart) {
 	}
 	if m.Resume && m.SessionID != "" {
 		s, state, err := c.srv.reg.resume(m, proto, c)
-		if errors.Is(err, errEmptyHeld) {
-			c.srv.finish(s, failure("replaced", "replaced by a new start from the same address: the session held no frame and its client never received the resume token"), stateDisconnected)
+		if errors.Is(err, errReplaceable) {
+			c.srv.replace(s, c, "a resume without a token")
 			s, err = nil, nil
 		}
 		if err != nil {
@@ -222,6 +222,14 @@ func (c *conn) onStart(m protocol.SessionStart) {
 		if err := q.Ready(); err != nil {
 			c.fail(protocol.CodeSessionStartFailed, fmt.Sprintf("the server cannot take phrases now: the analysis cluster is unreachable (%v); try again when it is back", err))
 			return
+		}
+	}
+	if !m.Resume && m.SessionID != "" {
+		// Clients that know nothing of resume use one session id for
+		// every phrase: after an error, their rerun replaces the session
+		// they left.
+		if held := c.srv.reg.rerunOf(m.SessionID, c); held != nil {
+			c.srv.replace(held, c, "a new session_start without resume")
 		}
 	}
 	s, active, err := c.srv.reg.create(m.SessionID, m, proto, c)
@@ -495,6 +503,14 @@ func (c *conn) onEnd(m protocol.SessionEnd) {
 	s.touch()
 	if s.protocol == protocol.V2 {
 		c.ackWindow(s, messages, true)
+	}
+	// What session_ended acknowledges must survive a power cut: a client
+	// may delete its copy of the frames once it has the answer.
+	if err := s.spool.Sync(); err != nil {
+		if !errors.Is(err, errSpoolClosed) {
+			c.fail(protocol.CodeInternalError, fmt.Sprintf("cannot write the frames of session %s to disk: %v (check the data directory's disk)", s.id, err))
+		}
+		return
 	}
 	v := s.validation()
 	s.log.Info("session ended", "frames", v.FrameCount, "total_frames", m.TotalFrames, "missing", v.MissingFrames,

@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -14,7 +15,10 @@ const PathMetrics = "/metrics"
 
 // metrics are the server's Prometheus metrics, in a registry the server
 // owns (never the global one, so that two servers in one process, as in
-// the tests, count apart).
+// the tests, count apart), besides the Go runtime's (go_*) and the
+// process's (process_*: CPU, memory, open files). Names follow the
+// Prometheus conventions: base units as suffixes (_seconds, _bytes),
+// _total on counters, _info for the build.
 type metrics struct {
 	reg        *prometheus.Registry
 	started    prometheus.Counter
@@ -41,7 +45,7 @@ func newMetrics(srv *Server) *metrics {
 			Help: "Streaming sessions that ended without a result, by reason."}, []string{"reason"}),
 		frames: prometheus.NewCounter(prometheus.CounterOpts{Name: "referee_frames_received_total",
 			Help: "Frame messages received, duplicates and refused ones included."}),
-		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "referee_frame_bytes_received_total",
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "referee_frames_received_bytes_total",
 			Help: "Bytes of frame payloads received."}),
 		processing: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "referee_processing_duration_seconds",
 			Help:    "Time to reconstruct and analyse a streamed session, failed runs included.",
@@ -58,10 +62,15 @@ func newMetrics(srv *Server) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "referee_spool_bytes",
 			Help: "Bytes of disk used by the frame spools."},
 			func() float64 { return float64(srv.reg.disk.used.Load()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "referee_spool_bytes_limit",
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "referee_spool_limit_bytes",
 			Help: "The limit of referee_spool_bytes (max spool bytes)."},
 			func() float64 { return float64(srv.reg.disk.limit) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "referee_build_info",
+			Help:        "Always 1: the release of referee and the Go release it was built with, as labels.",
+			ConstLabels: prometheus.Labels{"version": srv.cfg.Version, "goversion": runtime.Version()}},
+			func() float64 { return 1 }),
 		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
 }

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/referee-project/referee/protocol"
 )
@@ -43,14 +45,24 @@ func TestMetrics(t *testing.T) {
 	ts := startServer(t, nil)
 	before := ts.scrape()
 	for _, name := range []string{"referee_sessions_active", "referee_sessions_started_total", "referee_sessions_completed_total",
-		"referee_frames_received_total", "referee_frame_bytes_received_total", "referee_spool_bytes", "referee_processing_duration_seconds_count"} {
+		"referee_frames_received_total", "referee_frames_received_bytes_total", "referee_spool_bytes", "referee_processing_duration_seconds_count"} {
 		if v, ok := before[name]; !ok || v != 0 {
 			t.Errorf("%s = %v (present %v), want 0 on a new server", name, v, ok)
 		}
 	}
-	if before["referee_spool_bytes_limit"] != DefaultMaxSpoolBytes {
-		t.Errorf("referee_spool_bytes_limit %v", before["referee_spool_bytes_limit"])
+	if before["referee_spool_limit_bytes"] != DefaultMaxSpoolBytes {
+		t.Errorf("referee_spool_limit_bytes %v", before["referee_spool_limit_bytes"])
 	}
+	build := `referee_build_info{goversion="` + runtime.Version() + `",version="test"}`
+	if before[build] != 1 {
+		t.Errorf("%s = %v, want 1", build, before[build])
+	}
+	for _, name := range []string{"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "go_goroutines"} {
+		if _, ok := before[name]; !ok {
+			t.Errorf("no %s: the process and Go collectors are not both registered", name)
+		}
+	}
+	checkMetricNames(t, ts)
 
 	c, f := ts.startedWithFrames("m1", 3)
 	c.send(protocol.Frame{SessionID: "m1", FrameNumber: 3, Encoding: protocol.EncodingJPEG, Size: 5})
@@ -80,7 +92,7 @@ func TestMetrics(t *testing.T) {
 		"referee_sessions_completed_total":                          1,
 		`referee_sessions_failed_total{reason="protocol_error"}`:    1,
 		"referee_frames_received_total":                             4,
-		"referee_frame_bytes_received_total":                        bytesSent + 5,
+		"referee_frames_received_bytes_total":                       bytesSent + 5,
 		"referee_spool_bytes":                                       0,
 		"referee_processing_duration_seconds_count":                 1,
 		`referee_errors_sent_total{code="FRAME_PROCESSING_FAILED"}`: 1,
@@ -95,7 +107,18 @@ func TestMetrics(t *testing.T) {
 	if after["referee_processing_duration_seconds_sum"] <= 0 {
 		t.Errorf("processing duration sum %v", after["referee_processing_duration_seconds_sum"])
 	}
-	if _, ok := after["go_goroutines"]; !ok {
-		t.Error("no go_goroutines: the Go collector is not registered")
+}
+
+// checkMetricNames runs the Prometheus linter on everything /metrics
+// serves: base-unit suffixes, _total on counters, help on every metric.
+func checkMetricNames(t *testing.T, ts *testServer) {
+	t.Helper()
+	_, _, body := ts.request("GET", PathMetrics, "")
+	problems, err := promlint.New(bytes.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("metric %s: %s", p.Metric, p.Text)
 	}
 }

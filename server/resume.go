@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/referee-project/referee/pipeline/atomicfile"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -31,20 +34,21 @@ type sessionMeta struct {
 	// resume it after a restart. A spool of an older server has none: its
 	// session is recovered but cannot be resumed.
 	ResumeToken string `json:"resume_token,omitempty"`
+	// Host is the remote address of the client that started the session,
+	// so that after a restart its rerun may replace it (see
+	// registry.replaceableBy).
+	Host string `json:"host,omitempty"`
 }
 
-// writeMeta writes session.json in dir atomically: a crash leaves the old
-// file or the new one, never half of one.
+// writeMeta writes session.json in dir with atomicfile.WriteFile: a crash
+// leaves the old file or the new one, never half of one, and once it
+// returns nil the file survives a power cut.
 func writeMeta(dir string, m sessionMeta) error {
 	data, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, metaFileName+".tmp")
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, metaFileName))
+	return atomicfile.WriteFile(filepath.Join(dir, metaFileName), data, 0o600)
 }
 
 // readMeta reads and checks the session.json of the session directory dir;
@@ -67,8 +71,12 @@ func readMeta(dir string, maxPixels int64) (sessionMeta, error) {
 
 // recoverSessions scans the spool directory at start and keeps every
 // session it can read as disconnected, for the resume grace period. A
-// spool cut off mid-write is truncated to its last whole record; a
-// directory without valid metadata or spool is removed.
+// spool cut off mid-write is truncated to its last whole record, and a
+// damaged record before it is left out (and logged). A directory whose
+// session.json is missing, empty or invalid cannot be resumed: when its
+// spool holds frames it is moved to DataDir/unrecovered, for a person to
+// look at (a power cut before session.json reached the disk leaves it
+// empty), otherwise removed; so is one whose spool cannot be read.
 func (srv *Server) recoverSessions() {
 	root := filepath.Join(srv.cfg.DataDir, "spool")
 	entries, err := os.ReadDir(root)
@@ -85,20 +93,23 @@ func (srv *Server) recoverSessions() {
 			continue
 		}
 		meta, err := readMeta(dir, srv.cfg.MaxFramePixels)
-		if err == nil && meta.Protocol != protocol.V2 {
+		if err != nil {
+			srv.unrecoverable(log, dir, err)
+			continue
+		}
+		if meta.Protocol != protocol.V2 {
 			meta.Protocol = protocol.V1
 		}
-		var sp *spool
-		var cut int64
-		if err == nil {
-			sp, cut, err = openSpool(filepath.Join(dir, spoolFileName), srv.reg.disk)
-		}
+		sp, cut, damaged, err := openSpool(filepath.Join(dir, spoolFileName), srv.reg.disk)
 		if err != nil {
 			log.Warn("cannot recover a session: removed its spool", "path", dir, "err", err)
 			if err := os.RemoveAll(dir); err != nil {
 				log.Warn("cannot remove the spool", "path", dir, "err", err)
 			}
 			continue
+		}
+		for _, d := range damaged {
+			log.Warn("dropped a damaged record from a recovered spool", "frame", d.frame, "offset", d.offset, "bytes", d.bytes, "why", d.why, "path", sp.path)
 		}
 		if cut > 0 {
 			log.Warn("truncated a spool cut off mid-write to its last whole frame", "cut_bytes", cut, "frames", sp.Count(), "path", sp.path)
@@ -112,6 +123,7 @@ func (srv *Server) recoverSessions() {
 			dir:          dir,
 			spool:        sp,
 			token:        meta.ResumeToken,
+			host:         meta.Host,
 			state:        stateDisconnected,
 			disconnected: now,
 			lastActivity: now,
@@ -126,6 +138,41 @@ func (srv *Server) recoverSessions() {
 		srv.reg.mu.Unlock()
 		log.Info("recovered session", "frames", sp.Count(), "spool_bytes", sp.Size(), "keep_for", srv.cfg.ResumeGrace)
 	}
+}
+
+// unrecoverable handles the spool directory dir, whose session.json could
+// not be read (err): a spool with frames is moved to DataDir/unrecovered,
+// so that no frame the server acknowledged is deleted; anything else is
+// removed.
+func (srv *Server) unrecoverable(log *slog.Logger, dir string, err error) {
+	info, serr := os.Stat(filepath.Join(dir, spoolFileName))
+	if serr != nil || info.Size() == 0 {
+		log.Warn("cannot recover a session: removed its spool", "path", dir, "err", err)
+		if err := os.RemoveAll(dir); err != nil {
+			log.Warn("cannot remove the spool", "path", dir, "err", err)
+		}
+		return
+	}
+	aside := filepath.Join(srv.cfg.DataDir, "unrecovered")
+	to := filepath.Join(aside, filepath.Base(dir))
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(to); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		to = fmt.Sprintf("%s.%d", filepath.Join(aside, filepath.Base(dir)), i)
+	}
+	merr := os.MkdirAll(aside, 0o700)
+	if merr == nil {
+		merr = os.Rename(dir, to)
+	}
+	if merr != nil {
+		log.Error("cannot recover a session nor move its spool aside: left it in place", "path", dir, "err", err, "move_err", merr)
+		return
+	}
+	if serr := atomicfile.SyncDir(filepath.Dir(dir)); serr != nil {
+		log.Warn("cannot sync the spool directory", "err", serr)
+	}
+	log.Warn("cannot recover a session: moved its spool aside, the frames are kept", "moved_to", to, "spool_bytes", info.Size(), "err", err)
 }
 
 // resume attaches c to the session it asks to resume and returns it, with
@@ -149,8 +196,8 @@ func (r *registry) resume(m protocol.SessionStart, proto string, c *conn) (*sess
 	if s == nil {
 		return nil, 0, nil
 	}
-	if m.ResumeToken == "" && r.emptyHeldBy(s, c) {
-		return s, stateDisconnected, errEmptyHeld
+	if m.ResumeToken == "" && r.replaceableBy(s, c) {
+		return s, stateDisconnected, errReplaceable
 	}
 	if m.ResumeToken == "" || subtle.ConstantTimeCompare([]byte(m.ResumeToken), []byte(s.token)) != 1 {
 		what := "without the session's resume token"
@@ -185,21 +232,45 @@ func (r *registry) resume(m protocol.SessionStart, proto string, c *conn) (*sess
 	return s, state, nil
 }
 
-// errEmptyHeld is what resume returns, with the session, for a resume
-// without a token of a session that emptyHeldBy says its caller may
+// errReplaceable is what resume returns, with the session, for a resume
+// without a token of a session that replaceableBy says its caller may
 // replace: the caller ends it and starts the session anew.
-var errEmptyHeld = errors.New("an empty session held for a client that never received its resume token")
+var errReplaceable = errors.New("a session held for a client that left before processing, resumed without its token from the same address")
 
-// emptyHeldBy reports whether s, which a resume without a token names, is
-// disconnected, holds no frame and was started from the address of c: the
-// connection that started it was lost before its client read
-// session_started (and the token in it). Such a session may be replaced by
-// a new one: it holds nothing of anyone's, and a stranger elsewhere cannot
-// use this to end it.
-func (r *registry) emptyHeldBy(s *session, c *conn) bool {
+// replaceableBy reports whether s, which a session_start of c without a
+// resume token names (a rerun that reuses the id, or a resume by a client
+// that never read the token), may be replaced by a new session: s has no
+// live connection, its phrase has not started processing (it was
+// streaming, or waiting for its signal; one whose processing failed keeps
+// its frames for a retry) and c comes from the address of the client that
+// left it. A stranger elsewhere cannot use this to wipe a held phrase, and
+// a session being processed or holding a result is never replaced. The
+// caller holds r.mu.
+func (r *registry) replaceableBy(s *session, c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state == stateDisconnected && s.messages == 0 && s.host != "" && s.host == remoteHost(c.remote)
+	return s.state == stateDisconnected && s.conn == nil && s.failed == "" && s.host != "" && s.host == remoteHost(c.remote)
+}
+
+// rerunOf returns the session held under id that a session_start of c
+// without "resume" replaces (see replaceableBy), or nil.
+func (r *registry) rerunOf(id string, c *conn) *session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.sessions[id]; s != nil && r.replaceableBy(s, c) {
+		return s
+	}
+	return nil
+}
+
+// replace ends s, held for a client that left, so that what, a
+// session_start of c without a resume token, starts its id afresh: its
+// spool and frames are dropped, logged in its "removed session" line. It
+// reports whether it did (another path may have ended or resumed s first).
+func (srv *Server) replace(s *session, c *conn, what string) bool {
+	frames := s.spool.Count()
+	return srv.finish(s, failure("replaced", "replaced by %s from the address of the client that left it (%s): starting afresh, its %d frames dropped",
+		what, remoteHost(c.remote), frames), stateDisconnected)
 }
 
 // detach handles the end of connection c for its session s: processing goes
@@ -257,7 +328,7 @@ func (srv *Server) suspend(s *session, reason string) {
 	s.state = stateFinished
 	s.mu.Unlock()
 	active := srv.reg.remove(s)
-	err := s.spool.Flush()
+	err := s.spool.Sync()
 	if cerr := s.spool.Close(); err == nil {
 		err = cerr
 	}

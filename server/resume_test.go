@@ -248,7 +248,7 @@ func TestRecoverAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, files := range map[string]map[string]string{
-		"no-meta":  {spoolFileName: "RFSP"},
+		"no-meta":  {spoolFileName: ""},
 		"bad-meta": {metaFileName: `{"session_id": "bad-meta", "fps": 0}`, spoolFileName: ""},
 	} {
 		if err := os.MkdirAll(filepath.Join(dataDir, "spool", name), 0o700); err != nil {

@@ -23,6 +23,7 @@ import (
 // HTTP paths served besides protocol.Path.
 const (
 	PathHealth  = "/health"
+	PathReady   = "/readyz"
 	PathStats   = "/streaming/stats"
 	PathAnalyze = "/analyze"
 )
@@ -170,13 +171,15 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// Shutdown stops the server gracefully. It stops accepting connections
-// and sessions, closes every connection whose session is not being
-// processed with a close frame saying "server shutting down" (1001), and
-// keeps the spools of those sessions on disk, and of the sessions waiting
-// to be resumed, for the next start to recover. Sessions being processed,
-// and POST /analyze requests, may finish until ctx ends; then processing
-// is cancelled and their connections are closed the same way. Processed
+// Shutdown stops the server gracefully. It stops accepting sessions (new
+// streams and uploads get 503), closes every connection whose session is
+// not being processed with a close frame saying "server shutting down"
+// (1001), and keeps the spools of those sessions on disk, and of the
+// sessions waiting to be resumed, for the next start to recover. Sessions
+// being processed may finish until ctx ends, while the server drains: it
+// still listens, /health answers 200 and /readyz 503 "draining". Then it
+// stops listening, processing still running is cancelled and its
+// connections are closed the same way. Processed
 // sessions kept for a client to collect the result are removed (the result
 // stays in the artifact directory). It returns
 // when every goroutine the server started has, with an error if ctx ended
@@ -201,13 +204,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.log.Info("shutting down", "active_sessions", s.reg.count())
 	}
 	s.reg.close()
-	httpDone := make(chan error, 1)
-	if httpSrv != nil {
-		// Closes the listener at once, then waits for running requests.
-		go func() { httpDone <- httpSrv.Shutdown(ctx) }()
-	} else {
-		httpDone <- nil
-	}
 
 	processing := map[*conn]bool{}
 	for _, sess := range s.reg.list() {
@@ -231,10 +227,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
+	// Draining: the listener stays open while sessions are processed, so
+	// that /readyz says why the server takes nothing new (and /health that
+	// it lives); new streams and uploads get 503.
 	var err error
 	if !waitFor(&s.procWG, ctx) {
 		err = fmt.Errorf("processing cancelled: still running when the shutdown deadline passed: %w", ctx.Err())
 		s.log.Warn("shutdown deadline passed: cancelling the processing still running")
+	}
+	httpDone := make(chan error, 1)
+	if httpSrv != nil {
+		// Closes the listener at once, then waits for running requests.
+		go func() { httpDone <- httpSrv.Shutdown(ctx) }()
+	} else {
+		httpDone <- nil
 	}
 	s.cancel(errShutdown)
 	if !waitFor(&s.wg, ctx) {
@@ -336,6 +342,7 @@ func (s *Server) reaper() {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PathHealth, s.handleHealth)
+	mux.HandleFunc("GET "+PathReady, s.handleReady)
 	mux.HandleFunc("GET "+PathStats, s.withToken(s.handleStats, false))
 	mux.HandleFunc("POST "+PathAnalyze, s.withToken(s.handleAnalyze, false))
 	mux.HandleFunc("GET "+protocol.Path, s.withToken(s.handleStream, true))
@@ -351,6 +358,38 @@ func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 		ActiveSessions: s.reg.count(),
 		Protocols:      Protocols,
 	})
+}
+
+// readiness is the body of GET /readyz.
+type readiness struct {
+	Status string `json:"status"` // "ready" or "not ready"
+	// Reasons say why the server takes no new session now.
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+// handleReady answers whether a new session would be taken now: 200
+// "ready", or 503 with the reasons: draining (Shutdown has begun), at the
+// session limit, at the spool disk limit. A load balancer sends new
+// clients elsewhere meanwhile; /health stays the liveness check.
+func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
+	var reasons []string
+	if s.isClosing() {
+		reasons = append(reasons, "draining: the server is shutting down, finishing the sessions being processed")
+	}
+	s.reg.mu.Lock()
+	live := s.reg.liveLocked()
+	s.reg.mu.Unlock()
+	if live >= s.cfg.MaxSessions {
+		reasons = append(reasons, fmt.Sprintf("at the session limit: %d of %d streaming sessions active (max streaming sessions)", live, s.cfg.MaxSessions))
+	}
+	if used, limit := s.reg.disk.used.Load(), s.reg.disk.limit; used >= limit {
+		reasons = append(reasons, fmt.Sprintf("at the spool disk limit: the spools hold %d bytes, the limit is %d (max spool bytes)", used, limit))
+	}
+	if len(reasons) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, readiness{Status: "not ready", Reasons: reasons})
+		return
+	}
+	writeJSON(w, http.StatusOK, readiness{Status: "ready"})
 }
 
 // stats returns the body of GET /streaming/stats.

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/referee-project/referee/pipeline/atomicfile"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -316,14 +317,22 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fail(protocol.CodeInternalError, "cannot create the spool directory for session %s: %v", id, err)
 	}
-	if err := writeMeta(dir, sessionMeta{SessionID: id, FPS: start.FPS, Width: start.Width, Height: start.Height, ExpectedFrames: start.ExpectedFrames, Protocol: proto, ResumeToken: token}); err != nil {
-		os.RemoveAll(dir)
-		return fail(protocol.CodeInternalError, "cannot save the metadata of session %s: %v", id, err)
-	}
+	// The spool first: writeMeta's directory sync then makes both names
+	// durable, and a crash between the two leaves an empty spool without
+	// metadata, which recovery removes.
 	sp, err := createSpool(filepath.Join(dir, spoolFileName), r.disk)
 	if err != nil {
 		os.RemoveAll(dir)
 		return fail(protocol.CodeInternalError, "cannot create the spool for session %s: %v", id, err)
+	}
+	err = writeMeta(dir, sessionMeta{SessionID: id, FPS: start.FPS, Width: start.Width, Height: start.Height, ExpectedFrames: start.ExpectedFrames, Protocol: proto, ResumeToken: token, Host: remoteHost(c.remote)})
+	if err == nil {
+		err = atomicfile.SyncDir(filepath.Dir(dir))
+	}
+	if err != nil {
+		sp.Close()
+		os.RemoveAll(dir)
+		return fail(protocol.CodeInternalError, "cannot save the metadata of session %s: %v (check the data directory's disk)", id, err)
 	}
 	now := time.Now()
 	s = &session{

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -32,8 +33,9 @@ import (
 //	16     4    CRC-32C (Castagnoli) of the payload
 //	20     -    payload
 //
-// The magic, the length and the checksum make a record cut off by a crash
-// detectable, so a recovered spool can be truncated to its last whole record.
+// The magic, the length and the checksum make a record cut off by a crash,
+// or damaged on the disk, detectable: a recovered spool is truncated to its
+// last whole record, and a damaged one before it is left out.
 const spoolHeaderSize = 20
 
 // spoolBufferSize is the write buffer of every spool: the RAM a live
@@ -176,61 +178,145 @@ func (s *spool) Append(number int, encoding string, payload []byte) (duplicate b
 	return false, nil
 }
 
+// spoolDamage is a stretch of a recovered spool that holds no whole, valid
+// record, between two that do: dropped from the index, left in the file.
+type spoolDamage struct {
+	offset, bytes int64
+	frame         int    // the frame number its header names, -1 if it has no readable header
+	why           string // what is wrong with the record at offset
+}
+
 // openSpool opens an existing spool file, after a restart, and indexes its
-// records. It checks each record (magic, encoding, length, CRC) and
-// truncates the file after the last whole one: what follows was cut off
-// mid-write by a crash, and is never served. cut is the number of bytes
-// removed. The file's bytes are counted in budget, over its limit or not:
-// they are on the disk already.
-func openSpool(path string, budget *diskBudget) (sp *spool, cut int64, err error) {
+// records. It checks each record (magic, encoding, length, CRC): a record
+// that fails while a valid one follows is dropped from the index, and
+// reported in damaged, and the scan goes on from the next valid record; the
+// bytes after the last valid record (a record cut off mid-write by a crash)
+// are truncated, never served, and cut is their number. The file's bytes
+// are counted in budget, over its limit or not: they are on the disk
+// already.
+func openSpool(path string, budget *diskBudget) (sp *spool, cut int64, damaged []spoolDamage, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, 0, fmt.Errorf("open spool: %w", err)
+		return nil, 0, nil, fmt.Errorf("open spool: %w", err)
+	}
+	fail := func(err error) (*spool, int64, []spoolDamage, error) {
+		f.Close()
+		return nil, 0, nil, err
 	}
 	info, err := f.Stat()
 	if err != nil {
-		f.Close()
-		return nil, 0, fmt.Errorf("open spool: %w", err)
+		return fail(fmt.Errorf("open spool: %w", err))
 	}
+	size := info.Size()
 	index := make(map[int]spoolEntry)
-	r := bufio.NewReaderSize(f, 1<<16)
-	var good int64
+	var payload []byte // reused: recovery only checks each record
+	var off int64
+	for off < size {
+		rec, why, err := recordAt(f, off, size, &payload)
+		if err != nil {
+			return fail(fmt.Errorf("read spool %s: %w", path, err))
+		}
+		if why == "" {
+			if _, dup := index[rec.number]; !dup {
+				index[rec.number] = spoolEntry{offset: off, length: rec.length, encoding: rec.encoding}
+			}
+			off += spoolHeaderSize + int64(rec.length)
+			continue
+		}
+		next, found, err := nextRecord(f, off+1, size, &payload)
+		if err != nil {
+			return fail(fmt.Errorf("read spool %s: %w", path, err))
+		}
+		if !found {
+			break // a torn tail: truncated below
+		}
+		damaged = append(damaged, spoolDamage{offset: off, bytes: next - off, frame: rec.number, why: why})
+		off = next
+	}
+	if cut = size - off; cut > 0 {
+		if err := f.Truncate(off); err != nil {
+			return fail(fmt.Errorf("truncate spool %s to its last whole record: %w", path, err))
+		}
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return fail(fmt.Errorf("open spool: %w", err))
+	}
+	budget.used.Add(off)
+	return &spool{path: path, budget: budget, f: f, size: off, index: index}, cut, damaged, nil
+}
+
+// scannedRecord is what recordAt read of a record's header: number is -1
+// when the header has no record magic.
+type scannedRecord struct {
+	number   int
+	encoding string
+	length   uint32
+}
+
+// recordAt reads the record at off of f, a file of size bytes, into
+// *payload (grown as needed) and returns its header, and why it is not a
+// whole, valid record, or "". The error is a failure to read the file.
+func recordAt(f *os.File, off, size int64, payload *[]byte) (scannedRecord, string, error) {
+	rec := scannedRecord{number: -1}
+	if size-off < spoolHeaderSize {
+		return rec, "header cut off", nil
+	}
 	var h [spoolHeaderSize]byte
-	var payload []byte // reused: recovery only checks each record's checksum
-	for {
-		if _, err := io.ReadFull(r, h[:]); err != nil {
-			break // io.EOF after the last record, or a header cut off
-		}
-		code, length := h[8], binary.LittleEndian.Uint32(h[12:16])
-		encoding := ""
-		if int(code) < len(spoolEncodingNames) {
-			encoding = spoolEncodingNames[code]
-		}
-		if [4]byte(h[0:4]) != spoolMagic || encoding == "" || length > maxFrameBytesLimit {
-			break
-		}
-		payload = slices.Grow(payload[:0], int(length))[:length]
-		if _, err := io.ReadFull(r, payload); err != nil || crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(h[16:20]) {
-			break
-		}
-		n := int(binary.LittleEndian.Uint32(h[4:8]))
-		if _, dup := index[n]; !dup {
-			index[n] = spoolEntry{offset: good, length: length, encoding: encoding}
-		}
-		good += spoolHeaderSize + int64(length)
+	if _, err := f.ReadAt(h[:], off); err != nil {
+		return rec, "", err
 	}
-	if cut = info.Size() - good; cut > 0 {
-		if err := f.Truncate(good); err != nil {
-			f.Close()
-			return nil, 0, fmt.Errorf("truncate spool %s to its last whole record: %w", path, err)
+	if [4]byte(h[0:4]) != spoolMagic {
+		return rec, "no record magic", nil
+	}
+	rec.number, rec.length = int(binary.LittleEndian.Uint32(h[4:8])), binary.LittleEndian.Uint32(h[12:16])
+	if code := h[8]; int(code) < len(spoolEncodingNames) {
+		rec.encoding = spoolEncodingNames[code]
+	}
+	switch {
+	case rec.encoding == "":
+		return rec, fmt.Sprintf("unknown encoding code %d", h[8]), nil
+	case rec.length > maxFrameBytesLimit:
+		return rec, fmt.Sprintf("length %d over the limit", rec.length), nil
+	case off+spoolHeaderSize+int64(rec.length) > size:
+		return rec, "payload cut off", nil
+	}
+	*payload = slices.Grow((*payload)[:0], int(rec.length))[:rec.length]
+	if _, err := f.ReadAt(*payload, off+spoolHeaderSize); err != nil {
+		return rec, "", err
+	}
+	if crc32.Checksum(*payload, castagnoli) != binary.LittleEndian.Uint32(h[16:20]) {
+		return rec, "checksum mismatch", nil
+	}
+	return rec, "", nil
+}
+
+// nextRecord returns the offset of the first whole, valid record of f (of
+// size bytes) at from or after, and whether there is one.
+func nextRecord(f *os.File, from, size int64, payload *[]byte) (int64, bool, error) {
+	const chunk = 64 << 10
+	buf := make([]byte, chunk+len(spoolMagic)-1)
+	for base := from; base < size; base += chunk {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-base)], base)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, false, err
+		}
+		for i := 0; i+len(spoolMagic) <= n; {
+			j := bytes.Index(buf[i:n], spoolMagic[:])
+			if j < 0 {
+				break
+			}
+			at := base + int64(i+j)
+			_, why, err := recordAt(f, at, size, payload)
+			if err != nil {
+				return 0, false, err
+			}
+			if why == "" {
+				return at, true, nil
+			}
+			i += j + 1
 		}
 	}
-	if _, err := f.Seek(good, io.SeekStart); err != nil {
-		f.Close()
-		return nil, 0, fmt.Errorf("open spool: %w", err)
-	}
-	budget.used.Add(good)
-	return &spool{path: path, budget: budget, f: f, size: good, index: index}, cut, nil
+	return 0, false, nil
 }
 
 // DropUnreadable reads every stored frame back and takes out of the index
@@ -293,6 +379,23 @@ func (s *spool) flushLocked() error {
 	}
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("flush spool %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Sync writes the buffered frames to the file and fsyncs it: once it
+// returns nil, every frame appended survives a power cut.
+func (s *spool) Sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errSpoolClosed
+	}
+	if err := s.flushLocked(); err != nil {
+		return err
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("sync spool %s: %w", s.path, err)
 	}
 	return nil
 }

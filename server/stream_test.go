@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -294,7 +295,8 @@ func (a gatedAnalyzer) Analyze(ctx context.Context, in pipeline.AnalysisInput, p
 	return pipeline.SignalAnalyzer{}.Analyze(ctx, in, progress)
 }
 
-// TestGracefulShutdown: Shutdown refuses new connections, closes a
+// TestGracefulShutdown: Shutdown refuses new connections (503; /readyz
+// says it drains, /health is 200), closes a
 // streaming session's connection and an idle one at once with 1001
 // "server shutting down" keeping the session's spool for the next start,
 // lets the session being processed finish and deliver its result, then
@@ -327,9 +329,10 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 	}
 	ts.logs.WaitFor(t, `msg="kept session on disk for recovery at the next start"`, "session_id=live", "frames=3")
-	if _, _, err := websocket.DefaultDialer.Dial(ts.url, nil); err == nil {
-		t.Error("a new connection was accepted during the shutdown")
+	if _, resp, err := websocket.DefaultDialer.Dial(ts.url, nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a new connection during the shutdown: %v, want 503", err)
 	}
+	ts.checkReady("draining", http.StatusServiceUnavailable, "draining: the server is shutting down, finishing the sessions being processed")
 	select {
 	case err := <-shutdown:
 		t.Fatalf("Shutdown returned %v while a session was being processed", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/pipeline/external"
 	"github.com/referee-project/referee/pipeline/motion"
+	"github.com/referee-project/referee/pipeline/pose"
 	"github.com/referee-project/referee/pipeline/signal"
 	"github.com/referee-project/referee/pipeline/tracked"
 	"github.com/referee-project/referee/pipeline/tracks"
@@ -32,25 +33,42 @@ type analyzerOptions struct {
 	Analyzer        string
 	AnalyzerCmd     string
 	AnalyzerTimeout time.Duration
+	PoseCmd         string
+	PoseTimeout     time.Duration
 }
 
 // analyzerNames are the values of --analyzer.
-var analyzerNames = []string{motion.Name, pipeline.AnalyzerSignal, external.Name}
+var analyzerNames = []string{motion.Name, pipeline.AnalyzerSignal, external.Name, pose.Name}
 
 func addAnalyzerFlags(f *pflag.FlagSet, opts *analyzerOptions) {
-	f.StringVar(&opts.Analyzer, "analyzer", motion.Name, "what decides a phrase: motion (right-of-way from the video), signal (the box's lights only) or external (--analyzer-cmd)")
+	f.StringVar(&opts.Analyzer, "analyzer", motion.Name, "what decides a phrase: motion (right-of-way from the video), signal (the box's lights only), external (--analyzer-cmd) or pose (right-of-way from --pose-cmd's poses)")
 	f.StringVar(&opts.AnalyzerCmd, "analyzer-cmd", "", "command of the external analyzer, run without a shell; {video}, {signal} and {out} are replaced by the paths; it writes {\"winner\",\"reason\"} JSON to {out}")
 	f.DurationVar(&opts.AnalyzerTimeout, "analyzer-timeout", external.DefaultTimeout, "how long the external analyzer may run")
+	f.StringVar(&opts.PoseCmd, "pose-cmd", pose.DefaultCommand, "pose estimator of the pose analyzer, run without a shell: {frames} (a directory of 000000.jpg, ...), {video}, {fps} and {out} are replaced; it writes a referee-tracks/1 file to {out}; the default is the project's estimator, which make build installs")
+	f.DurationVar(&opts.PoseTimeout, "pose-timeout", pose.DefaultTimeout, "how long the pose estimator may run")
 }
 
 // newAnalyzers checks opts and returns the analyzers for
 // pipeline.Job.Analyzers: motion always, external when --analyzer-cmd is
-// set. Errors are usage errors.
+// set, pose when --pose-cmd is (its default is the project's estimator).
+// Errors are usage errors.
 func newAnalyzers(opts analyzerOptions) (map[string]pipeline.Analyzer, error) {
 	if !slices.Contains(analyzerNames, opts.Analyzer) {
 		return nil, usageErrorf("--analyzer %q: want %s", opts.Analyzer, strings.Join(analyzerNames, ", "))
 	}
 	m := map[string]pipeline.Analyzer{motion.Name: &motion.Analyzer{}}
+	if opts.PoseCmd != "" {
+		p, err := pose.New(opts.PoseCmd, opts.PoseTimeout)
+		if err == nil && opts.Analyzer == pose.Name {
+			err = p.Installed()
+		}
+		if err != nil {
+			return nil, withExit(exitUsage, err)
+		}
+		m[pose.Name] = p
+	} else if opts.Analyzer == pose.Name {
+		return nil, usageErrorf("--analyzer pose needs --pose-cmd, the pose estimator to run")
+	}
 	if opts.AnalyzerCmd != "" {
 		ext, err := external.New(opts.AnalyzerCmd, opts.AnalyzerTimeout)
 		if err != nil {

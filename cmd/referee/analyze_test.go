@@ -111,7 +111,7 @@ func TestAnalyzeRejectsBadInput(t *testing.T) {
 	}{
 		{"no video", analyzeOptions{Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "motion"}}, "give --signal and one of --video or --tracks"},
 		{"video and tracks", analyzeOptions{Video: video, Tracks: video, Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "motion"}}, "give --signal and one of --video or --tracks"},
-		{"bad analyzer", analyzeOptions{Video: video, Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "pose"}}, `--analyzer "pose": want motion, signal, external`},
+		{"bad analyzer", analyzeOptions{Video: video, Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "yolo"}}, `--analyzer "yolo": want motion, signal, external, pose`},
 		{"external without command", analyzeOptions{Video: video, Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "external"}}, "--analyzer external needs --analyzer-cmd, the command to run"},
 		{"external without out", analyzeOptions{Video: video, Signal: sig, analyzerOptions: analyzerOptions{Analyzer: "external", AnalyzerCmd: "rw {video}"}}, `external analyzer: the command line "rw {video}" has no {out} placeholder for the result file`},
 		{"missing signal", analyzeOptions{Video: video, Signal: missing, analyzerOptions: analyzerOptions{Analyzer: "motion"}}, "read the signal: open " + missing + ": no such file or directory"},

@@ -66,7 +66,7 @@ func TestCompletion(t *testing.T) {
 		want string
 	}{
 		{[]string{"stream", "--protocol", ""}, "v2\nv1\n:4\n"},
-		{[]string{"analyze", "--analyzer", ""}, "motion\nsignal\nexternal\n:4\n"},
+		{[]string{"analyze", "--analyzer", ""}, "motion\nsignal\nexternal\npose\n:4\n"},
 		{[]string{"gen-test-video", "--pattern", ""}, "noise\ncounter\nfencers\n:4\n"},
 		{[]string{"--log-format", ""}, "text\njson\n:4\n"},
 		// Extensions to offer first (directive 8, filter by extension).

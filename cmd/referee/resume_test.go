@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -307,7 +308,39 @@ func envInt(t *testing.T, name string, def int) int {
 // stream" runs, starts a new server on the same data directory and port,
 // and checks that the client resumes the recovered session and gets a
 // result whose video holds every frame once.
-func TestRestartMidStream(t *testing.T) {
+func TestRestartMidStream(t *testing.T) { restartMidStream(t, false) }
+
+// TestRestartDamagedSpool is TestRestartMidStream with one frame's payload
+// corrupted in the middle of the spool on disk while the server is down:
+// the new server drops that record with a log line and keeps every other
+// frame, and the client sends the lost one again when it resumes.
+func TestRestartDamagedSpool(t *testing.T) { restartMidStream(t, true) }
+
+// damageSpool flips a payload byte of the middle record of the spool at
+// path (records: a 20-byte header whose bytes 12-16 are the payload
+// length, then the payload) and returns that record's frame number.
+func damageSpool(t *testing.T, path string) int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offsets []int
+	for off := 0; off+20 <= len(data); off += 20 + int(binary.LittleEndian.Uint32(data[off+12:])) {
+		offsets = append(offsets, off)
+	}
+	if len(offsets) < 3 {
+		t.Fatalf("the spool holds %d records, want a few to damage one in the middle", len(offsets))
+	}
+	mid := offsets[len(offsets)/2]
+	data[mid+20+10] ^= 0xff
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return int(binary.LittleEndian.Uint32(data[mid+4:]))
+}
+
+func restartMidStream(t *testing.T, damage bool) {
 	dataDir := t.TempDir()
 	var logs1, logs2 servertest.LogBuffer
 	cfg := server.Config{Host: "127.0.0.1", DataDir: dataDir, Logger: logs1.Logger()}
@@ -343,6 +376,10 @@ func TestRestartMidStream(t *testing.T) {
 		t.Fatalf("shutdown: %v", err)
 	}
 	logs1.WaitFor(t, "kept session on disk for recovery")
+	damaged := -1
+	if damage {
+		damaged = damageSpool(t, filepath.Join(dataDir, "spool", "restart", "frames.spool"))
+	}
 
 	cfg.Port, cfg.Logger = port, logs2.Logger()
 	srv2, err := server.New(cfg)
@@ -381,6 +418,12 @@ func TestRestartMidStream(t *testing.T) {
 	}
 	logs2.WaitFor(t, `msg="recovered session"`)
 	logs2.WaitFor(t, `msg="resumed session"`)
+	if damage {
+		logs2.WaitFor(t, `msg="dropped a damaged record from a recovered spool"`, "session_id=restart", "frame="+strconv.Itoa(damaged), `why="checksum mismatch"`)
+		if lines := logs2.Lines("truncated a spool"); len(lines) > 0 {
+			t.Errorf("the damaged spool was truncated: %s", lines[0])
+		}
+	}
 	var res e2eResult
 	data, err := os.ReadFile(out)
 	if err != nil || json.Unmarshal(data, &res) != nil || res.Status != "success" {

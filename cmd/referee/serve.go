@@ -76,6 +76,9 @@ Endpoints:
   GET  /stream            WebSocket streaming, protocol v1 (the existing
                           service's) and v2 (windowed, negotiated)
   GET  /health            200 and JSON while the server runs
+  GET  /readyz            200 while it takes new sessions; 503 and the
+                          reasons while draining, at the session limit
+                          or at the spool disk limit
   GET  /streaming/stats   the active sessions and the limits, as JSON
   GET  /metrics           Prometheus metrics (text format)
   POST /analyze           multipart upload of a whole "video" and its

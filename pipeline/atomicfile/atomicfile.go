@@ -4,9 +4,11 @@
 // regular file (a device such as /dev/null, a FIFO, a terminal) is written
 // to, never replaced.
 //
-// It lives in the module's internal folder because the command line, the
-// client and the server all write such files, and Go lets only code rooted
-// at an internal folder's parent import it.
+// Every file the project keeps as a record (a session's session.json, a
+// result.json, the artifacts a result names) goes through WriteFile, or
+// through Rename when a streaming writer has written it whole under a
+// temporary name: one way to write, temporary file, fsync, rename, fsync of
+// the directory.
 package atomicfile
 
 import (
@@ -110,12 +112,49 @@ func replace(target string, data []byte, perm fs.FileMode) (err error) {
 	if err := os.Rename(tmp, target); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
-// syncDir fsyncs a directory, which makes the names created or renamed in
-// it durable.
-func syncDir(dir string) error {
+// Rename moves tmp, a complete file that a streaming writer (a video
+// encoder) has closed, to target in the same directory: it fsyncs tmp,
+// renames it over target and fsyncs the directory, so that once Rename
+// returns nil target holds all of tmp's content, after a crash too, and a
+// reader never sees part of it. On failure tmp is removed.
+func Rename(tmp, target string) (err error) {
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	if err := SyncFile(tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, target); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(target))
+}
+
+// SyncFile fsyncs the file at path, which another writer has closed, so
+// that its content is on disk.
+func SyncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return nil
+}
+
+// SyncDir fsyncs a directory, which makes the names created, renamed or
+// removed in it durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -145,3 +145,34 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestRename moves a file a streaming writer finished over an older one,
+// and removes the temporary file when the rename cannot be done.
+func TestRename(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "overlay.avi")
+	tmp := target + ".part.avi"
+	must(t, os.WriteFile(target, []byte("old"), 0o644))
+	must(t, os.WriteFile(tmp, []byte("new video"), 0o644))
+	if err := Rename(tmp, target); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, target); got != "new video" {
+		t.Errorf("target holds %q, want the new video", got)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("the temporary file is still there: %v", err)
+	}
+
+	must(t, os.WriteFile(tmp, []byte("x"), 0o644))
+	err := Rename(tmp, filepath.Join(dir, "missing", "clip.avi"))
+	if err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("rename into a missing directory: %v", err)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("a failed rename left the temporary file: %v", err)
+	}
+	if err := SyncFile(filepath.Join(dir, "none")); err == nil || !strings.Contains(err.Error(), "none") {
+		t.Errorf("SyncFile of a missing file: %v", err)
+	}
+}

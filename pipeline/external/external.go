@@ -2,15 +2,13 @@
 // command of the operator's choosing (a team's own pose pipeline, say) and
 // takes the winner and reason from the JSON result the command writes.
 //
-// The command runs without a shell: its command line is split into
-// arguments with the shell's quoting rules (single and double quotes,
-// backslash escapes), so a program or argument with a space is written
-// quoted, as in a shell, and the placeholders {video}, {signal} and {out}
-// are then replaced inside each argument, so paths with spaces stay one
-// argument. It must
+// The command runs without a shell: its command line is split on spaces
+// and the placeholders {video}, {signal} and {out} are then replaced
+// inside each argument, so paths with spaces stay one argument. It must
 // write {"winner": ..., "reason": ...} (and optionally "confidence", 0 to
 // 1) to {out} and exit 0 within the timeout; anything else is an error
-// carrying the tail of its standard error.
+// carrying the tail of its standard error. Command is that way of running
+// a program, which the pose analyzer shares.
 package external
 
 import (
@@ -19,14 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/google/shlex"
 
 	"github.com/referee-project/referee/pipeline"
 )
@@ -44,44 +38,38 @@ const (
 	ArtifactResult = "external_result"
 )
 
-// stderrTail is how much of the end of the command's standard error an
-// error quotes.
-const stderrTail = 2048
-
 // Winners are the winner values a command may give.
 var Winners = []string{"left", "right", "none", "simultaneous", "undecided"}
 
 // Analyzer runs an external command per phrase.
 type Analyzer struct {
-	args    []string
-	timeout time.Duration
+	cmd Command
 }
 
 var _ pipeline.Analyzer = (*Analyzer)(nil)
 
 // New returns the analyzer for commandLine (e.g. "python3 rw.py --video
 // {video} --signal {signal} --out {out}"), run with timeout (0 means
-// DefaultTimeout). It fails if the command line does not split (an
-// unclosed quote), is empty, or does not use {out}, where the result must
-// go.
+// DefaultTimeout). The line is split into arguments with a shell's
+// quoting rules, without a shell. It fails if the command line does not
+// split (an unclosed quote), is empty, or does not use {out}, where the
+// result must go.
 func New(commandLine string, timeout time.Duration) (*Analyzer, error) {
-	args, err := shlex.Split(commandLine)
-	if err != nil {
-		return nil, fmt.Errorf("external analyzer: the command line %q does not split into arguments as a shell would: %w (check its quotes)", commandLine, err)
-	}
-	if len(args) == 0 {
+	switch {
+	case strings.TrimSpace(commandLine) == "":
 		return nil, errors.New("external analyzer: the command line is empty; set --analyzer-cmd")
-	}
-	if !strings.Contains(commandLine, "{out}") {
+	case !strings.Contains(commandLine, "{out}"):
 		return nil, fmt.Errorf("external analyzer: the command line %q has no {out} placeholder for the result file", commandLine)
-	}
-	if timeout < 0 {
+	case timeout < 0:
 		return nil, fmt.Errorf("external analyzer: timeout %v is negative", timeout)
-	}
-	if timeout == 0 {
+	case timeout == 0:
 		timeout = DefaultTimeout
 	}
-	return &Analyzer{args: args, timeout: timeout}, nil
+	cmd, err := ParseCommand("external analyzer", commandLine, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &Analyzer{cmd: cmd}, nil
 }
 
 // result is what the command writes to {out}.
@@ -102,37 +90,17 @@ func (a *Analyzer) Analyze(ctx context.Context, in pipeline.AnalysisInput, progr
 	if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return pipeline.Verdict{}, fmt.Errorf("external analyzer: clear the old result: %w", err)
 	}
-	repl := strings.NewReplacer("{video}", in.VideoPath, "{signal}", in.SignalPath, "{out}", out)
-	args := make([]string, len(a.args))
-	for i, s := range a.args {
-		args[i] = repl.Replace(s)
-	}
-	name := filepath.Base(args[0])
-	runCtx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	cmd := exec.CommandContext(runCtx, args[0], args[1:]...)
-	cmd.Dir = in.ArtifactDir
-	var stderr tail
-	cmd.Stderr = &stderr
-	killGroup(cmd)
-	// A grandchild holding stderr open must not keep Wait waiting once the
-	// command itself is gone.
-	cmd.WaitDelay = time.Second
+	name := a.cmd.Name()
 	progress(0.05, "running "+name)
 	start := time.Now()
-	err := cmd.Run()
-	switch {
-	case runCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil:
-		return pipeline.Verdict{}, fmt.Errorf("external analyzer %s timed out after %v%s", name, a.timeout, stderr.quote())
-	case ctx.Err() != nil:
-		return pipeline.Verdict{}, fmt.Errorf("external analyzer %s: %w", name, ctx.Err())
-	case err != nil:
-		return pipeline.Verdict{}, fmt.Errorf("external analyzer %s failed: %w%s", name, err, stderr.quote())
+	stderr, err := a.cmd.Run(ctx, in.ArtifactDir, strings.NewReplacer("{video}", in.VideoPath, "{signal}", in.SignalPath, "{out}", out))
+	if err != nil {
+		return pipeline.Verdict{}, err
 	}
 	progress(0.9, fmt.Sprintf("%s finished in %.1f s", name, time.Since(start).Seconds()))
 	data, err := os.ReadFile(out)
 	if err != nil {
-		return pipeline.Verdict{}, fmt.Errorf("external analyzer %s exited 0 but wrote no result to {out}: %w%s", name, err, stderr.quote())
+		return pipeline.Verdict{}, fmt.Errorf("external analyzer %s exited 0 but wrote no result to {out}: %w%s", name, err, stderr)
 	}
 	var r result
 	if err := json.Unmarshal(data, &r); err != nil {
@@ -152,31 +120,4 @@ func (a *Analyzer) Analyze(ctx context.Context, in pipeline.AnalysisInput, progr
 		v.Reason = "decided by " + name
 	}
 	return v, nil
-}
-
-// tail keeps the last stderrTail bytes written to it.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - stderrTail; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-// quote returns "; stderr: ..." with the tail, or "" when it is empty.
-func (t *tail) quote() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := strings.TrimSpace(strings.ToValidUTF8(string(t.buf), "?"))
-	if s == "" {
-		return ""
-	}
-	return "; stderr: " + s
 }

@@ -168,3 +168,17 @@ echo "{\"winner\": \"left\", \"reason\": \"$2\"}" > "$3"
 		t.Errorf("verdict %+v, want left with the video path as reason", v)
 	}
 }
+
+func TestExternalCommandNotInstalled(t *testing.T) {
+	for _, line := range []string{filepath.Join(t.TempDir(), "rw") + " {out}", "referee-no-such-tool {out}"} {
+		a, err := New(line, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = a.Analyze(context.Background(), input(t), nil)
+		want := "external analyzer " + filepath.Base(strings.Fields(line)[0]) + " is not installed: "
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: error %v, want it to start %q", line, err, want)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/pipeline/atomicfile"
 	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/rightofway"
@@ -103,10 +104,10 @@ func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl rightofway.T
 			}
 		}
 		if err == nil && (ovJPEG != nil || ovFrames != nil) {
-			err = os.Rename(overlayPath+".part.avi", overlayPath)
+			err = atomicfile.Rename(overlayPath+".part.avi", overlayPath)
 		}
 		if err == nil && (clipJPEG != nil || clipFrames != nil) {
-			err = os.Rename(clipPath+".part.avi", clipPath)
+			err = atomicfile.Rename(clipPath+".part.avi", clipPath)
 		}
 		if err != nil {
 			_ = os.Remove(overlayPath + ".part.avi")
@@ -162,7 +163,7 @@ func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl rightofway.T
 		report(k)
 		return nil
 	})
-	if !errors.Is(err, errNotMJPEG) {
+	if !errors.Is(err, avi.ErrNotMJPEG) {
 		return err
 	}
 	if ovFrames, err = videoio.Create(overlayPath+".part.avi", "MJPG", tl.FPS, ow, oh); err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/synth"
 )
 
@@ -19,7 +20,7 @@ func TestMJPEGChunksIndexesEveryFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chunks, err := mjpegChunks(bytes.NewReader(data), int64(len(data)))
+	chunks, err := avi.MJPEGChunks(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,13 +28,13 @@ func TestMJPEGChunksIndexesEveryFrame(t *testing.T) {
 		t.Fatalf("%d chunks, want %d frames", len(chunks), in.Frames)
 	}
 	for i, c := range chunks {
-		if !bytes.HasPrefix(data[c.off:], []byte{0xff, 0xd8}) {
-			t.Fatalf("chunk %d at %d does not start a JPEG", i, c.off)
+		if !bytes.HasPrefix(data[c.Off:], []byte{0xff, 0xd8}) {
+			t.Fatalf("chunk %d at %d does not start a JPEG", i, c.Off)
 		}
 	}
 	// A file cut in the middle keeps the frames before the cut.
-	cut := chunks[10].off + 100
-	short, err := mjpegChunks(bytes.NewReader(data[:cut]), cut)
+	cut := chunks[10].Off + 100
+	short, err := avi.MJPEGChunks(bytes.NewReader(data[:cut]), cut)
 	if err != nil || len(short) != 10 {
 		t.Errorf("truncated file: %d chunks, %v; want 10", len(short), err)
 	}
@@ -86,13 +87,13 @@ func TestMJPEGChunksRejectsOtherFiles(t *testing.T) {
 		{"uncompressed frames", riff("LIST\x0e\x00\x00\x00movi00db\x02\x00\x00\x00\x01\x02")},
 		{"frame larger than the limit", riff("LIST\x0c\x00\x00\x00movi00dc\xff\xff\xff\x7f")},
 	} {
-		if _, err := mjpegChunks(bytes.NewReader(c.data), int64(len(c.data))); !errors.Is(err, errNotMJPEG) {
-			t.Errorf("%s: error %v, want errNotMJPEG", c.name, err)
+		if _, err := avi.MJPEGChunks(bytes.NewReader(c.data), int64(len(c.data))); !errors.Is(err, avi.ErrNotMJPEG) {
+			t.Errorf("%s: error %v, want avi.ErrNotMJPEG", c.name, err)
 		}
 	}
 	// Such a file is read through OpenCV instead.
-	if _, err := loadMJPEG(context.Background(), mp4, 160, func(float64) {}); !errors.Is(err, errNotMJPEG) {
-		t.Errorf("loadMJPEG(mp4) = %v, want errNotMJPEG", err)
+	if _, err := loadMJPEG(context.Background(), mp4, 160, func(float64) {}); !errors.Is(err, avi.ErrNotMJPEG) {
+		t.Errorf("loadMJPEG(mp4) = %v, want avi.ErrNotMJPEG", err)
 	}
 	if _, err := loadMJPEG(context.Background(), filepath.Join(dir, "missing.avi"), 160, func(float64) {}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("loadMJPEG(missing) = %v, want a not-exist error", err)

@@ -35,6 +35,7 @@ import (
 	"sync/atomic"
 
 	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/rightofway"
 	"github.com/referee-project/referee/pipeline/tracked"
@@ -146,7 +147,7 @@ func (a *Analyzer) load(ctx context.Context, in pipeline.AnalysisInput, progress
 		return clip{}, 0, fmt.Errorf("video %s declares no frame rate and none was given", in.VideoPath)
 	}
 	c, err := loadMJPEG(ctx, in.VideoPath, tw, progress)
-	if errors.Is(err, errNotMJPEG) {
+	if errors.Is(err, avi.ErrNotMJPEG) {
 		c, err = loadCapture(ctx, in.VideoPath, tw, max(in.Frames, 1), progress)
 	}
 	if err != nil {
@@ -166,7 +167,7 @@ func trackSize(w, h, tw int) (int, int) {
 }
 
 // loadMJPEG reads the frames of a Motion-JPEG AVI with one decoder per
-// core. It returns an error wrapping errNotMJPEG, having read nothing, if
+// core. It returns an error wrapping avi.ErrNotMJPEG, having read nothing, if
 // the file is not one.
 func loadMJPEG(ctx context.Context, path string, tw int, progress func(float64)) (clip, error) {
 	var c clip
@@ -198,7 +199,7 @@ const lookahead = 8
 // of it. work gets the picture shrunk by the JPEG decoder by the largest
 // factor (up to 8) that keeps it at least minWidth(w, h) wide for a w x h
 // video; minWidth is called once, before any work, and the picture is
-// valid only during the call. It returns an error wrapping errNotMJPEG,
+// valid only during the call. It returns an error wrapping avi.ErrNotMJPEG,
 // having called neither, if the file is not such an AVI.
 func eachMJPEG(ctx context.Context, path string, minWidth func(w, h int) int,
 	work func(k int, jpeg []byte, img bgr.Image) ([]byte, error), fn func(k, n int, jpeg, out []byte) error) error {
@@ -211,14 +212,14 @@ func eachMJPEG(ctx context.Context, path string, minWidth func(w, h int) int,
 	if err != nil {
 		return fmt.Errorf("open the video to analyse: %w", err)
 	}
-	chunks, err := mjpegChunks(f, st.Size())
+	chunks, err := avi.MJPEGChunks(f, st.Size())
 	if err != nil {
 		return err
 	}
 	n := len(chunks)
 	read := func(k int) ([]byte, error) {
-		buf := make([]byte, chunks[k].size)
-		if _, err := f.ReadAt(buf, chunks[k].off); err != nil {
+		buf := make([]byte, chunks[k].Size)
+		if _, err := f.ReadAt(buf, chunks[k].Off); err != nil {
 			return nil, fmt.Errorf("read frame %d of %s: %w", k, path, err)
 		}
 		return buf, nil

@@ -9,10 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/pipeline/atomicfile"
 	"github.com/referee-project/referee/pipeline/rightofway"
 	"github.com/referee-project/referee/pipeline/timeline"
 	"github.com/referee-project/referee/pipeline/tracks"
@@ -90,15 +90,10 @@ func Decide(t *tracks.Tracks, in pipeline.AnalysisInput) (pipeline.Verdict, righ
 	return v, tl, nil
 }
 
-// writeFile writes data to path through a temporary file renamed into
-// place: a listed artifact is always complete.
+// writeFile writes data to path with atomicfile.WriteFile: a listed
+// artifact is always complete.
 func writeFile(path string, data []byte) error {
-	tmp := path + ".part"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	return nil

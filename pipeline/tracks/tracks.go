@@ -17,7 +17,8 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
+
+	"github.com/referee-project/referee/pipeline/atomicfile"
 )
 
 // Format is the value of the "format" field.
@@ -371,32 +372,14 @@ func (t *Tracks) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// WriteFile writes t to path, through a temporary file renamed into place
-// so that a reader never sees half a file.
+// WriteFile writes t to path with atomicfile.WriteFile: a reader never
+// sees half a file, and once it returns nil the file survives a crash.
 func WriteFile(path string, t *Tracks) error {
 	data, err := t.MarshalJSON()
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = tmp.Write(append(data, '\n'))
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -1,4 +1,4 @@
-package motion
+package avi
 
 import (
 	"encoding/binary"
@@ -6,33 +6,35 @@ import (
 	"io"
 )
 
-// chunk is where one frame's bytes lie in a file.
-type chunk struct {
-	off  int64
-	size int
+// Chunk is where one frame's bytes lie in a file.
+type Chunk struct {
+	Off  int64
+	Size int
 }
 
-// errNotMJPEG says a file is not an AVI of Motion-JPEG frames that
-// mjpegChunks can index; the caller then reads it through OpenCV.
-var errNotMJPEG = errors.New("not a Motion-JPEG AVI")
+// ErrNotMJPEG says a file is not an AVI of Motion-JPEG frames that
+// MJPEGChunks can index; a caller then reads it through a general video
+// reader (OpenCV's).
+var ErrNotMJPEG = errors.New("not a Motion-JPEG AVI")
 
 // maxChunk bounds a frame's size, so that a corrupt header cannot make the
 // reader allocate gigabytes.
 const maxChunk = 64 << 20
 
-// mjpegChunks indexes the frames of stream 0 of an AVI file of size bytes
+// MJPEGChunks indexes the frames of stream 0 of an AVI file of size bytes
 // by walking its RIFF structure ('RIFF AVI ' and OpenDML 'RIFF AVIX', their
 // 'LIST movi' and 'LIST rec '): the frames can then be read and decoded in
 // parallel, and JPEG's DCT scaling decodes them already shrunk. Every
-// frame must start as a JPEG does.
-func mjpegChunks(r io.ReaderAt, size int64) ([]chunk, error) {
-	var out []chunk
+// frame must start as a JPEG does. Any other file gives an error wrapping
+// ErrNotMJPEG.
+func MJPEGChunks(r io.ReaderAt, size int64) ([]Chunk, error) {
+	var out []Chunk
 	var hdr [12]byte
 	var walk func(off, end int64, depth int) error
 	walk = func(off, end int64, depth int) error {
 		for off+8 <= end {
 			if _, err := r.ReadAt(hdr[:8], off); err != nil {
-				return errNotMJPEG
+				return ErrNotMJPEG
 			}
 			id := string(hdr[:4])
 			sz := int64(binary.LittleEndian.Uint32(hdr[4:8]))
@@ -57,10 +59,10 @@ func mjpegChunks(r io.ReaderAt, size int64) ([]chunk, error) {
 				}
 			case id == "00dc" || id == "00db":
 				if sz > maxChunk {
-					return errNotMJPEG
+					return ErrNotMJPEG
 				}
 				if sz > 0 {
-					out = append(out, chunk{body, int(sz)})
+					out = append(out, Chunk{body, int(sz)})
 				}
 			}
 			off = body + sz + sz&1
@@ -68,17 +70,17 @@ func mjpegChunks(r io.ReaderAt, size int64) ([]chunk, error) {
 		return nil
 	}
 	if _, err := r.ReadAt(hdr[:12], 0); err != nil || string(hdr[:4]) != "RIFF" || string(hdr[8:12]) != "AVI " {
-		return nil, errNotMJPEG
+		return nil, ErrNotMJPEG
 	}
 	if err := walk(0, size, 0); err != nil {
 		return nil, err
 	}
 	if len(out) == 0 {
-		return nil, errNotMJPEG
+		return nil, ErrNotMJPEG
 	}
 	var soi [2]byte
-	if _, err := r.ReadAt(soi[:], out[0].off); err != nil || soi != [2]byte{0xff, 0xd8} {
-		return nil, errNotMJPEG
+	if _, err := r.ReadAt(soi[:], out[0].Off); err != nil || soi != [2]byte{0xff, 0xd8} {
+		return nil, ErrNotMJPEG
 	}
 	return out, nil
 }

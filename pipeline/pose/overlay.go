@@ -1,0 +1,214 @@
+package pose
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image/jpeg"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/referee-project/referee/pipeline/avi"
+	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/rightofway"
+	"github.com/referee-project/referee/pipeline/timeline"
+	"github.com/referee-project/referee/pipeline/tracks"
+	"github.com/referee-project/referee/pipeline/videoio"
+)
+
+// Overlay geometry.
+const (
+	// overlayMinWidth: frames are shrunk inside the JPEG decoder by the
+	// largest factor that keeps them at least this wide, enough to see a
+	// skeleton and quick to write.
+	overlayMinWidth = 640
+	overlayQuality  = 80
+	// hitBannerS is how long the banner of a hit stays on the overlay.
+	hitBannerS = 0.4
+)
+
+// bones are the COCO-17 keypoint pairs drawn as a skeleton's lines.
+var bones = [][2]int{
+	{tracks.LeftShoulder, tracks.RightShoulder}, {tracks.LeftHip, tracks.RightHip},
+	{tracks.LeftShoulder, tracks.LeftHip}, {tracks.RightShoulder, tracks.RightHip},
+	{tracks.LeftShoulder, tracks.LeftElbow}, {tracks.LeftElbow, tracks.LeftWrist},
+	{tracks.RightShoulder, tracks.RightElbow}, {tracks.RightElbow, tracks.RightWrist},
+	{tracks.LeftHip, tracks.LeftKnee}, {tracks.LeftKnee, tracks.LeftAnkle},
+	{tracks.RightHip, tracks.RightKnee}, {tracks.RightKnee, tracks.RightAnkle},
+	{tracks.Nose, tracks.LeftEye}, {tracks.Nose, tracks.RightEye},
+	{tracks.LeftEye, tracks.LeftEar}, {tracks.RightEye, tracks.RightEar},
+}
+
+// writeOverlay writes the overlay video to path: the n frames of dir
+// (video frames at fps), shrunk, with both fencers' skeletons from t (the
+// pose nearest in time; pixel tracks only, metre tracks have no place in
+// the picture), each labelled with its phase, the time, and a banner at
+// each hit. It is written under a temporary name and renamed, so that a
+// listed artifact is always complete.
+func writeOverlay(ctx context.Context, dir string, n int, fps float64, t *tracks.Tracks, tl rightofway.Timeline, path string) (err error) {
+	first, err := os.ReadFile(filepath.Join(dir, FrameName(0)))
+	if err != nil {
+		return fmt.Errorf("read frame 0 for the overlay: %w", err)
+	}
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(first))
+	if err != nil {
+		return fmt.Errorf("frame 0 for the overlay: %w", err)
+	}
+	factor := 8
+	for factor > 1 && (cfg.Width+factor-1)/factor < overlayMinWidth {
+		factor /= 2
+	}
+	w, h := (cfg.Width+factor-1)/factor, (cfg.Height+factor-1)/factor
+	tmp := path + ".part.avi"
+	out, err := avi.Create(tmp, avi.Config{Width: w, Height: h, FPS: fps})
+	if err != nil {
+		return fmt.Errorf("create the overlay video: %w", err)
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("finish the overlay video: %w", cerr)
+		}
+		if err == nil {
+			err = os.Rename(tmp, path)
+		}
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	scale := 1 / float64(factor)
+	// Frames are drawn and encoded by one worker per core and written in
+	// order; lookahead bounds how many wait to be written.
+	const lookahead = 8
+	slots := make([]chan overlayFrame, n)
+	for i := range slots {
+		slots[i] = make(chan overlayFrame, 1)
+	}
+	tokens := make(chan struct{}, lookahead)
+	var next atomic.Int64
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	// Deferred in this order so that the workers are told to stop before
+	// they are waited for.
+	defer wg.Wait()
+	defer cancel()
+	for range min(runtime.GOMAXPROCS(0), 4, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var img bgr.Image
+			for {
+				select {
+				case tokens <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				data, err := drawOverlayFrame(dir, i, factor, &img, t, tl, fps, scale)
+				slots[i] <- overlayFrame{data, err}
+			}
+		}()
+	}
+	for i := range n {
+		var f overlayFrame
+		select {
+		case f = <-slots[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if f.err != nil {
+			return f.err
+		}
+		if err := out.WriteFrame(f.data); err != nil {
+			return fmt.Errorf("write the overlay video: %w", err)
+		}
+		<-tokens
+	}
+	return nil
+}
+
+// overlayFrame is one encoded overlay frame, or why it could not be made.
+type overlayFrame struct {
+	data []byte
+	err  error
+}
+
+// drawOverlayFrame reads video frame i from dir, shrunk by factor into
+// img, draws the tracks' pose nearest in time on it and encodes it.
+func drawOverlayFrame(dir string, i, factor int, img *bgr.Image, t *tracks.Tracks, tl rightofway.Timeline, fps, scale float64) ([]byte, error) {
+	data, err := os.ReadFile(filepath.Join(dir, FrameName(i)))
+	if err != nil {
+		return nil, fmt.Errorf("read frame %d for the overlay: %w", i, err)
+	}
+	if err := videoio.DecodeReduced(data, factor, img); err != nil {
+		return nil, fmt.Errorf("frame %d for the overlay: %w", i, err)
+	}
+	j := min(int(math.Round(float64(i)*t.FPS/fps)), t.Frames()-1)
+	if err := annotate(*img, t, tl, j, scale); err != nil {
+		return nil, err
+	}
+	frame, err := videoio.EncodeJPEG(*img, overlayQuality)
+	if err != nil {
+		return nil, fmt.Errorf("encode overlay frame %d: %w", i, err)
+	}
+	return frame, nil
+}
+
+// annotate draws tracks frame j on img (video pixels times scale).
+func annotate(img bgr.Image, t *tracks.Tracks, tl rightofway.Timeline, j int, scale float64) error {
+	if t.Units == tracks.UnitsPixels {
+		for _, f := range []struct {
+			p      *tracks.Pose
+			name   string
+			col    timeline.Colour
+			phases []rightofway.Phase
+		}{{t.Left[j], "LEFT", timeline.LeftColour, tl.Left.Phases}, {t.Right[j], "RIGHT", timeline.RightColour, tl.Right.Phases}} {
+			if f.p == nil {
+				continue
+			}
+			if err := skeleton(img, f.p, scale, f.name+" "+rightofway.PhaseAt(f.phases, j), f.col); err != nil {
+				return err
+			}
+		}
+	}
+	text := fmt.Sprintf("%.2f s", float64(j)/t.FPS)
+	for _, ev := range tl.Events {
+		if j >= ev.Frame && float64(j-ev.Frame) < hitBannerS*t.FPS {
+			text += fmt.Sprintf("   %s at %.3f s", ev.Kind, ev.TimeS)
+		}
+	}
+	_, th := videoio.TextSize(text, 0.5, 1)
+	img.FillRect(0, 0, img.Width, th*2+4, 0, 0, 0)
+	c := timeline.TextColour
+	return videoio.DrawText(img, text, 6, th+th/2+2, 0.5, 1, c.B, c.G, c.R)
+}
+
+// skeleton draws p's bones and joints in col and label above its head.
+func skeleton(img bgr.Image, p *tracks.Pose, scale float64, label string, col timeline.Colour) error {
+	top, left := math.Inf(1), math.Inf(1)
+	for _, b := range bones {
+		a, c := p[b[0]], p[b[1]]
+		if a.Seen && c.Seen {
+			img.FillLine(a.X*scale, a.Y*scale, c.X*scale, c.Y*scale, 3, col.B, col.G, col.R)
+		}
+	}
+	for _, k := range p {
+		if k.Seen {
+			img.FillCircle(k.X*scale, k.Y*scale, 3, 255, 255, 255)
+			top, left = math.Min(top, k.Y*scale), math.Min(left, k.X*scale)
+		}
+	}
+	if math.IsInf(top, 1) {
+		return nil
+	}
+	tw, th := videoio.TextSize(label, 0.45, 1)
+	x, y := int(left), max(int(top)-8, th+4)
+	img.FillRect(x, y-th-3, x+tw+4, y+3, col.B, col.G, col.R)
+	return videoio.DrawText(img, label, x+2, y, 0.45, 1, 0, 0, 0)
+}
