@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -430,6 +432,9 @@ func TestClusterJetStreamRestart(t *testing.T) {
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "SESSION_START_FAILED") || !strings.Contains(err.Error(), "the analysis cluster is unreachable") {
 		t.Errorf("a session while JetStream is down: %v; want SESSION_START_FAILED naming the unreachable cluster", err)
 	}
+	if status, body := getReady(t, n.url); status != http.StatusServiceUnavailable || !strings.Contains(body, "the analysis cluster is unreachable: ") {
+		t.Errorf("/readyz while JetStream is down: %d %s; want 503 naming the unreachable cluster", status, body)
+	}
 	n.logs.WaitFor(t, "waiting to submit the phrase", "session_id=strip6")
 	tc.js.start()
 	for i, ch := range []chan outcome{first, second} {
@@ -440,6 +445,9 @@ func TestClusterJetStreamRestart(t *testing.T) {
 	}
 	for _, key := range []string{"strip5", "strip6"} {
 		waitRecord(t, n.conn, key, natsjobs.StateDone)
+	}
+	if status, body := getReady(t, n.url); status != http.StatusOK {
+		t.Errorf("/readyz once JetStream is back: %d %s; want 200", status, body)
 	}
 	if c := len(w.logs.Lines("job complete")); c != 2 {
 		t.Errorf("%d jobs completed, want 2", c)
@@ -466,6 +474,21 @@ func TestClusterDeadLetter(t *testing.T) {
 		t.Errorf("record %+v: want 2 tries", rec)
 	}
 	w.logs.WaitFor(t, "job failed on every try; sent to the dead letters", "subject="+natsjobs.DeadSubjectBase+"strip8")
+}
+
+// getReady returns the status and body of GET /readyz.
+func getReady(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url + server.PathReady)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
 }
 
 // recv waits up to a minute for a value on ch.
