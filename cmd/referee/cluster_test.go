@@ -521,3 +521,37 @@ func publish(t *testing.T, url, subject string, data []byte) {
 		t.Fatalf("publish on %s: %v", subject, err)
 	}
 }
+
+// TestClusterObjectStoreFull gives the object store less room than a
+// phrase's video: the phrase fails saying which limit to raise.
+func TestClusterObjectStoreFull(t *testing.T) {
+	tc := newTestCluster(t, 0, func(o *natsjobs.Options) { o.MaxBytes = 4096 })
+	n := tc.node("serve-1")
+	tc.worker("worker-1")
+	_, err := streamPhrase(t, n.url, "strip9", 8, 0)
+	if err == nil || !strings.Contains(err.Error(), "PROCESSING_FAILED") || !strings.Contains(err.Error(), "store the input video.avi of phrase strip9") || !strings.Contains(err.Error(), "check --nats-max-bytes") {
+		t.Errorf("a phrase larger than the object store: %v; want PROCESSING_FAILED naming the input and --nats-max-bytes", err)
+	}
+}
+
+// TestClusterQueueFull holds more phrases than the queue takes while no
+// worker runs: the one beyond --nats-max-jobs waits for room, saying so,
+// and both are decided once a worker comes.
+func TestClusterQueueFull(t *testing.T) {
+	tc := newTestCluster(t, 0, func(o *natsjobs.Options) { o.MaxJobs = 1 })
+	n := tc.node("serve-1")
+	done := make(chan error, 2)
+	for _, id := range []string{"strip10", "strip11"} {
+		go func() {
+			_, err := streamPhrase(t, n.url, id, 4, 0)
+			done <- err
+		}()
+	}
+	n.logs.WaitFor(t, "waiting to submit the phrase", "the queue holds at most 1 jobs, --nats-max-jobs")
+	tc.worker("worker-1")
+	for range 2 {
+		if err := recv(t, done); err != nil {
+			t.Errorf("phrase: %v", err)
+		}
+	}
+}

@@ -412,10 +412,15 @@ func transient(err error) bool {
 	}
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
-		return apiErr.Code == 503 || apiErr.Code == 408
+		return (apiErr.Code == 503 || apiErr.Code == 408) && apiErr.ErrorCode != errCodeStoreFailed
 	}
 	return true
 }
+
+// errCodeStoreFailed is JetStream's answer when a stream refuses a message
+// for its limits (maximum bytes or messages exceeded), given with status
+// 503 although waiting does not help unless something is removed.
+const errCodeStoreFailed = 10077
 
 // retry runs f with a request timeout until it succeeds, fails with an
 // error that is not transient, or ctx ends; waiting hears why it waits,

@@ -144,7 +144,7 @@ func (e *fileError) Unwrap() error { return e.err }
 // bucket is full.
 func limitHint(err error) error {
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.Code < 500 {
+	if errors.As(err, &apiErr) && (apiErr.Code < 500 || apiErr.ErrorCode == errCodeStoreFailed) {
 		return fmt.Errorf("%w (a bucket may be full: check --nats-max-bytes and --nats-max-state-bytes, or free space on the NATS servers)", err)
 	}
 	return err
