@@ -176,22 +176,29 @@ func (c *Conn) Wait(ctx context.Context, key, dir string, progress jobs.Progress
 		case rec.State == StateFailed:
 			return jobs.Outcome{}, &jobs.FailedError{Key: key, Attempts: rec.Attempts, Reason: rec.Reason}
 		}
+		if err := c.relay(ctx, key, msgs, t.C, progress); err != nil {
+			return jobs.Outcome{}, err
+		}
+	}
+}
+
+// relay passes the progress messages of key on until the record is to be
+// read again: a done notification or a tick. It returns an error once ctx
+// ends.
+func (c *Conn) relay(ctx context.Context, key string, msgs <-chan *nats.Msg, tick <-chan time.Time, progress jobs.ProgressFunc) error {
+	for {
 		select {
 		case <-ctx.Done():
-			return jobs.Outcome{}, fmt.Errorf("stopped waiting for the analysis of phrase %s: %w", key, context.Cause(ctx))
-		case <-t.C:
+			return fmt.Errorf("stopped waiting for the analysis of phrase %s: %w", key, context.Cause(ctx))
+		case <-tick:
+			return nil
 		case m := <-msgs:
 			if m.Subject != progressSubject(key) {
-				continue // done: read the record
+				return nil // done: read the record
 			}
 			var p progressMsg
 			if json.Unmarshal(m.Data, &p) == nil && progress != nil {
 				progress(p.Stage, p.Progress, p.Message)
-			}
-			// More progress may be queued; read the record only when
-			// none is, so the bar moves smoothly.
-			if len(msgs) > 0 {
-				continue
 			}
 		}
 	}

@@ -79,6 +79,12 @@ func (c *Conn) take(ctx context.Context, msg jetstream.Msg) *delivery {
 	log := c.log.With("session_id", spec.SessionID, "phrase", spec.Key)
 	attempt := int(meta.NumDelivered)
 	rec, _, err := c.Record(ctx, spec.Key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		// Expired (--nats-retention) or removed: nobody waits for it.
+		log.Warn("a job without a record; removing it from the queue", "err", err)
+		msg.TermWithReason("no record")
+		return nil
+	}
 	if err != nil {
 		log.Warn("cannot read the record of a job; giving it back", "err", err)
 		msg.Nak()
