@@ -128,4 +128,18 @@
 // failed run are removed, so a directory without result.json is never left
 // behind; those of an earlier session with the same id are moved aside to
 // <id>.1, <id>.2, ...
+//
+// # On a cluster
+//
+// With Config.Jobs (a jobs.Queue; "referee serve --nats" gives one on NATS
+// JetStream) a streamed phrase is analysed elsewhere: the server rebuilds
+// its video as above, submits it with the signal, gives its processing
+// place back once the job is queued, relays the worker's progress as
+// process_progress and takes the artifacts and the result back into the
+// artifact directory, its paths made this server's (processRemote). The
+// client sees the same messages as from one server. While Jobs.Ready
+// fails, session starts are refused (SESSION_START_FAILED with the reason)
+// and /readyz says why; a phrase already taken waits to be submitted. A
+// job that failed on every try fails the phrase like a processing error.
+// POST /analyze uploads are still analysed in this process.
 package server
