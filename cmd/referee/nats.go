@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -52,6 +53,9 @@ func (opts natsOptions) natsjobs() natsjobs.Options {
 	name := opts.NodeName
 	if name == "" {
 		name, _ = os.Hostname()
+	}
+	if name == "" {
+		name = "referee-" + strconv.Itoa(os.Getpid())
 	}
 	return natsjobs.Options{
 		URL:           opts.URL,
