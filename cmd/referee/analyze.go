@@ -21,6 +21,7 @@ import (
 	"github.com/referee-project/referee/pipeline/external"
 	"github.com/referee-project/referee/pipeline/motion"
 	"github.com/referee-project/referee/pipeline/pose"
+	"github.com/referee-project/referee/pipeline/rightofway"
 	"github.com/referee-project/referee/pipeline/signal"
 	"github.com/referee-project/referee/pipeline/tracked"
 	"github.com/referee-project/referee/pipeline/tracks"
@@ -171,7 +172,14 @@ func runAnalyze(ctx context.Context, opts analyzeOptions) error {
 	input := opts.Video
 	if opts.Tracks != "" {
 		input = opts.Tracks
-		if _, err := tracks.ReadFile(opts.Tracks); err != nil {
+		t, err := tracks.ReadFile(opts.Tracks)
+		if err != nil {
+			return usageErrorf("tracks %s: %w", opts.Tracks, err)
+		}
+		if t.Frames() < 2 {
+			return usageErrorf("tracks %s: %d frames; a decision needs at least 2", opts.Tracks, t.Frames())
+		}
+		if _, err := rightofway.Scale(t); err != nil {
 			return usageErrorf("tracks %s: %w", opts.Tracks, err)
 		}
 	} else if _, err := videoio.Probe(opts.Video); err != nil {

@@ -86,13 +86,28 @@ func Load(dir string) ([]Phrase, error) {
 		out[i] = Phrase{Name: name, Day: dayOf(name), Referee: ref,
 			Example: rightofway.Example{Tracks: t, Phrase: withoutCalls(p), Referee: ref, Day: dayOf(name)}}
 	})
-	if err := errors.Join(errs...); err != nil {
+	if err := summarise(errs); err != nil {
 		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s names no phrase", filepath.Join(dir, LabelsFile))
 	}
 	return out, nil
+}
+
+// summarise joins errs, the first three in full and then a count, so that
+// a directory missing most of its files says so in a few lines.
+func summarise(errs []error) error {
+	var bad []error
+	for _, err := range errs {
+		if err != nil {
+			bad = append(bad, err)
+		}
+	}
+	if len(bad) > 3 {
+		bad = append(bad[:3], fmt.Errorf("and %d more phrases", len(bad)-3))
+	}
+	return errors.Join(bad...)
 }
 
 // withoutCalls drops what the log says a referee decided: a call in a log
@@ -103,11 +118,13 @@ func withoutCalls(p *signal.Phrase) *signal.Phrase {
 	return &q
 }
 
+// dayOf is the recording day of a phrase named YYYYMMDD_..., or "" for a
+// name that does not start with one.
 func dayOf(name string) string {
-	if len(name) >= 8 {
+	if len(name) >= 8 && strings.Trim(name[:8], "0123456789") == "" {
 		return name[:8]
 	}
-	return name
+	return ""
 }
 
 // parallel runs fn(0..n-1) on GOMAXPROCS goroutines and returns when all
@@ -202,8 +219,9 @@ type Report struct {
 }
 
 // Run decides every phrase and tallies the agreement. With cv "day" each
-// day's phrases are decided with rightofway.Fit on the other days; with ""
-// all are decided with rightofway.DefaultParams.
+// day's phrases are decided with rightofway.Fit on the other days, which
+// needs every phrase's day (a name starting YYYYMMDD) and at least two
+// days; with "" all are decided with rightofway.DefaultParams.
 func Run(phrases []Phrase, cv string) (*Report, error) {
 	rep := &Report{CV: cv, ByRule: map[string]Tally{}, ByDay: map[string]Tally{}, Confusion: map[string]map[string]int{}}
 	params := map[string]rightofway.Params{}
@@ -212,9 +230,15 @@ func Run(phrases []Phrase, cv string) (*Report, error) {
 	case "day":
 		var days []string
 		for _, ph := range phrases {
+			if ph.Day == "" {
+				return nil, fmt.Errorf("phrase %s has no recording day: leaving one day out needs names that start YYYYMMDD", ph.Name)
+			}
 			if !slices.Contains(days, ph.Day) {
 				days = append(days, ph.Day)
 			}
+		}
+		if len(days) < 2 {
+			return nil, fmt.Errorf("all %d phrases are of one recording day (%s): leaving one day out needs at least two", len(phrases), days[0])
 		}
 		fitted := make([]rightofway.Params, len(days))
 		parallel(len(days), func(i int) {
@@ -230,7 +254,7 @@ func Run(phrases []Phrase, cv string) (*Report, error) {
 			params[d] = fitted[i]
 		}
 	default:
-		return nil, fmt.Errorf("cross-validation %q: want day (leave one recording day out) or none", cv)
+		return nil, fmt.Errorf(`cross-validation %q: want "day" (leave one recording day out) or "" (none)`, cv)
 	}
 	calls, err := decideAll(phrases, func(ph Phrase) rightofway.Params {
 		if p, ok := params[ph.Day]; ok {

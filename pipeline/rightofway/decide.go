@@ -8,7 +8,8 @@ import (
 	"github.com/referee-project/referee/pipeline/signal"
 )
 
-// Winner values the motion analyzer gives besides signal's.
+// Winner values of a decision: signal's, and simultaneous for a double
+// touch where neither had priority.
 const (
 	WinnerLeft         = signal.WinnerLeft
 	WinnerRight        = signal.WinnerRight
@@ -41,9 +42,10 @@ type Decision struct {
 	Confidence float64 `json:"confidence"`
 	Reason     string  `json:"reason"`
 	// Rule names the rule that decided: "single_light", "no_light",
-	// "no_hit_time" (a double touch whose log has no hit time:
-	// undecided), "no_evidence" (undecided: the tracks do not show the
-	// final action), or one of the priority rules (RuleOneAttacking ...).
+	// "no_box_verdict" (undecided: the log says no lights), "no_hit_time"
+	// (a double touch whose log has no hit time: undecided),
+	// "no_evidence" (undecided: the tracks do not show the final action),
+	// or one of the priority rules (RuleOneAttacking ...).
 	Rule string `json:"rule"`
 	// LeftAttackS and RightAttackS are when each fencer's attack that
 	// carried to the hit began; nil if they were not attacking.
@@ -60,6 +62,9 @@ type phrase struct {
 	mv  movement
 	fps float64
 	n   int
+	// heightM is the fencers' median height from the eyes to the ankles
+	// in metres, 0 when the tracks do not show it.
+	heightM float64
 }
 
 func (ph phrase) frame(t float64) int {
@@ -120,7 +125,7 @@ func (ph phrase) broken(f fencer, c int) (bool, int) {
 // movement model where it is surer than prm.Override.
 func (prm Params) decide(ph phrase, p *signal.Phrase) Decision {
 	d := prm.rules(ph, p)
-	if d.Winner == signal.WinnerUndecided || !ph.mv.ok || p.SignalVerdict().Winner != signal.WinnerUndecided {
+	if d.Winner == signal.WinnerUndecided || !ph.mv.ok || d.Rule == "single_light" || d.Rule == "no_light" {
 		return d
 	}
 	pl := prm.Model.pLeft(ph.mv.diff)
@@ -135,16 +140,17 @@ func (prm Params) decide(ph phrase, p *signal.Phrase) Decision {
 // stopped an attack, then priority at the first hit.
 func (prm Params) rules(ph phrase, p *signal.Phrase) Decision {
 	sv := p.SignalVerdict()
-	if sv.Winner != signal.WinnerUndecided || p.FirstHitS == nil {
+	switch {
+	case p.Box == nil:
+		return Decision{Winner: sv.Winner, Reason: sv.Reason, Rule: "no_box_verdict"}
+	case sv.Winner != signal.WinnerUndecided:
 		rule := "single_light"
 		if sv.Winner == signal.WinnerNone {
 			rule = "no_light"
 		}
-		conf := 1.0
-		if sv.Winner == signal.WinnerUndecided {
-			conf, rule = 0, "no_hit_time"
-		}
-		return Decision{Winner: sv.Winner, Confidence: conf, Reason: sv.Reason, Rule: rule}
+		return Decision{Winner: sv.Winner, Confidence: 1, Reason: sv.Reason, Rule: rule}
+	case p.FirstHitS == nil:
+		return Decision{Winner: sv.Winner, Reason: sv.Reason, Rule: "no_hit_time"}
 	}
 	hit := *p.FirstHitS
 	d := prm.priority(ph, hit)

@@ -220,7 +220,7 @@ func TestPhasesOfAScriptedTrack(t *testing.T) {
 	// Still 0.5 s, advance 1 s at 0.8 m/s, lunge 0.3 s at 2.5 m/s, held
 	// 0.5 s, retreat 0.6 s at 0.6 m/s, still.
 	xs := trackOf(1, 1, 54, leg{0.5, 0}, leg{1, 0.8}, leg{0.3, 2.5}, leg{0.5, 0}, leg{0.6, -0.6}, leg{0.7, 0})
-	f := kinematics(xs, 1, 1, testFPS)
+	f := kinematics(xs, 1, testFPS)
 	var kinds []string
 	for _, p := range f.phases {
 		kinds = append(kinds, p.Kind)

@@ -57,14 +57,30 @@ const (
 	// minSeenShare of hitWindowS's frames must show each fencer.
 	minSeenShare = 0.5
 	// poseHeightM is the height of a fencer en garde from the eyes to the
-	// ankles, to scale pixel tracks of unknown scale.
+	// ankles, to scale pixel tracks of unknown scale; minHeightM and
+	// maxHeightM bound what that height may measure in scaled tracks
+	// before the scale is taken to be wrong (a child en garde, a tall
+	// fencer standing up).
 	poseHeightM = 1.45
+	minHeightM  = 0.8
+	maxHeightM  = 2.5
+	// maxUnseenS is the longest a fencer may go unseen in the second
+	// before the hit: the rules read the last endWinS, and a longer gap
+	// there hides the final action.
+	maxUnseenS = 0.2
+	// minScore is the keypoint score under which a pose estimator's point
+	// is taken as not seen: estimators write low-score guesses for points
+	// they could not find instead of leaving them out.
+	minScore = 0.3
 )
+
+// usable reports whether keypoint k is one to use.
+func usable(k tracks.Keypoint) bool { return k.Seen && !(k.Score < minScore) }
 
 // Decide calls the phrase p from t. The result's Decision is the call;
 // the rest is what it rests on, frame by frame. Its error is for tracks
-// that cannot be used at all (no frames, pixels of unknown scale with no
-// body to measure).
+// that cannot be used at all: fewer than 2 frames, or pixels of unknown
+// scale with no eyes and ankles to measure it from (see Scale).
 func Decide(t *tracks.Tracks, p *signal.Phrase) (Timeline, error) {
 	return DefaultParams().Decide(t, p)
 }
@@ -82,7 +98,7 @@ func (prm Params) Decide(t *tracks.Tracks, p *signal.Phrase) (Timeline, error) {
 		return Timeline{}, err
 	}
 	d := prm.decide(ph, p)
-	if d.Rule != "single_light" && d.Rule != "no_light" {
+	if d.Winner != WinnerUndecided && d.Rule != "single_light" && d.Rule != "no_light" {
 		if gap := evidenceGap(ph, p); gap != "" {
 			d = Decision{Winner: WinnerUndecided, Rule: "no_evidence", Reason: gap, HitS: d.HitS}
 		}
@@ -98,20 +114,18 @@ func phraseOf(t *tracks.Tracks, p *signal.Phrase) (phrase, float64, error) {
 	if n < 2 {
 		return phrase{}, 0, fmt.Errorf("tracks have %d frames; a decision needs at least 2", n)
 	}
-	scale, ok := t.ToMetres()
-	if !ok {
-		if scale = estimateScale(t); scale == 0 {
-			scale = 1
-		}
+	scale, err := Scale(t)
+	if err != nil {
+		return phrase{}, 0, err
 	}
 	fencerOf := func(poses []*tracks.Pose, dir float64) fencer {
 		xs, seen := bodyX(poses, scale)
-		f := kinematics(fill(xs, seen), dir, 1, t.FPS)
+		f := kinematics(fill(xs, seen), dir, t.FPS)
 		f.seen = seen
 		f.reach = reachOf(poses, dir, scale)
 		return f
 	}
-	ph := phrase{left: fencerOf(t.Left, +1), right: fencerOf(t.Right, -1), fps: t.FPS, n: n}
+	ph := phrase{left: fencerOf(t.Left, +1), right: fencerOf(t.Right, -1), fps: t.FPS, n: n, heightM: bodyHeight(t) * scale}
 	if p.FirstHitS != nil {
 		ph.mv = movementOf(t, scale, *p.FirstHitS, p.BladeContactsS)
 	}
@@ -132,7 +146,7 @@ func reachOf(poses []*tracks.Pose, dir, scale float64) []float64 {
 		}
 		for _, arm := range [][2]int{{tracks.LeftShoulder, tracks.LeftWrist}, {tracks.RightShoulder, tracks.RightWrist}} {
 			sh, wr := p[arm[0]], p[arm[1]]
-			if sh.Seen && wr.Seen {
+			if usable(sh) && usable(wr) {
 				r := dir * (wr.X - sh.X) * scale
 				if math.IsNaN(out[i]) || r > out[i] {
 					out[i] = r
@@ -143,9 +157,24 @@ func reachOf(poses []*tracks.Pose, dir, scale float64) []float64 {
 	return out
 }
 
-// estimateScale returns metres per unit of pixel tracks from the fencers'
-// median height (eyes to ankles), or 0 if no frame shows both.
-func estimateScale(t *tracks.Tracks) float64 {
+// Scale returns the factor that turns t's coordinates into metres: 1 for
+// tracks in metres, m_per_px for pixel tracks that give it, else the one
+// that makes the fencers' median height from the eyes to the ankles
+// poseHeightM. Pixel tracks with no scale and no frame showing eyes and
+// ankles are an error: their speeds would mean nothing.
+func Scale(t *tracks.Tracks) (float64, error) {
+	if s, ok := t.ToMetres(); ok {
+		return s, nil
+	}
+	if h := bodyHeight(t); h > 0 {
+		return poseHeightM / h, nil
+	}
+	return 0, errors.New("pixel tracks without m_per_px, and no frame shows a fencer's eyes and ankles to measure the scale from: add m_per_px")
+}
+
+// bodyHeight is the fencers' median height from the eyes (or nose) to
+// the lower ankle, in the tracks' units, or 0 if no frame shows both.
+func bodyHeight(t *tracks.Tracks) float64 {
 	var hs []float64
 	for _, side := range [][]*tracks.Pose{t.Left, t.Right} {
 		for _, p := range side {
@@ -154,12 +183,12 @@ func estimateScale(t *tracks.Tracks) float64 {
 			}
 			top, bottom := math.Inf(1), math.Inf(-1)
 			for _, k := range []int{tracks.LeftEye, tracks.RightEye, tracks.Nose} {
-				if p[k].Seen {
+				if usable(p[k]) {
 					top = math.Min(top, p[k].Y)
 				}
 			}
 			for _, k := range []int{tracks.LeftAnkle, tracks.RightAnkle} {
-				if p[k].Seen {
+				if usable(p[k]) {
 					bottom = math.Max(bottom, p[k].Y)
 				}
 			}
@@ -172,7 +201,7 @@ func estimateScale(t *tracks.Tracks) float64 {
 		return 0
 	}
 	slices.Sort(hs)
-	return poseHeightM / hs[len(hs)/2]
+	return hs[len(hs)/2]
 }
 
 // bodyX returns a fencer's position along the strip in metres per frame
@@ -189,7 +218,7 @@ func bodyX(poses []*tracks.Pose, scale float64) ([]float64, []bool) {
 		for _, pair := range [][2]int{{tracks.LeftHip, tracks.RightHip}, {tracks.LeftShoulder, tracks.RightShoulder}} {
 			s, c := 0.0, 0
 			for _, k := range pair {
-				if p[k].Seen {
+				if usable(p[k]) {
 					s += p[k].X
 					c++
 				}
@@ -248,27 +277,42 @@ func evidenceGap(ph phrase, p *signal.Phrase) string {
 		}
 	}
 	if !slices.Contains(ph.left.seen, true) && !slices.Contains(ph.right.seen, true) {
-		return "No fencer was found in the video, so right-of-way cannot be told"
+		return "No fencer was found, so right-of-way cannot be told"
+	}
+	if ph.heightM > 0 && (ph.heightM < minHeightM || ph.heightM > maxHeightM) {
+		return fmt.Sprintf("The fencers measure %.2f m from the eyes to the ankles, so the tracks' scale is wrong (check m_per_px) and their speeds mean nothing", ph.heightM)
 	}
 	if p.FirstHitS == nil {
 		return ""
 	}
 	hit := *p.FirstHitS
-	a := ph.frame(hit - hitWindowS)
-	b := ph.frame(hit)
+	a, b := ph.frame(hit-hitWindowS), ph.frame(hit)
+	final := ph.frame(hit - endWinS)
+	longest := max(1, int(math.Round(maxUnseenS*ph.fps)))
 	for _, f := range []struct {
 		name string
 		seen []bool
 	}{{"left", ph.left.seen}, {"right", ph.right.seen}} {
-		c := 0
+		c, cf, run, worst := 0, 0, 0, 0
 		for i := a; i <= b; i++ {
 			if f.seen[i] {
 				c++
+				if i >= final {
+					cf++
+				}
+				run = 0
+				continue
 			}
+			run++
+			worst = max(worst, run)
 		}
-		if float64(c) < minSeenShare*float64(b-a+1) {
+		switch {
+		case float64(c) < minSeenShare*float64(b-a+1):
 			return fmt.Sprintf("The %s fencer is not seen in %d of the %d frames before the hit at %.2f s, so right-of-way cannot be told",
 				f.name, b-a+1-c, b-a+1, hit)
+		case float64(cf) < minSeenShare*float64(b-final+1) || worst > longest:
+			return fmt.Sprintf("The %s fencer is not seen for %.2f s just before the hit at %.2f s, so the final action cannot be told",
+				f.name, float64(max(worst, b-final+1-cf))/ph.fps, hit)
 		}
 	}
 	return ""

@@ -118,7 +118,10 @@ func TestNoConfidentCallWithoutEvidence(t *testing.T) {
 		{"tracks end 0.6 s before the hit", cut(tr, int((hit-0.6)*tr.FPS)), "The tracks end at 0.60 s, 0.69 s before the hit at 1.29 s"},
 		{"right missing before the hit", hide(tr, "right", hitFrame-12, hitFrame), "The right fencer is not seen in 13 of the 16 frames before the hit at 1.29 s"},
 		{"left missing before the hit", hide(tr, "left", 0, len(tr.Left)), "The left fencer is not seen in 16 of the 16 frames before the hit at 1.29 s"},
-		{"nobody found", hide(hide(tr, "left", 0, len(tr.Left)), "right", 0, len(tr.Right)), "No fencer was found in the video"},
+		{"nobody found", hide(hide(tr, "left", 0, len(tr.Left)), "right", 0, len(tr.Right)), "No fencer was found, so right-of-way cannot be told"},
+		{"right unseen for the final action", hide(tr, "right", hitFrame-3, hitFrame), "The right fencer is not seen for 0.27 s just before the hit at 1.29 s"},
+		{"left unseen for 0.4 s of the last second", hide(tr, "left", hitFrame-10, hitFrame-5), "The left fencer is not seen for 0.40 s just before the hit at 1.29 s"},
+		{"a scale ten times too large", scaled(tr, 10), "The fencers measure"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tl, err := Decide(c.tracks, p)
@@ -130,6 +133,103 @@ func TestNoConfidentCallWithoutEvidence(t *testing.T) {
 				t.Fatalf("decision %+v, want undecided with confidence 0 because %q", d, c.reason)
 			}
 		})
+	}
+}
+
+// scaled returns t in pixels of 1/f metres each, declaring a scale of 1 m
+// per pixel: f times too large.
+func scaled(t *tracks.Tracks, f float64) *tracks.Tracks {
+	c := *t
+	c.Units, c.MetresPerPixel = tracks.UnitsPixels, 1
+	conv := func(ps []*tracks.Pose) []*tracks.Pose {
+		out := make([]*tracks.Pose, len(ps))
+		for i, p := range ps {
+			if p == nil {
+				continue
+			}
+			q := *p
+			for k := range q {
+				q[k].X, q[k].Y = q[k].X*f, q[k].Y*f
+			}
+			out[i] = &q
+		}
+		return out
+	}
+	c.Left, c.Right = conv(t.Left), conv(t.Right)
+	return &c
+}
+
+func TestScale(t *testing.T) {
+	tr, log := shared(t, "20251020_210329_phrase09")
+	// The same phrase in pixels of 5 mm without a declared scale: the
+	// fencers' height gives it, and the call is the same.
+	px := scaled(tr, 200)
+	px.MetresPerPixel = 0
+	s, err := Scale(px)
+	if err != nil || s < 0.003 || s > 0.008 {
+		t.Fatalf("scale %v (%v), want about 0.005 m per pixel", s, err)
+	}
+	want, err := Decide(tr, parse(t, log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decide(px, parse(t, log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Decision.Winner != want.Decision.Winner {
+		t.Errorf("in pixels %s, in metres %s", got.Decision.Winner, want.Decision.Winner)
+	}
+	// Hips only, in pixels, no scale: nothing to measure it from.
+	hips := scaled(tr, 200)
+	hips.MetresPerPixel = 0
+	for _, p := range append(hips.Left, hips.Right...) {
+		for k := range p {
+			if k != tracks.LeftHip && k != tracks.RightHip {
+				p[k] = tracks.Keypoint{}
+			}
+		}
+	}
+	_, err = Decide(hips, parse(t, log))
+	if err == nil || err.Error() != "pixel tracks without m_per_px, and no frame shows a fencer's eyes and ankles to measure the scale from: add m_per_px" {
+		t.Errorf("error %v", err)
+	}
+}
+
+func TestLowScoreKeypointsAreNotSeen(t *testing.T) {
+	tr, log := shared(t, "20251020_210329_phrase09")
+	c := *tr
+	c.Right = make([]*tracks.Pose, len(tr.Right))
+	for i, p := range tr.Right {
+		q := *p
+		for k := range q {
+			q[k].Score = 0.1
+		}
+		c.Right[i] = &q
+	}
+	tl, err := Decide(&c, parse(t, log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := tl.Decision; d.Winner != WinnerUndecided || !strings.Contains(d.Reason, "right fencer is not seen") {
+		t.Errorf("a right fencer of 0.1-score keypoints gives %+v, want undecided", d)
+	}
+}
+
+func TestNoBoxVerdictIsUndecided(t *testing.T) {
+	tr, log := shared(t, "20251020_210329_phrase09")
+	var kept []string
+	for _, line := range strings.Split(string(log), "\n") {
+		if !strings.HasPrefix(line, "Scores") && !strings.Contains(line, "Interpretation") {
+			kept = append(kept, line)
+		}
+	}
+	tl, err := Decide(tr, parse(t, []byte(strings.Join(kept, "\n"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := tl.Decision; d.Winner != WinnerUndecided || d.Rule != "no_box_verdict" || d.Confidence != 0 {
+		t.Errorf("a log without the box's verdict gives %+v, want undecided by no_box_verdict", d)
 	}
 }
 

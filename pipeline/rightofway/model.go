@@ -60,19 +60,19 @@ type body struct {
 func bodyOf(poses []*tracks.Pose, dir, scale float64, end int, fps float64) (body, float64) {
 	n := end + 1
 	get := func(p *tracks.Pose, k int) (float64, bool) {
-		if p == nil || !p[k].Seen {
+		if p == nil || !usable(p[k]) {
 			return 0, false
 		}
 		return dir * p[k].X * scale, true
 	}
-	seen := 0
+	shown := 0
 	for i := 0; i < n && i < len(poses); i++ {
 		_, w1 := get(poses[i], tracks.LeftWrist)
 		_, w2 := get(poses[i], tracks.RightWrist)
 		_, a1 := get(poses[i], tracks.LeftAnkle)
 		_, a2 := get(poses[i], tracks.RightAnkle)
 		if (w1 || w2) && (a1 || a2) {
-			seen++
+			shown++
 		}
 	}
 	pair := func(a, b int, join func(x, y float64) float64) []float64 {
@@ -111,7 +111,7 @@ func bodyOf(poses []*tracks.Pose, dir, scale float64, end int, fps float64) (bod
 			b.vHip[i] = (b.hip[hi] - b.hip[lo]) * fps / float64(hi-lo)
 		}
 	}
-	return b, float64(seen) / float64(n)
+	return b, float64(shown) / float64(n)
 }
 
 func smooth3(a []float64) []float64 {
@@ -129,10 +129,13 @@ func smooth3(a []float64) []float64 {
 
 // moment is the phrase at its hit as the features read it.
 type moment struct {
-	fps      float64
-	end      int // the last frame not after the first hit
-	contact  int // frame of the last blade contact within bladeWindowS before the hit, -1 if none
-	contactS float64
+	fps float64
+	// end is the last frame not after the first hit, or frame 2 for a hit
+	// before it: the speeds need three frames.
+	end int
+	// contact is the frame of the last blade contact within bladeWindowS
+	// before the hit, -1 if none.
+	contact int
 }
 
 // lastSpeed is the mean speed of a over the last w seconds to end.
@@ -235,7 +238,7 @@ func movementOf(t *tracks.Tracks, scale, hit float64, contacts []float64) moveme
 	m := moment{fps: t.FPS, end: min(max(int(math.Floor(hit*t.FPS+1e-9)), 2), n-1), contact: -1}
 	for _, c := range slices.Sorted(slices.Values(contacts)) {
 		if c < hit && hit-c <= bladeWindowS {
-			m.contact, m.contactS = min(max(int(math.Round(c*t.FPS)), 0), m.end), c
+			m.contact = min(max(int(math.Round(c*t.FPS)), 0), m.end)
 		}
 	}
 	l, ls := bodyOf(t.Left, +1, scale, m.end, t.FPS)

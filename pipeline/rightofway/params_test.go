@@ -2,6 +2,7 @@ package rightofway
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -31,8 +32,16 @@ func sharedExamples(t testing.TB) []Example {
 // Fit on the shared phrases, so that "referee eval" without --cv is the
 // in-sample figure it says it is.
 func TestDefaultParamsAreFitted(t *testing.T) {
-	got := Fit(sharedExamples(t))
-	if !reflect.DeepEqual(got, DefaultParams()) {
+	got, want := Fit(sharedExamples(t)), DefaultParams()
+	same := got.Override == want.Override && reflect.DeepEqual(got.Confidence, want.Confidence) &&
+		got.Model.Lambda == want.Model.Lambda && len(got.Model.Weights) == len(want.Model.Weights)
+	for j := range got.Model.Weights {
+		// Newton's method ends within 1e-9; floating point may differ
+		// across machines in the last digits.
+		same = same && math.Abs(got.Model.Weights[j]-want.Model.Weights[j]) < 1e-6 &&
+			math.Abs(got.Model.Scales[j]-want.Model.Scales[j]) < 1e-9
+	}
+	if !same {
 		js, _ := json.Marshal(got)
 		t.Fatalf("Fit on the shared phrases gives %s: update defaultParams", js)
 	}

@@ -19,9 +19,6 @@ const (
 // Kinematic thresholds. Speeds are in metres per second along the strip,
 // positive towards the opponent.
 const (
-	// moveSpeed separates stepping from standing: a real advance is about
-	// 0.5 to 1 m/s, a fencer standing still sways well below 0.3 m/s.
-	moveSpeed = 0.3
 	// lungeSpeed: a lunge throws the body forward at 2 to 4 m/s, twice as
 	// fast as the quickest step.
 	lungeSpeed = 1.6
@@ -77,9 +74,9 @@ type fencer struct {
 	reach []float64
 }
 
-// kinematics turns positions in pixels into a fencer's motion at fps, with
-// mPerPx metres per pixel.
-func kinematics(xs []float64, dir, mPerPx, fps float64) fencer {
+// kinematics turns positions in metres along the strip into the motion of
+// a fencer facing dir (+1 left, -1 right) at fps.
+func kinematics(xs []float64, dir, fps float64) fencer {
 	n := len(xs)
 	f := fencer{dir: dir, pos: make([]float64, n), vel: make([]float64, n), raw: make([]class, n)}
 	sh := max(1, int(math.Round(0.07*fps)))
@@ -89,7 +86,7 @@ func kinematics(xs []float64, dir, mPerPx, fps float64) fencer {
 			s += xs[j]
 			c++
 		}
-		f.pos[i] = s / c * mPerPx
+		f.pos[i] = s / c
 	}
 	for i := range n {
 		a, b := max(0, i-sh), min(n-1, i+sh)
@@ -97,9 +94,9 @@ func kinematics(xs []float64, dir, mPerPx, fps float64) fencer {
 			f.vel[i] = dir * (f.pos[b] - f.pos[a]) / (float64(b-a) / fps)
 		}
 		switch {
-		case f.vel[i] > moveSpeed:
+		case f.vel[i] > goingS:
 			f.raw[i] = forward
-		case f.vel[i] < -moveSpeed:
+		case f.vel[i] < -goingS:
 			f.raw[i] = backward
 		}
 	}

@@ -82,11 +82,12 @@ type TimelineEvent struct {
 	Text  string           `json:"text"`
 	// Light is whose lamp a hit lit, "left" or "right"; empty for other
 	// events or a hit that does not say.
-	Light      string  `json:"light,omitempty"`
-	LeftPhase  string  `json:"left_phase"`
-	RightPhase string  `json:"right_phase"`
-	LeftM      float64 `json:"left_m"`
-	RightM     float64 `json:"right_m"`
+	Light      string `json:"light,omitempty"`
+	LeftPhase  string `json:"left_phase"`
+	RightPhase string `json:"right_phase"`
+	// LeftM and RightM are where the fencers were, null where not seen.
+	LeftM  *float64 `json:"left_m"`
+	RightM *float64 `json:"right_m"`
 }
 
 // PhaseAt returns the kind of the phase of ps holding frame i; a frame
@@ -121,7 +122,7 @@ func timeline(ph phrase, d Decision, p *signal.Phrase, scale float64) Timeline {
 		}
 		c := min(max(i, 0), ph.n-1)
 		te.LeftPhase, te.RightPhase = phaseOf(tl.Left.Phases, c), phaseOf(tl.Right.Phases, c)
-		te.LeftM, te.RightM = round3(ph.left.pos[c]), round3(ph.right.pos[c])
+		te.LeftM, te.RightM = positionAt(ph.left, c), positionAt(ph.right, c)
 		tl.Events = append(tl.Events, te)
 	}
 	return tl
@@ -182,4 +183,12 @@ func lightOf(ev signal.Event, first string) string {
 		return other[first]
 	}
 	return ""
+}
+
+// positionAt is f's position at frame i, nil where f was not seen.
+func positionAt(f fencer, i int) *float64 {
+	if !f.seen[i] {
+		return nil
+	}
+	return ptr(round3(f.pos[i]))
 }

@@ -29,11 +29,3 @@ var (
 		rightofway.PhaseUnseen:  {50, 50, 50},
 	}
 )
-
-// SideColour is the colour of fencer side ("left" or "right").
-func SideColour(side string) Colour {
-	if side == "left" {
-		return LeftColour
-	}
-	return RightColour
-}

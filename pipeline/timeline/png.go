@@ -6,6 +6,7 @@ package timeline
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/referee-project/referee/pipeline/bgr"
@@ -76,16 +77,22 @@ func PNG(tl rightofway.Timeline) ([]byte, error) {
 
 	img.FillRect(plotX0, plotY0, plotX1, plotY1, 40, 40, 40)
 	step := tickStep(dur)
-	for t := 0.0; t <= dur+1e-9; t += step {
+	for k := 0; k <= maxTicks && float64(k)*step <= dur+1e-9; k++ {
+		t := float64(k) * step
 		x := tx(t)
 		img.FillRect(int(x), plotY1, int(x)+1, plotY1+6, 160, 160, 160)
-		text(fmt.Sprintf("%.1f", t), int(x)-10, axisY, smallScale, TextColour)
+		text(tickLabel(t, step), int(x)-10, axisY, smallScale, TextColour)
 	}
 	text("s", plotX1-8, axisY+18, smallScale, TextColour)
-	for m := math.Ceil(lo*2) / 2; m <= hi; m += 0.5 {
+	ystep := tickStep(hi - lo)
+	for k := 0; k <= maxTicks; k++ {
+		m := math.Ceil(lo/ystep)*ystep + float64(k)*ystep
+		if m > hi {
+			break
+		}
 		y := py(m)
 		img.FillRect(plotX0-5, int(y), plotX0, int(y)+1, 160, 160, 160)
-		text(fmt.Sprintf("%.1f", m), 20, int(y)+5, smallScale, TextColour)
+		text(tickLabel(m, ystep), 20, int(y)+5, smallScale, TextColour)
 	}
 	text("m", 4, plotY0+12, smallScale, TextColour)
 
@@ -170,14 +177,35 @@ func span(tl rightofway.Timeline) float64 {
 	return end + 0.05
 }
 
-// tickStep is the spacing of the time axis' ticks: at most a dozen.
-func tickStep(dur float64) float64 {
-	for _, s := range []float64{0.25, 0.5, 1, 2, 5} {
-		if dur/s <= 12 {
-			return s
+// maxTicks bounds the ticks of an axis, whatever the tracks hold.
+const maxTicks = 20
+
+// tickStep is the spacing of ticks over a range of span: 1, 2, 2.5 or 5
+// times a power of ten, at most a dozen ticks.
+func tickStep(span float64) float64 {
+	if !(span > 0) || math.IsInf(span, 0) {
+		return 1
+	}
+	base := math.Pow(10, math.Floor(math.Log10(span/12)))
+	for _, f := range []float64{1, 2, 2.5, 5, 10} {
+		if span/(f*base) <= 12 {
+			return f * base
 		}
 	}
-	return 10
+	return 10 * base
+}
+
+// tickLabel writes a tick's value with the decimals its step needs, never
+// "-0".
+func tickLabel(v, step float64) string {
+	d := 0
+	for d < 6 && math.Abs(step*math.Pow10(d)-math.Round(step*math.Pow10(d))) > 1e-6 {
+		d++
+	}
+	if math.Abs(v) < step/1e6 {
+		v = 0
+	}
+	return strconv.FormatFloat(v, 'f', d, 64)
 }
 
 // eventStyle is the colour and label of an event on the picture, and false

@@ -72,3 +72,30 @@ func TestPNGShowsTheLampsAndTheGaps(t *testing.T) {
 		}
 	}
 }
+
+func TestTicks(t *testing.T) {
+	for _, c := range []struct{ span, step float64 }{{2.4, 0.2}, {3.1, 0.5}, {16, 2}, {0.3, 0.025}, {1e200, 1e199}} {
+		if got := tickStep(c.span); math.Abs(got-c.step) > c.step*1e-9 {
+			t.Errorf("tickStep(%v) = %v, want %v", c.span, got, c.step)
+		}
+	}
+	for _, c := range []struct {
+		v, step float64
+		want    string
+	}{{0.75, 0.25, "0.75"}, {3 * 0.1, 0.1, "0.3"}, {-1e-12, 0.5, "0.0"}, {6, 2, "6"}} {
+		if got := tickLabel(c.v, c.step); got != c.want {
+			t.Errorf("tickLabel(%v, %v) = %q, want %q", c.v, c.step, got, c.want)
+		}
+	}
+}
+
+// TestPNGOfAbsurdTracksFinishes: coordinates and a length far from any
+// phrase still give a picture, quickly, with a bounded number of ticks.
+func TestPNGOfAbsurdTracksFinishes(t *testing.T) {
+	tl := rightofway.Timeline{FPS: 0.01, Frames: 3,
+		Left:  rightofway.FencerTrack{PositionM: rightofway.Series{-1e6, 0, 1e6}},
+		Right: rightofway.FencerTrack{PositionM: rightofway.Series{1e6, 0, -1e6}}}
+	if _, err := PNG(tl); err != nil {
+		t.Fatal(err)
+	}
+}

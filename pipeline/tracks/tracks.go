@@ -60,6 +60,15 @@ const (
 	RightAnkle
 )
 
+// Bounds of the values a tracks file may hold: a frame rate a camera has
+// (video is 0.01 to 1000 fps everywhere else in referee), and coordinates
+// that are a strip's metres or a picture's pixels, with room to spare.
+const (
+	MinFPS   = 0.01
+	MaxFPS   = 1000
+	MaxCoord = 1e6
+)
+
 // MaxSize is the largest tracks file read: a minute of 60 fps video with
 // two full poses a frame is under 10 MB.
 const MaxSize = 64 << 20
@@ -123,6 +132,9 @@ func (t *Tracks) Validate() error {
 	if !(t.FPS > 0) || math.IsInf(t.FPS, 0) {
 		return fmt.Errorf("%w: fps %v is not a positive number", ErrMalformed, t.FPS)
 	}
+	if t.FPS < MinFPS || t.FPS > MaxFPS {
+		return fmt.Errorf("%w: fps %v is out of range: a frame rate is %v to %v", ErrMalformed, t.FPS, MinFPS, MaxFPS)
+	}
 	if t.Units != UnitsMetres && t.Units != UnitsPixels {
 		return fmt.Errorf("%w: units %q: want %q or %q", ErrMalformed, t.Units, UnitsMetres, UnitsPixels)
 	}
@@ -137,12 +149,12 @@ func (t *Tracks) Validate() error {
 			continue
 		}
 		for k, kp := range p {
-			if kp.Seen && !(finite(kp.X) && finite(kp.Y) && (math.IsNaN(kp.Score) || kp.Score >= 0 && kp.Score <= 1)) {
+			if kp.Seen && !(math.Abs(kp.X) <= MaxCoord && math.Abs(kp.Y) <= MaxCoord && (math.IsNaN(kp.Score) || kp.Score >= 0 && kp.Score <= 1)) {
 				side, f := "left", i
 				if i >= len(t.Left) {
 					side, f = "right", i-len(t.Left)
 				}
-				return fmt.Errorf("%w: %s frame %d keypoint %d: coordinates must be numbers and the score within 0..1", ErrMalformed, side, f, k)
+				return fmt.Errorf("%w: %s frame %d keypoint %d: coordinates must be numbers within ±%g and the score within 0..1", ErrMalformed, side, f, k, float64(MaxCoord))
 			}
 		}
 	}

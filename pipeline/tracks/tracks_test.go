@@ -32,6 +32,9 @@ var cases = []struct {
 	{"zero fps", `{"format":"referee-tracks/1","fps":0,"units":"m","left":[],"right":[]}`, ErrMalformed, "malformed tracks file: fps 0 is not a positive number"},
 	{"negative fps", `{"format":"referee-tracks/1","fps":-15,"units":"m","left":[],"right":[]}`, ErrMalformed, "malformed tracks file: fps -15 is not a positive number"},
 	{"fps a string", `{"format":"referee-tracks/1","fps":"15","units":"m","left":[],"right":[]}`, ErrMalformed, "malformed tracks file: json: cannot unmarshal string"},
+	{"fps too high", `{"format":"referee-tracks/1","fps":1e300,"units":"m","left":[],"right":[]}`, ErrMalformed, "malformed tracks file: fps 1e+300 is out of range: a frame rate is 0.01 to 1000"},
+	{"coordinate out of range", `{"format":"referee-tracks/1","fps":15,"units":"m","left":[[` +
+		strings.TrimSuffix(strings.Repeat("[1e200,2],", 17), ",") + `]],"right":[null]}`, ErrMalformed, "malformed tracks file: left frame 0 keypoint 0: coordinates must be numbers within ±1e+06"},
 	{"unknown units", `{"format":"referee-tracks/1","fps":15,"units":"ft","left":[],"right":[]}`, ErrMalformed, `malformed tracks file: units "ft": want "m" or "px"`},
 	{"unequal lengths", `{"format":"referee-tracks/1","fps":15,"units":"m","left":[null,null],"right":[null]}`, ErrMalformed, "malformed tracks file: left has 2 frames and right 1; both need one entry per frame"},
 	{"no right", `{"format":"referee-tracks/1","fps":15,"units":"m","left":[]}`, ErrMalformed, `malformed tracks file: it needs both a "left" and a "right" array`},
