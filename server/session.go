@@ -518,8 +518,10 @@ func (srv *Server) removeFinished(s *session, reason endReason, cancel context.C
 	if cancel != nil {
 		cancel(fmt.Errorf("session %s ended: %s", s.id, reason.text))
 	}
-	active := srv.reg.remove(s)
+	// The spool goes first: once s is out of the registry, a new session
+	// with its id may create its own spool in the same directory.
 	srv.dropSpool(s)
+	active := srv.reg.remove(s)
 	if s.delivered.Load() {
 		s.log.Debug("dropped the delivered result kept for a resume", "reason", reason.text, "active", active)
 		return
