@@ -65,6 +65,15 @@ func (srv *Server) process(ctx context.Context, s *session) {
 	release = sync.OnceFunc(release)
 	defer release()
 	dir := filepath.Join(srv.cfg.OutputDir, s.id)
+	if srv.cfg.Jobs != nil {
+		if key := srv.submittedKey(s); key != "" {
+			// Submitted before a restart: the artifacts come from that job.
+			release()
+			s.log.Info("waiting for the job submitted before the restart", "phrase", key)
+			srv.awaitRemote(ctx, s, dir, key, time.Now(), &progressForwarder{s: s})
+			return
+		}
+	}
 	if err := keepEarlierArtifacts(dir, s.log); err != nil {
 		srv.processFailed(s, "", err)
 		return

@@ -555,3 +555,85 @@ func TestClusterQueueFull(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterServeNodeRestart stops a serve node while its phrase is
+// analysed in the cluster: the node keeps the session on disk with its
+// phrase key, and once it is back on the same data directory the client's
+// resume gets the result of the same job: one analysis, one phrase key.
+func TestClusterServeNodeRestart(t *testing.T) {
+	tc := newTestCluster(t, 2*time.Second, nil)
+	w := tc.worker("worker-1")
+	var logs1, logs2 servertest.LogBuffer
+	conn := tc.conn("serve-1", &logs1)
+	t.Cleanup(conn.Close)
+	cfg := server.Config{Host: "127.0.0.1", DataDir: t.TempDir(), Logger: logs1.Logger(),
+		Analyzer: "slow", Analyzers: map[string]pipeline.Analyzer{"slow": slowAnalyzer{}}, Jobs: conn}
+	srv1, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv1.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	addr := srv1.Addr()
+	_, portText, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portText)
+
+	video := counterVideo(t, ".avi", 8, 160, 120)
+	out := filepath.Join(t.TempDir(), "result.json")
+	type outcome struct {
+		code int
+		se   string
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		code, _, se := run(t, "stream", "http://"+addr, "--video", video, "--signal", sampleSignal, "--session-id", "strip12",
+			"--output", out, "--resume-timeout", "20", "-v")
+		done <- outcome{code, se}
+	}()
+	logs1.WaitFor(t, "phrase submitted to the analysis cluster", "session_id=strip12")
+	tc.began()
+	sctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	srv1.Shutdown(sctx) // cuts the wait for the analysis: an error, by design
+	logs1.WaitFor(t, "kept session on disk for recovery", "session_id=strip12", "phrase strip12")
+
+	cfg.Port, cfg.Logger = port, logs2.Logger()
+	srv2, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := srv2.Start(context.Background())
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restart on port %d: %v", port, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Cleanup(func() { srv2.Close() })
+	o := recv(t, done)
+	if o.code != exitOK {
+		t.Fatalf("stream: exit %d\n%s\nserver log:\n%s", o.code, o.se, logs2.String())
+	}
+	logs2.WaitFor(t, "waiting for the job submitted before the restart", "phrase=strip12")
+	var got e2eResult
+	data, err := os.ReadFile(out)
+	if err != nil || json.Unmarshal(data, &got) != nil || got.Winner != "right" || got.SessionID != "strip12" {
+		t.Errorf("result %s: %v", data, err)
+	}
+	if rec := waitRecord(t, conn, "strip12", natsjobs.StateDone); rec.Attempts != 1 {
+		t.Errorf("record %+v: want one try", rec)
+	}
+	ctx, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if _, _, err := conn.Record(ctx, "strip12-2"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("a second phrase key after the restart: %v; want none", err)
+	}
+	if n := len(w.logs.Lines("job complete")); n != 1 {
+		t.Errorf("%d analyses, want 1", n)
+	}
+}
