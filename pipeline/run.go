@@ -67,6 +67,11 @@ const (
 	SignalFileName = "signal.txt"
 	ResultFileName = "result.json"
 	TracksFileName = "tracks.json"
+	// ReviewFileName is the referee's review of a phrase that the server
+	// keeps beside the artifacts: {"call": "left"|"right"|"simultaneous"|
+	// "abstain", "referee", "note", "at", "history"}. A directory with a
+	// result, tracks and a review is a labelled phrase for evaluation.
+	ReviewFileName = "review.json"
 )
 
 // Job is the processing of one phrase.
@@ -105,6 +110,10 @@ type Job struct {
 	Analyzers map[string]Analyzer
 	// StreamingStats is put verbatim into the result as streaming_stats.
 	StreamingStats any
+	// StartedAt is when the phrase began: the session's start, or the
+	// upload's receipt. The result gives it as started_at (RFC 3339) when
+	// set; its day is the phrase's recording day in an evaluation.
+	StartedAt time.Time
 }
 
 // VideoSummary describes the video of a result.
@@ -130,7 +139,9 @@ type Result struct {
 	Reason string `json:"reason"`
 	// Confidence is the analyzer's confidence in Winner, 0 to 1; 0 when
 	// it gives none, and for an undecided phrase.
-	Confidence      float64        `json:"confidence"`
+	Confidence float64 `json:"confidence"`
+	// StartedAt is Job.StartedAt in RFC 3339, or "" when not given.
+	StartedAt       string         `json:"started_at,omitempty"`
 	Phrase          *signal.Phrase `json:"phrase"`
 	Video           VideoSummary   `json:"video"`
 	StreamingStats  any            `json:"streaming_stats,omitempty"`
@@ -261,6 +272,9 @@ func Run(ctx context.Context, job Job, progress ProgressFunc) (*Result, error) {
 		Artifacts:      arts,
 		ArtifactDir:    dir,
 		Extra:          verdict.Extra,
+	}
+	if !job.StartedAt.IsZero() {
+		res.StartedAt = job.StartedAt.UTC().Format(time.RFC3339Nano)
 	}
 	res.WallTimeSeconds = time.Since(start).Seconds()
 	if err := WriteResult(arts.ResultJSON, res); err != nil {

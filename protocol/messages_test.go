@@ -183,8 +183,13 @@ func FuzzDecode(f *testing.F) {
 
 // normalize re-encodes a ProcessComplete's raw result compactly, since the
 // raw JSON may differ in white space after a round trip, and an absent
-// result encodes as null.
+// result encodes as null; and it takes a SessionStarted's empty "have" as
+// no "have", which is what it means and how it encodes.
 func normalize(m Message) Message {
+	if ss, ok := m.(SessionStarted); ok && len(ss.Have) == 0 {
+		ss.Have = nil
+		return ss
+	}
 	pc, ok := m.(ProcessComplete)
 	if !ok {
 		return m

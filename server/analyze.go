@@ -83,8 +83,9 @@ func (s *Server) leaveUpload(host string) {
 // new session's artifact directory and processed like a streamed session;
 // the answer is the same result JSON. Failures answer with a JSON error
 // message (protocol.Error): 400 for a missing or invalid field, 413 for an
-// upload over the limit, 422 when processing fails, and leave no artifact
-// directory behind.
+// upload over the limit, 422 when processing fails. A refused upload
+// leaves no artifact directory; a phrase whose processing failed (422)
+// keeps its directory with failure.json, as a streamed one does.
 func (s *Server) handleAnalyze(w http.ResponseWriter, r *http.Request) {
 	if !s.enter() {
 		s.writeError(w, nil, &httpError{http.StatusServiceUnavailable, protocol.CodeInternalError, "the server is shutting down"})
@@ -116,7 +117,11 @@ func (s *Server) handleAnalyze(w http.ResponseWriter, r *http.Request) {
 	res, herr := s.analyzeUpload(r, id, dir, log)
 	rc.SetWriteDeadline(time.Now().Add(writeWait))
 	if herr != nil {
-		if err := os.RemoveAll(dir); err != nil {
+		// A phrase whose processing failed (422) keeps its directory with
+		// failure.json; a refused upload is no phrase.
+		if herr.status == http.StatusUnprocessableEntity {
+			log.Info("kept the failed phrase's directory", "path", dir)
+		} else if err := os.RemoveAll(dir); err != nil {
 			log.Warn("cannot remove the artifacts of a failed upload", "path", dir, "err", err)
 		}
 		log.Warn("analysis failed", "status", herr.status, "code", herr.code, "message", herr.msg)
@@ -216,10 +221,16 @@ func (s *Server) analyzeUpload(r *http.Request, id, dir string, log *slog.Logger
 		ArtifactDir: dir,
 		Analyzer:    s.cfg.Analyzer,
 		Analyzers:   s.cfg.Analyzers,
+		StartedAt:   time.Now(),
 	}, nil)
 	if err != nil {
 		if r.Context().Err() != nil {
 			return nil, &httpError{http.StatusServiceUnavailable, protocol.CodeProcessingFailed, "processing cancelled: the server is shutting down"}
+		}
+		// The phrase failed: it keeps its directory, with why, and is
+		// listed as failed.
+		if werr := writeFailure(dir, err); werr != nil {
+			log.Warn("cannot record the failure in the artifact directory", "path", dir, "err", werr)
 		}
 		return nil, &httpError{http.StatusUnprocessableEntity, protocol.CodeProcessingFailed, err.Error()}
 	}

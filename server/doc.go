@@ -124,10 +124,13 @@
 // fails all the same, the session and its spool are kept, disconnected,
 // for ResumeGrace: a resume and session_end and the signal again retry it.
 //
-// The artifacts of a
-// failed run are removed, so a directory without result.json is never left
-// behind; those of an earlier session with the same id are moved aside to
-// <id>.1, <id>.2, ...
+// Each phrase's artifacts go to OutputDir/<key>, its key: the session id,
+// or for a later phrase with a session id already used the next free of
+// <id>-2, <id>-3, ... A directory's name never changes once written. A
+// failed run keeps its directory with failure.json (stage and reason)
+// beside whatever it wrote; a directory with neither result.json nor
+// failure.json belongs to a phrase still being processed. The review
+// pages and their API (review.go) list and serve these directories.
 //
 // # On a cluster
 //

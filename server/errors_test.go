@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -510,8 +511,12 @@ var badInputs = []badInput{
 			if ce := c.expectClose(); ce.Code != websocket.CloseInternalServerErr {
 				t.Errorf("close %d %q", ce.Code, ce.Text)
 			}
-			if _, err := os.Stat(filepath.Join(ts.cfg.OutputDir, "s1")); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("the failed run left its artifact directory: %v", err)
+			// The failed phrase keeps its directory, with why.
+			var failed Failure
+			if data, err := os.ReadFile(filepath.Join(ts.cfg.OutputDir, "s1", FailureFileName)); err != nil {
+				t.Errorf("the failed run left no %s: %v", FailureFileName, err)
+			} else if err := json.Unmarshal(data, &failed); err != nil || failed.Stage != "analysis" || failed.Reason != "fail-once analyzer: the analyzer found no fencers" {
+				t.Errorf("%s: %s (%v), want stage analysis and the analyzer's reason", FailureFileName, data, err)
 			}
 			// The session and its frames are kept: a resume retries.
 			retry := ts.dial()
@@ -522,6 +527,13 @@ var badInputs = []badInput{
 				t.Fatalf("resume after the failure: %+v, want resume true, have [[0 1]]", started)
 			}
 			retry.complete("s1", 2)
+			// The retry is the same phrase: same directory, now a result.
+			if _, err := os.Stat(filepath.Join(ts.cfg.OutputDir, "s1", FailureFileName)); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the retry left the %s of the failed run: %v", FailureFileName, err)
+			}
+			if _, err := os.Stat(filepath.Join(ts.cfg.OutputDir, "s1-2")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the retry took a new key: %v", err)
+			}
 		},
 		log: []string{`msg="processing failed; keeping the session and its frames to resume and retry"`, "session_id=s1", `err="analysis: fail-once analyzer: the analyzer found no fencers"`, "frames=2"},
 	},
@@ -548,7 +560,8 @@ func TestBadInput(t *testing.T) {
 }
 
 // checkNoPartialArtifacts checks that every artifact directory holds a
-// result.json and that no spool is left once the sessions are over.
+// result.json or, for a failed phrase, a failure.json, and that no spool
+// is left once the sessions are over.
 func checkNoPartialArtifacts(t *testing.T, cfg Config) {
 	t.Helper()
 	dirs, err := os.ReadDir(cfg.OutputDir)
@@ -557,7 +570,9 @@ func checkNoPartialArtifacts(t *testing.T, cfg Config) {
 	}
 	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(cfg.OutputDir, d.Name(), pipeline.ResultFileName)); err != nil {
-			t.Errorf("artifact directory %s without a result: %v", d.Name(), err)
+			if _, ferr := os.Stat(filepath.Join(cfg.OutputDir, d.Name(), FailureFileName)); ferr != nil {
+				t.Errorf("artifact directory %s without a result or a failure: %v", d.Name(), err)
+			}
 		}
 	}
 	spools, err := os.ReadDir(filepath.Join(cfg.DataDir, "spool"))

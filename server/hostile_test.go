@@ -457,7 +457,7 @@ func TestHostileIDCollision(t *testing.T) {
 		t.Errorf("upload result for %v in %v, want %s in its own directory", res["session_id"], res["artifact_dir"], id)
 	}
 	checkResult(t, res, seq(5))
-	if _, err := os.Stat(filepath.Join(ts.cfg.OutputDir, id+".1")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(ts.cfg.OutputDir, id+"-2")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the upload's directory was moved aside: %v", err)
 	}
 	ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 20, logBytes: 20 << 10})

@@ -307,5 +307,16 @@ func TestAnalyze(t *testing.T) {
 		})
 	}
 	checkNoPartialArtifacts(t, ts.cfg)
+	// The one phrase that failed in processing is kept, with why; the
+	// refused uploads left nothing (checkNoPartialArtifacts).
+	failed, err := filepath.Glob(filepath.Join(ts.cfg.OutputDir, "*", FailureFileName))
+	if err != nil || len(failed) != 1 {
+		t.Fatalf("failed phrases %v (%v), want the video that is not a video only", failed, err)
+	}
+	data, err := os.ReadFile(failed[0])
+	var f Failure
+	if err != nil || json.Unmarshal(data, &f) != nil || f.Stage != "video_reconstruction" {
+		t.Errorf("%s of the video that is not a video: %s %v", FailureFileName, data, err)
+	}
 	ts.health()
 }

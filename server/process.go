@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"log/slog"
 	"maps"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,7 +61,11 @@ func (srv *Server) process(ctx context.Context, s *session) {
 	// it is submitted.
 	release = sync.OnceFunc(release)
 	defer release()
-	dir := filepath.Join(srv.cfg.OutputDir, s.id)
+	_, dir, err := claimArtifactDir(srv.cfg.OutputDir, s)
+	if err != nil {
+		srv.processFailed(s, "", err)
+		return
+	}
 	if srv.cfg.Jobs != nil {
 		if key := srv.submittedKey(s); key != "" {
 			// Submitted before a restart: the artifacts come from that job.
@@ -73,10 +74,6 @@ func (srv *Server) process(ctx context.Context, s *session) {
 			srv.awaitRemote(ctx, s, dir, key, time.Now(), &progressForwarder{s: s})
 			return
 		}
-	}
-	if err := keepEarlierArtifacts(dir, s.log); err != nil {
-		srv.processFailed(s, "", err)
-		return
 	}
 	unreadable, err := s.spool.DropUnreadable(ctx, func(encoding string, payload []byte) error {
 		if reason := checkPicture(encoding, payload, s.start.Width, s.start.Height, srv.cfg.MaxFramePixels); reason != "" {
@@ -88,7 +85,7 @@ func (srv *Server) process(ctx context.Context, s *session) {
 		return nil
 	})
 	if err != nil {
-		srv.processFailed(s, "", err)
+		srv.processFailed(s, dir, err)
 		return
 	}
 	v := s.validation()
@@ -100,7 +97,7 @@ func (srv *Server) process(ctx context.Context, s *session) {
 		v.Valid = false
 	}
 	if v.FrameCount == 0 {
-		srv.processFailed(s, "", errors.New("no frame can be read: nothing to reconstruct"))
+		srv.processFailed(s, dir, errors.New("no frame can be read: nothing to reconstruct"))
 		return
 	}
 	s.mu.Lock()
@@ -125,6 +122,7 @@ func (srv *Server) process(ctx context.Context, s *session) {
 		Analyzers:      analyzers,
 		VideoFormat:    srv.cfg.VideoFormat,
 		StreamingStats: s.stats(time.Now()),
+		StartedAt:      s.created,
 	}, fwd.report)
 	srv.metrics.processing.Observe(time.Since(began).Seconds())
 	if err != nil {
@@ -218,16 +216,23 @@ func (srv *Server) sendStoredResult(s *session, c *conn) {
 	}
 }
 
-// processFailed removes what the failed run of s left in dir (if dir is
-// not ""), tells the client if one is attached, and keeps s with its spool
-// as a disconnected session for the resume grace period: a client that
-// resumes it and sends session_end and the signal again retries the
-// processing. A session without frames has nothing to keep, and one whose
-// processing a shutdown cancelled nobody to keep it for: they end.
+// processFailed records in dir (if dir is not "") why the run of s
+// failed, in failure.json beside whatever the run wrote: the phrase keeps
+// its directory and key and is listed as failed. It tells the client if
+// one is attached, and keeps s with its spool as a disconnected session
+// for the resume grace period: a client that resumes it and sends
+// session_end and the signal again retries the processing in the same
+// directory. A session without frames has nothing to keep, and one whose
+// processing a shutdown cancelled nobody to keep it for: they end, and a
+// cancelled run's directory is removed, since the phrase did not fail.
 func (srv *Server) processFailed(s *session, dir string, err error) {
-	if dir != "" {
+	if dir != "" && srv.isClosing() {
 		if rmErr := os.RemoveAll(dir); rmErr != nil {
-			s.log.Warn("cannot remove the artifacts of a failed run", "path", dir, "err", rmErr)
+			s.log.Warn("cannot remove the artifacts of a cancelled run", "path", dir, "err", rmErr)
+		}
+	} else if dir != "" {
+		if werr := writeFailure(dir, err); werr != nil {
+			s.log.Warn("cannot record the failure in the artifact directory", "path", dir, "err", werr)
 		}
 	}
 	if s.spool.Count() == 0 || srv.isClosing() {
@@ -309,29 +314,6 @@ func listFrames(numbers []int) string {
 		parts = append(parts, strconv.Itoa(n))
 	}
 	return "frames " + strings.Join(parts, ", ")
-}
-
-// keepEarlierArtifacts moves the artifact directory an earlier session with
-// the same id left at dir to dir.1 (or the first free dir.N), so that a new
-// run never mixes with nor overwrites an earlier phrase. Capture clients
-// often reuse one session id for every phrase. The directory it moves is
-// never one whose session is alive: the registry holds one session or
-// upload per id, and the caller's session holds this one.
-func keepEarlierArtifacts(dir string, log *slog.Logger) error {
-	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	for i := 1; ; i++ {
-		to := fmt.Sprintf("%s.%d", dir, i)
-		if _, err := os.Lstat(to); !errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err := os.Rename(dir, to); err != nil {
-			return fmt.Errorf("keep the artifacts of an earlier session with the same id: %w", err)
-		}
-		log.Info("kept the artifacts of an earlier session with the same id", "moved_to", to)
-		return nil
-	}
 }
 
 // progressForwarder sends the pipeline's progress as process_progress

@@ -436,7 +436,7 @@ func (ts *testServer) checkProcessedOnce(id string) {
 	if runs := ts.logs.Lines(`msg="signal received, starting processing"`, "session_id="+id); len(runs) != 1 {
 		ts.t.Errorf("session %s processed %d times, want once", id, len(runs))
 	}
-	if _, err := os.Stat(filepath.Join(ts.cfg.OutputDir, id+".1")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(ts.cfg.OutputDir, id+"-2")); !errors.Is(err, fs.ErrNotExist) {
 		ts.t.Errorf("a second artifact directory for %s: %v", id, err)
 	}
 	if m := ts.scrape(); m["referee_sessions_resumed_total"] != 1 || m["referee_sessions_completed_total"] != 1 || m["referee_sessions_started_total"] != 1 {
@@ -620,8 +620,8 @@ func TestResumeAfterDelivery(t *testing.T) {
 
 // TestNewSessionAfterDelivery: a session_start without resume for the id of
 // a delivered session, on the same connection as the v1 guide's client
-// does, drops it and starts afresh; the first run's artifacts move to
-// <id>.1. Delivered sessions do not count toward the session limit.
+// does, drops it and starts afresh; the first run's artifacts stay where
+// they are, under the key <id>, and the new phrase takes <id>-2. Delivered sessions do not count toward the session limit.
 func TestNewSessionAfterDelivery(t *testing.T) {
 	ts := startServer(t, func(c *Config) { c.MaxSessions = 1 })
 	const id = "reused"
@@ -640,8 +640,15 @@ func TestNewSessionAfterDelivery(t *testing.T) {
 	c.complete(id, 3)
 	ts.logs.WaitFor(t, `msg="dropped the delivered result kept for a resume: a new session starts with its id"`, "session_id="+id)
 	ts.logs.WaitFor(t, `msg="removed session"`, "session_id="+id, "reason=completed", "frames=3")
-	if _, err := os.Stat(filepath.Join(ts.cfg.OutputDir, id+".1", pipeline.ResultFileName)); err != nil {
-		t.Errorf("the first run's artifacts were not kept at %s.1: %v", id, err)
+	for key, frames := range map[string]float64{id: 2, id + "-2": 3} {
+		var res map[string]any
+		if data, err := os.ReadFile(filepath.Join(ts.cfg.OutputDir, key, pipeline.ResultFileName)); err != nil {
+			t.Errorf("no result under the key %s: %v", key, err)
+		} else if err := json.Unmarshal(data, &res); err != nil {
+			t.Error(err)
+		} else if got := res["video"].(map[string]any)["frames"]; got != frames {
+			t.Errorf("the phrase under the key %s has %v frames, want %v", key, got, frames)
+		}
 	}
 	if m := ts.scrape(); m["referee_processing_duration_seconds_count"] != 3 || m["referee_sessions_completed_total"] != 3 || m["referee_sessions_started_total"] != 3 {
 		t.Errorf("processing runs %v, completed %v, started %v; want 3 each", m["referee_processing_duration_seconds_count"], m["referee_sessions_completed_total"], m["referee_sessions_started_total"])

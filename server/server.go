@@ -46,6 +46,8 @@ type Server struct {
 	tls       *tls.Config // nil: plain HTTP
 	metrics   *metrics
 	started   time.Time
+	catalog   *catalog // the phrase directories, for the review API
+	reviews   reviews
 
 	ctx    context.Context // cancelled, with errShutdown, when the server stops
 	cancel context.CancelCauseFunc
@@ -108,6 +110,8 @@ func New(cfg Config) (*Server, error) {
 		CheckOrigin:      s.originAllowed,
 	}
 	s.metrics = newMetrics(s)
+	s.catalog = newCatalog(cfg.OutputDir)
+	s.metrics.reg.MustRegister(newAgreementCollector(s))
 	s.recoverSessions()
 	return s, nil
 }
@@ -347,6 +351,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST "+PathAnalyze, s.withToken(s.handleAnalyze, false))
 	mux.HandleFunc("GET "+protocol.Path, s.withToken(s.handleStream, true))
 	mux.Handle("GET "+PathMetrics, s.withToken(s.metrics.handler(s.log).ServeHTTP, false))
+	s.reviewRoutes(mux)
 	return mux
 }
 

@@ -89,6 +89,7 @@ type session struct {
 	replayEnd    bool
 	replaySignal bool
 	result       string // result.json of a processed session
+	key          string // the phrase's key: its artifact directory's name, once claimed (claimArtifactDir)
 	// delivered: the result of this processed session was sent on a live
 	// connection. The session is held only to answer a resume from a
 	// client that lost the connection before reading it: it does not count

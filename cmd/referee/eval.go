@@ -31,6 +31,12 @@ DIR holds NAME.tracks.json (referee-tracks/1), NAME.txt (the scoring box's
 log) and labels.json mapping NAME to {"referee": "left"|"right"|"abstain"}.
 The recording day is NAME's first 8 characters (YYYYMMDD).
 
+DIR may also be what "referee serve" leaves (its output directory, or its
+data directory): every phrase directory with result.json, tracks.json and
+review.json (a referee's call recorded on the review page) is a labelled
+phrase, its recording day the day of its start time, so that a club's own
+reviews are its evaluation set.
+
 A referee's left or right agrees only with the same winner (simultaneous,
 none and undecided disagree); a referee's abstain agrees with simultaneous
 or none. Undecided calls are also counted as coverage.
@@ -40,7 +46,8 @@ fitted on the other days only, and the in-sample figure (fitted on every
 day) is printed beside it: the cross-validated figure is what to expect on
 phrases the engine has not seen.`,
 		Example: `  referee eval ../shared/testdata/tracks --cv day
-  referee eval ../shared/testdata/tracks --json`,
+  referee eval ../shared/testdata/tracks --json
+  referee eval /var/lib/referee --cv day`,
 		Args: exactArgs(1, "the directory of labelled phrases"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Dir = args[0]

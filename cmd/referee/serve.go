@@ -70,9 +70,21 @@ func newServeCmd(a *app) *cobra.Command {
 the frames as they are filmed, then the scoring box's phrase log. The
 server spools the frames to disk as they arrive, rebuilds the video, decides
 the phrase and answers with the result, which it also keeps with the video
-in the session's artifact directory (OUTPUT-DIR/<session id>/result.json).
+in the phrase's directory, OUTPUT-DIR/<key>/result.json: the key is the
+session id, or <id>-2, <id>-3, ... for a later phrase with an id already
+used, and never changes.
+
+Referees review the phrases in a browser at http://HOST:PORT/: the list,
+newest first and live, and each phrase's replay with the timeline of the
+analysis, the verdict and buttons to confirm or override it (kept as
+review.json beside the artifacts, counted by "referee eval DIR").
 
 Endpoints:
+  GET  /                  the review pages (with --token they ask for it
+                          once and keep an HttpOnly cookie)
+  GET  /api/sessions      the phrases; /api/sessions/{key} one phrase,
+                          .../files/{name} its artifacts, POST
+                          .../review the referee's call; /api/agreement
   GET  /stream            WebSocket streaming, protocol v1 (the existing
                           service's) and v2 (windowed, negotiated)
   GET  /health            200 and JSON while the server runs

@@ -220,7 +220,7 @@ func TestEvalRefusesBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"eval", sharedTracks, "--cv", "week"}, `referee: --cv "week": want day or none`},
-		{[]string{"eval", empty}, "referee: " + empty + " has no labels.json"},
+		{[]string{"eval", empty}, "referee: " + empty + " has no labelled phrases: a directory to evaluate holds NAME.tracks.json, NAME.txt and labels.json with the referee's calls, or phrase directories with result.json, tracks.json and review.json"},
 		{[]string{"eval"}, "referee: eval takes 1 argument"},
 	} {
 		code, _, stderr := run(t, c.args...)

@@ -17,7 +17,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/pipeline/rightofway"
 	"github.com/referee-project/referee/pipeline/signal"
 	"github.com/referee-project/referee/pipeline/tracks"
@@ -29,24 +31,36 @@ import (
 const LabelsFile = "labels.json"
 
 // Phrase is a labelled phrase: NAME.tracks.json and NAME.txt with the
-// referee's call.
+// referee's call, or a phrase directory the server left with its review.
 type Phrase struct {
 	Name string
-	// Day is the recording day, YYYYMMDD: the first 8 characters of NAME.
+	// Day is the recording day, YYYYMMDD: the first 8 characters of NAME,
+	// or the day (UTC) of a phrase directory's start time.
 	Day     string
 	Referee string
 	Example rightofway.Example
 }
 
-// Load reads every phrase of dir named in its labels.json. A phrase whose
-// files are missing or unreadable is an error naming it: a silent skip
-// would change the figures.
+// Load reads the labelled phrases of dir, in either of two layouts:
+//
+//   - NAME.tracks.json and NAME.txt for every NAME of dir's labels.json,
+//     which holds the referees' calls;
+//   - a directory of phrase directories as "referee serve" leaves them
+//     (its output directory, or its data directory with a sessions
+//     directory in it): each one holding result.json, tracks.json,
+//     signal.txt and review.json (a referee's call recorded on the review
+//     page) is a labelled phrase named by its directory, its day that of
+//     result.json's started_at. Phrases without a review or tracks are not
+//     labelled and are passed over.
+//
+// A phrase whose files are missing or unreadable is an error naming it: a
+// silent skip would change the figures.
 func Load(dir string) ([]Phrase, error) {
 	data, err := os.ReadFile(filepath.Join(dir, LabelsFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return loadReviewed(dir)
+	}
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s has no %s: a directory to evaluate holds NAME.tracks.json, NAME.txt and %s with the referee's calls", dir, LabelsFile, LabelsFile)
-		}
 		return nil, err
 	}
 	var labels map[string]struct {
@@ -112,6 +126,94 @@ func summarise(errs []error) error {
 
 // withoutCalls drops what the log says a referee decided: a call in a log
 // is a label, never an input.
+// loadReviewed reads the phrase directories of dir (or of dir/sessions)
+// that hold a review: the second layout of Load.
+func loadReviewed(dir string) ([]Phrase, error) {
+	var keys []string
+	root := dir
+	for _, d := range []string{dir, filepath.Join(dir, "sessions")} {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			if d == dir {
+				return nil, fmt.Errorf("read the directory to evaluate: %w", err)
+			}
+			continue
+		}
+		for _, e := range entries {
+			if _, err := os.Stat(filepath.Join(d, e.Name(), pipeline.ReviewFileName)); e.IsDir() && err == nil {
+				keys = append(keys, e.Name())
+			}
+		}
+		if len(keys) > 0 {
+			root = d
+			break
+		}
+	}
+	out := make([]Phrase, len(keys))
+	errs := make([]error, len(keys))
+	keep := make([]bool, len(keys))
+	parallel(len(keys), func(i int) {
+		out[i], keep[i], errs[i] = loadPhraseDir(filepath.Join(root, keys[i]), keys[i])
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var phrases []Phrase
+	for i, p := range out {
+		if keep[i] {
+			phrases = append(phrases, p)
+		}
+	}
+	if len(phrases) == 0 {
+		return nil, fmt.Errorf("%s has no labelled phrases: a directory to evaluate holds NAME.tracks.json, NAME.txt and %s with the referee's calls, or phrase directories with %s, %s and %s (a review recorded on referee serve's page)",
+			dir, LabelsFile, pipeline.ResultFileName, pipeline.TracksFileName, pipeline.ReviewFileName)
+	}
+	return phrases, nil
+}
+
+// loadPhraseDir reads the phrase directory dir named name; false when it
+// is not a labelled phrase (no tracks: the analysis did not track the
+// fencers).
+func loadPhraseDir(dir, name string) (Phrase, bool, error) {
+	if _, err := os.Stat(filepath.Join(dir, pipeline.TracksFileName)); errors.Is(err, fs.ErrNotExist) {
+		return Phrase{}, false, nil
+	}
+	var review struct {
+		Call string `json:"call"`
+	}
+	var result struct {
+		StartedAt string `json:"started_at"`
+	}
+	for file, v := range map[string]any{pipeline.ReviewFileName: &review, pipeline.ResultFileName: &result} {
+		data, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			return Phrase{}, false, fmt.Errorf("phrase %s: %w", name, err)
+		}
+		if err := json.Unmarshal(data, v); err != nil {
+			return Phrase{}, false, fmt.Errorf("phrase %s: %s: %w", name, file, err)
+		}
+	}
+	switch review.Call {
+	case rightofway.CallLeft, rightofway.CallRight, rightofway.CallAbstain, rightofway.CallSimultaneous:
+	default:
+		return Phrase{}, false, fmt.Errorf("phrase %s: %s: call %q: want left, right, simultaneous or abstain", name, pipeline.ReviewFileName, review.Call)
+	}
+	day := dayOf(name)
+	if t, err := time.Parse(time.RFC3339Nano, result.StartedAt); err == nil {
+		day = t.UTC().Format("20060102")
+	}
+	t, err := tracks.ReadFile(filepath.Join(dir, pipeline.TracksFileName))
+	if err != nil {
+		return Phrase{}, false, fmt.Errorf("phrase %s: %w", name, err)
+	}
+	p, err := signal.ParseFile(filepath.Join(dir, pipeline.SignalFileName))
+	if err != nil {
+		return Phrase{}, false, fmt.Errorf("phrase %s: %w", name, err)
+	}
+	return Phrase{Name: name, Day: day, Referee: review.Call,
+		Example: rightofway.Example{Tracks: t, Phrase: withoutCalls(p), Referee: review.Call, Day: day}}, true, nil
+}
+
 func withoutCalls(p *signal.Phrase) *signal.Phrase {
 	q := *p
 	q.RefereeDecision = nil

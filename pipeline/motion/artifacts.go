@@ -8,13 +8,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/pipeline/atomicfile"
 	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/rightofway"
-	"github.com/referee-project/referee/pipeline/signal"
 	"github.com/referee-project/referee/pipeline/timeline"
 	"github.com/referee-project/referee/pipeline/videoio"
 )
@@ -27,8 +28,6 @@ const (
 	// clipBeforeS is how much of the phrase before the first hit the touch
 	// clip shows.
 	clipBeforeS = 1.5
-	// flashS is how long an event's banner stays on the overlay.
-	flashS = 0.4
 	// overlayQuality is the JPEG quality of the overlay's frames.
 	overlayQuality = 80
 )
@@ -52,34 +51,43 @@ func writeArtifacts(ctx context.Context, in pipeline.AnalysisInput, tl rightofwa
 		clipFrom = max(0, int(math.Round((*hit-clipBeforeS)*tl.FPS)))
 		clipTo = min(tl.Frames-1, int(math.Round(end*tl.FPS)))
 	}
-	// A clip of an earlier analysis in the same directory must not pass
-	// for this one's.
-	if err := os.Remove(filepath.Join(in.ArtifactDir, ClipFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove an old %s: %w", ClipFile, err)
+	// A clip (or browser video) of an earlier analysis in the same
+	// directory must not pass for this one's.
+	for _, name := range []string{ClipFile, VideoWebFile, OverlayWebFile, ClipWebFile} {
+		if err := os.Remove(filepath.Join(in.ArtifactDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("remove an old %s: %w", name, err)
+		}
 	}
 	if err := writeVideos(ctx, in, tl, ls, rs, c, clipFrom, clipTo, progress); err != nil {
 		return nil, err
 	}
 	arts[ArtifactOverlay] = filepath.Join(in.ArtifactDir, OverlayFile)
-	if _, err := os.Stat(filepath.Join(in.ArtifactDir, ClipFile)); err == nil {
-		arts[ArtifactClip] = filepath.Join(in.ArtifactDir, ClipFile)
+	for name, file := range map[string]string{ArtifactClip: ClipFile, ArtifactVideoWeb: VideoWebFile, ArtifactOverlayWeb: OverlayWebFile, ArtifactClipWeb: ClipWebFile} {
+		if _, err := os.Stat(filepath.Join(in.ArtifactDir, file)); err == nil {
+			arts[name] = filepath.Join(in.ArtifactDir, file)
+		}
 	}
 	return arts, nil
 }
 
 // writeVideos reads the video once more and writes the overlay (every
 // frame, shrunk to overlayMaxWidth, annotated) and the touch clip (frames
-// clipFrom..clipTo as they are; clipFrom < 0 for none). From a
-// Motion-JPEG AVI the frames are decoded in parallel, already shrunk, and
-// the clip's frames are copied without decoding.
+// clipFrom..clipTo as they are; clipFrom < 0 for none), and the same three
+// (the video, the overlay and the clip, all at the overlay's size) in
+// H.264 MP4 for browsers (webVideos). From a Motion-JPEG AVI the frames
+// are decoded in parallel, already shrunk, and the AVI clip's frames are
+// copied without decoding.
 func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl rightofway.Timeline, ls, rs []sample, c clip, clipFrom, clipTo int, progress func(float64, string)) (err error) {
 	info, err := videoio.Probe(in.VideoPath)
 	if err != nil {
 		return fmt.Errorf("open the video for the overlay: %w", err)
 	}
 	ow, oh := trackSize(info.Width, info.Height, overlayMaxWidth)
+	// H.264 in 4:2:0 wants even sides.
+	ow, oh = max(2, ow&^1), max(2, oh&^1)
 	overlayPath := filepath.Join(in.ArtifactDir, OverlayFile)
 	clipPath := filepath.Join(in.ArtifactDir, ClipFile)
+	web := &webVideos{dir: in.ArtifactDir, w: ow, h: oh, fps: tl.FPS}
 	// From a Motion-JPEG AVI both videos are written as JPEG chunks with
 	// package avi (the overlay's encoded by the workers); from other
 	// videos, through OpenCV.
@@ -103,6 +111,9 @@ func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl rightofway.T
 				closeErr(w.what, w.f)
 			}
 		}
+		if werr := web.finish(err == nil); err == nil {
+			err = werr
+		}
 		if err == nil && (ovJPEG != nil || ovFrames != nil) {
 			err = atomicfile.Rename(overlayPath+".part.avi", overlayPath)
 		}
@@ -115,9 +126,12 @@ func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl rightofway.T
 		}
 	}()
 	sx, sy := float64(ow)/float64(c.w), float64(oh)/float64(c.h)
-	draw := func(k int, img bgr.Image, small *bgr.Image) error {
-		videoio.Resize(img, ow, oh, small)
-		return annotate(*small, tl, ls[k], rs[k], k, sx, sy)
+	// shrink makes the plain frame of the web video and its annotated
+	// copy, the overlay's.
+	shrink := func(k int, img bgr.Image) (plain, annotated bgr.Image, err error) {
+		videoio.Resize(img, ow, oh, &plain)
+		annotated = bgr.Image{Width: plain.Width, Height: plain.Height, Pix: slices.Clone(plain.Pix)}
+		return plain, annotated, annotate(annotated, tl, ls[k], rs[k], k, sx, sy)
 	}
 	inClip := func(k int) bool { return clipFrom >= 0 && k >= clipFrom && k <= clipTo }
 	report := func(k int) {
@@ -126,17 +140,22 @@ func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl rightofway.T
 		}
 	}
 
-	encode := func(k int, _ []byte, img bgr.Image) ([]byte, error) {
+	type shrunk struct {
+		plain, annotated bgr.Image
+		jpeg             []byte // the annotated frame for overlay.avi
+	}
+	encode := func(k int, _ []byte, img bgr.Image) (*shrunk, error) {
 		if k >= len(ls) {
 			return nil, nil
 		}
-		var small bgr.Image
-		if err := draw(k, img, &small); err != nil {
+		plain, annotated, err := shrink(k, img)
+		if err != nil {
 			return nil, err
 		}
-		return videoio.EncodeJPEG(small, overlayQuality)
+		j, err := videoio.EncodeJPEG(annotated, overlayQuality)
+		return &shrunk{plain, annotated, j}, err
 	}
-	err = eachMJPEG(ctx, in.VideoPath, func(int, int) int { return ow }, encode, func(k, _ int, jpeg, ovFrame []byte) error {
+	err = eachMJPEG(ctx, in.VideoPath, func(int, int) int { return ow }, encode, func(k, _ int, jpeg []byte, sf *shrunk) error {
 		if inClip(k) {
 			if clipJPEG == nil {
 				var err error
@@ -148,7 +167,7 @@ func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl rightofway.T
 				return fmt.Errorf("write the touch clip: %w", err)
 			}
 		}
-		if ovFrame == nil {
+		if sf == nil {
 			return nil
 		}
 		if ovJPEG == nil {
@@ -157,8 +176,11 @@ func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl rightofway.T
 				return fmt.Errorf("create the overlay video: %w", err)
 			}
 		}
-		if err := ovJPEG.WriteFrame(ovFrame); err != nil {
+		if err := ovJPEG.WriteFrame(sf.jpeg); err != nil {
 			return fmt.Errorf("write the overlay video: %w", err)
+		}
+		if err := web.write(sf.plain, sf.annotated, inClip(k)); err != nil {
+			return err
 		}
 		report(k)
 		return nil
@@ -174,7 +196,7 @@ func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl rightofway.T
 		return fmt.Errorf("open the video for the overlay: %w", err)
 	}
 	defer r.Close()
-	var frame, small bgr.Image
+	var frame bgr.Image
 	for k := 0; ; k++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -197,14 +219,116 @@ func writeVideos(ctx context.Context, in pipeline.AnalysisInput, tl rightofway.T
 		if k >= len(ls) {
 			continue
 		}
-		if err := draw(k, frame, &small); err != nil {
+		plain, annotated, err := shrink(k, frame)
+		if err != nil {
 			return err
 		}
-		if err := ovFrames.Write(small); err != nil {
+		if err := ovFrames.Write(annotated); err != nil {
 			return fmt.Errorf("write the overlay video: %w", err)
+		}
+		if err := web.write(plain, annotated, inClip(k)); err != nil {
+			return err
 		}
 		report(k)
 	}
+}
+
+// The encoding of the browser videos: x264's ultrafast preset at its
+// default quality, about 4x quicker than OpenCV's avc1 writer and 2x
+// quicker than superfast (BenchmarkH264Write640x360), for files about
+// twice as large, still a few hundred KB a phrase at 640 wide.
+const (
+	webPreset = "ultrafast"
+	webCRF    = 23
+)
+
+// webVideos writes the browser-playable videos: the plain video, the
+// overlay and the touch clip in H.264 MP4 (which Chromium plays; the
+// AVIs' Motion-JPEG it does not), all at the overlay's size, to keep the
+// encoding within the analysis' time. Each is
+// written under a .part.mp4 name and renamed when complete. Where FFmpeg
+// has no libx264 encoder (videoio.ErrCodec) none is written and the
+// phrase is analysed all the same: the AVIs remain.
+type webVideos struct {
+	dir   string
+	w, h  int
+	fps   float64
+	files map[string]*videoio.H264Writer // by final file name
+	off   bool                           // no H.264 encoder: write none
+}
+
+// write adds a frame to the web video and the overlay, and to the clip
+// when inClip.
+func (v *webVideos) write(plain, annotated bgr.Image, inClip bool) error {
+	if v.off {
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		img  bgr.Image
+		want bool
+	}{{VideoWebFile, plain, true}, {OverlayWebFile, annotated, true}, {ClipWebFile, plain, inClip}} {
+		if !f.want {
+			continue
+		}
+		w := v.files[f.name]
+		if w == nil {
+			var err error
+			w, err = videoio.CreateH264(v.part(f.name), v.fps, v.w, v.h, videoio.H264Options{Preset: webPreset, CRF: webCRF})
+			if errors.Is(err, videoio.ErrCodec) {
+				v.off = true
+				return v.drop()
+			}
+			if err != nil {
+				return fmt.Errorf("create the browser video %s: %w", f.name, err)
+			}
+			if v.files == nil {
+				v.files = map[string]*videoio.H264Writer{}
+			}
+			v.files[f.name] = w
+		}
+		if err := w.Write(f.img); err != nil {
+			return fmt.Errorf("write the browser video %s: %w", f.name, err)
+		}
+	}
+	return nil
+}
+
+func (v *webVideos) part(name string) string {
+	return filepath.Join(v.dir, strings.TrimSuffix(name, ".mp4")+".part.mp4")
+}
+
+// drop closes and removes the videos begun.
+func (v *webVideos) drop() error {
+	for name, w := range v.files {
+		w.Close()
+		_ = os.Remove(v.part(name))
+	}
+	v.files = nil
+	return nil
+}
+
+// finish closes the videos and, if keep, gives them their names; else it
+// removes them.
+func (v *webVideos) finish(keep bool) error {
+	if !keep {
+		return v.drop()
+	}
+	var err error
+	for name, w := range v.files {
+		if cerr := w.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("finish the browser video %s: %w", name, cerr)
+		}
+	}
+	for name := range v.files {
+		if err == nil {
+			err = os.Rename(v.part(name), filepath.Join(v.dir, name))
+		}
+		if err != nil {
+			_ = os.Remove(v.part(name))
+		}
+	}
+	return err
 }
 
 // drawCounter writes the frame number and time in the top left corner.
@@ -216,8 +340,8 @@ func drawCounter(img bgr.Image, tl rightofway.Timeline, i int, scale float64) er
 }
 
 // annotate draws on an overlay frame: both fencers boxed and labelled with
-// their phase, the frame counter and time, and the banner of any event of
-// the last flashS (with a coloured frame on the event's own frame).
+// their name and phase, the frame counter and time, and the banners of the
+// events of the last timeline.FlashS.
 func annotate(img bgr.Image, tl rightofway.Timeline, l, r sample, i int, sx, sy float64) error {
 	for _, f := range []struct {
 		s      sample
@@ -230,60 +354,13 @@ func annotate(img bgr.Image, tl rightofway.Timeline, l, r sample, i int, sx, sy 
 		}
 		x0, y0 := int(float64(f.s.x0)*sx), int(float64(f.s.y0)*sy)
 		x1, y1 := int(float64(f.s.x1)*sx), int(float64(f.s.y1)*sy)
-		box(img, x0, y0, x1, y1, 2, f.col)
-		label := f.name + " " + rightofway.PhaseAt(f.phases, i)
-		tw, th := videoio.TextSize(label, 0.45, 1)
-		ly := max(y0-4, th+4)
-		img.FillRect(x0, ly-th-3, x0+tw+4, ly+3, f.col.B, f.col.G, f.col.R)
-		if err := videoio.DrawText(img, label, x0+2, ly, 0.45, 1, 0, 0, 0); err != nil {
+		timeline.Box(img, x0, y0, x1, y1, 2, f.col)
+		if err := timeline.FencerLabel(img, f.name, rightofway.PhaseAt(f.phases, i), x0, y0-4, f.col); err != nil {
 			return err
 		}
 	}
 	if err := drawCounter(img, tl, i, 1); err != nil {
 		return err
 	}
-	y := img.Height - 8
-	for _, ev := range tl.Events {
-		col, ok := timeline.EventColours[ev.Kind]
-		if !ok || i < ev.Frame || float64(i-ev.Frame) >= flashS*tl.FPS {
-			continue
-		}
-		if i == ev.Frame {
-			box(img, 0, 0, img.Width, img.Height, 6, col)
-		}
-		text := fmt.Sprintf("%.3f s  %s", ev.TimeS, eventBanner(ev.Kind))
-		tw, th := videoio.TextSize(text, 0.5, 1)
-		img.FillRect(4, y-th-4, tw+12, y+4, 0, 0, 0)
-		if err := videoio.DrawText(img, text, 8, y, 0.5, 1, col.B, col.G, col.R); err != nil {
-			return err
-		}
-		y -= th + 10
-	}
-	return nil
-}
-
-// eventBanner names an event for the overlay. The box's own hit text is
-// not shown: in single-light phrases it names the wrong fencer
-// (signal-format.md).
-func eventBanner(k signal.EventKind) string {
-	switch k {
-	case signal.EventBladeContact:
-		return "BLADE CONTACT"
-	case signal.EventHit:
-		return "FIRST HIT"
-	case signal.EventSimultaneousHit:
-		return "SECOND LIGHT: DOUBLE TOUCH"
-	case signal.EventLockoutStarted:
-		return "LOCKOUT STARTED"
-	}
-	return string(k)
-}
-
-// box draws the outline of the rectangle [x0, x1) x [y0, y1), t pixels
-// thick, inside it.
-func box(img bgr.Image, x0, y0, x1, y1, t int, c timeline.Colour) {
-	img.FillRect(x0, y0, x1, y0+t, c.B, c.G, c.R)
-	img.FillRect(x0, y1-t, x1, y1, c.B, c.G, c.R)
-	img.FillRect(x0, y0, x0+t, y1, c.B, c.G, c.R)
-	img.FillRect(x1-t, y0, x1, y1, c.B, c.G, c.R)
+	return timeline.EventBanners(img, tl, i, tl.FPS)
 }

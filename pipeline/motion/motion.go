@@ -79,6 +79,15 @@ const (
 	TracksFile   = tracked.TracksFile
 	OverlayFile  = "overlay.avi"
 	ClipFile     = "clip_touch.avi"
+
+	// The same videos in H.264 MP4, which browsers play (the review
+	// page), at the overlay's size.
+	ArtifactVideoWeb   = "video_web"
+	ArtifactOverlayWeb = "overlay_web"
+	ArtifactClipWeb    = "touch_clip_web"
+	VideoWebFile       = "video_web.mp4"
+	OverlayWebFile     = "overlay.mp4"
+	ClipWebFile        = "clip_touch.mp4"
 )
 
 // Analyze implements pipeline.Analyzer. The verdict's Winner is "left",
@@ -201,8 +210,8 @@ const lookahead = 8
 // video; minWidth is called once, before any work, and the picture is
 // valid only during the call. It returns an error wrapping avi.ErrNotMJPEG,
 // having called neither, if the file is not such an AVI.
-func eachMJPEG(ctx context.Context, path string, minWidth func(w, h int) int,
-	work func(k int, jpeg []byte, img bgr.Image) ([]byte, error), fn func(k, n int, jpeg, out []byte) error) error {
+func eachMJPEG[T any](ctx context.Context, path string, minWidth func(w, h int) int,
+	work func(k int, jpeg []byte, img bgr.Image) (T, error), fn func(k, n int, jpeg []byte, out T) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("open the video to analyse: %w", err)
@@ -240,8 +249,9 @@ func eachMJPEG(ctx context.Context, path string, minWidth func(w, h int) int,
 	}
 
 	type decoded struct {
-		jpeg, out []byte
-		err       error
+		jpeg []byte
+		out  T
+		err  error
 	}
 	slots := make([]chan decoded, n)
 	for k := range slots {

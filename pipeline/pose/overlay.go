@@ -27,8 +27,6 @@ const (
 	// skeleton and quick to write.
 	overlayMinWidth = 640
 	overlayQuality  = 80
-	// hitBannerS is how long the banner of a hit stays on the overlay.
-	hitBannerS = 0.4
 )
 
 // bones are the COCO-17 keypoint pairs drawn as a skeleton's lines.
@@ -172,25 +170,24 @@ func annotate(img bgr.Image, t *tracks.Tracks, tl rightofway.Timeline, j int, sc
 			if f.p == nil {
 				continue
 			}
-			if err := skeleton(img, f.p, scale, f.name+" "+rightofway.PhaseAt(f.phases, j), f.col); err != nil {
+			if err := skeleton(img, f.p, scale, f.name, rightofway.PhaseAt(f.phases, j), f.col); err != nil {
 				return err
 			}
 		}
 	}
 	text := fmt.Sprintf("%.2f s", float64(j)/t.FPS)
-	for _, ev := range tl.Events {
-		if j >= ev.Frame && float64(j-ev.Frame) < hitBannerS*t.FPS {
-			text += fmt.Sprintf("   %s at %.3f s", ev.Kind, ev.TimeS)
-		}
-	}
 	_, th := videoio.TextSize(text, 0.5, 1)
 	img.FillRect(0, 0, img.Width, th*2+4, 0, 0, 0)
 	c := timeline.TextColour
-	return videoio.DrawText(img, text, 6, th+th/2+2, 0.5, 1, c.B, c.G, c.R)
+	if err := videoio.DrawText(img, text, 6, th+th/2+2, 0.5, 1, c.B, c.G, c.R); err != nil {
+		return err
+	}
+	return timeline.EventBanners(img, tl, j, t.FPS)
 }
 
-// skeleton draws p's bones and joints in col and label above its head.
-func skeleton(img bgr.Image, p *tracks.Pose, scale float64, label string, col timeline.Colour) error {
+// skeleton draws p's bones and joints in col, and the fencer's name and
+// phase above its head.
+func skeleton(img bgr.Image, p *tracks.Pose, scale float64, name, phase string, col timeline.Colour) error {
 	top, left := math.Inf(1), math.Inf(1)
 	for _, b := range bones {
 		a, c := p[b[0]], p[b[1]]
@@ -207,8 +204,5 @@ func skeleton(img bgr.Image, p *tracks.Pose, scale float64, label string, col ti
 	if math.IsInf(top, 1) {
 		return nil
 	}
-	tw, th := videoio.TextSize(label, 0.45, 1)
-	x, y := int(left), max(int(top)-8, th+4)
-	img.FillRect(x, y-th-3, x+tw+4, y+3, col.B, col.G, col.R)
-	return videoio.DrawText(img, label, x+2, y, 0.45, 1, 0, 0, 0)
+	return timeline.FencerLabel(img, name, phase, int(left), int(top)-8, col)
 }

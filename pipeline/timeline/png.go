@@ -104,7 +104,7 @@ func PNG(tl rightofway.Timeline) ([]byte, error) {
 		rowEnd[i] = -pngW
 	}
 	for _, ev := range tl.Events {
-		c, label, ok := eventStyle(ev)
+		c, label, ok := EventStyle(ev)
 		if !ok || ev.TimeS > dur {
 			continue
 		}
@@ -170,7 +170,7 @@ func span(tl rightofway.Timeline) float64 {
 	end := float64(max(tl.Frames-1, 1)) / tl.FPS
 	limit := end + 1
 	for _, ev := range tl.Events {
-		if _, _, ok := eventStyle(ev); ok && ev.TimeS > end && ev.TimeS <= limit {
+		if _, _, ok := EventStyle(ev); ok && ev.TimeS > end && ev.TimeS <= limit {
 			end = ev.TimeS
 		}
 	}
@@ -208,9 +208,10 @@ func tickLabel(v, step float64) string {
 	return strconv.FormatFloat(v, 'f', d, 64)
 }
 
-// eventStyle is the colour and label of an event on the picture, and false
-// for events it leaves out.
-func eventStyle(ev rightofway.TimelineEvent) (Colour, string, bool) {
+// EventStyle is the colour and label of an event on the pictures of a
+// phrase (timeline.png, the overlay video), and false for events they
+// leave out: a hit in the colour of the lamp it lit.
+func EventStyle(ev rightofway.TimelineEvent) (Colour, string, bool) {
 	switch ev.Kind {
 	case signal.EventHit, signal.EventSimultaneousHit:
 		switch ev.Light {

@@ -1,0 +1,268 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/referee-project/referee/pipeline"
+)
+
+// Statuses of a phrase in the review API.
+const (
+	StatusStreaming  = "streaming"
+	StatusProcessing = "processing"
+	StatusDone       = "done"
+	StatusFailed     = "failed"
+)
+
+// PhraseSummary is one phrase of GET /api/sessions.
+type PhraseSummary struct {
+	// SessionID is the phrase's key: its directory's name.
+	SessionID string `json:"session_id"`
+	// StartedAt is when the session started (RFC 3339), "" if unknown.
+	StartedAt  string   `json:"started_at"`
+	Frames     int      `json:"frames"`
+	Status     string   `json:"status"`
+	Winner     string   `json:"winner"`
+	Confidence float64  `json:"confidence"`
+	Reason     string   `json:"reason"`
+	Failure    *Failure `json:"failure,omitempty"`
+	Review     *Review  `json:"review"`
+}
+
+// catalog reads the phrase directories of the output directory for the
+// review API. What it reads of a directory is kept and read again only
+// when one of its files changes (size or modification time), so that the
+// list page's polling costs a directory listing and a few stats.
+type catalog struct {
+	dir string
+
+	mu    sync.Mutex
+	cache map[string]cachedPhrase
+}
+
+// cachedPhrase is a phrase's summary and the state of the files it was
+// read from.
+type cachedPhrase struct {
+	stamp   string
+	summary PhraseSummary
+}
+
+func newCatalog(dir string) *catalog {
+	return &catalog{dir: dir, cache: make(map[string]cachedPhrase)}
+}
+
+// validKey reports whether key can name a phrase directory: the
+// characters of a session id (protocol.ValidSessionID) and a length a
+// rerun suffix may add to one. Anything else, a path above all, is no key.
+func validKey(key string) bool {
+	if key == "" || len(key) > 160 {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// stamp describes the state of the files a summary is read from.
+func stamp(dir string) string {
+	var b strings.Builder
+	for _, name := range []string{pipeline.ResultFileName, FailureFileName, ReviewFileName} {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			fmt.Fprintf(&b, "%s:%d:%d;", name, fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return b.String()
+}
+
+// summaries returns the phrases on disk by key. A directory that is
+// neither done nor failed is a phrase being processed (or an upload being
+// received) when busy says so, and otherwise one whose processing never
+// finished: a server stopped during it.
+func (c *catalog) summaries(busy func(key string) bool) (map[string]PhraseSummary, error) {
+	entries, err := os.ReadDir(c.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list the output directory %s: %w", c.dir, err)
+	}
+	out := make(map[string]PhraseSummary, len(entries))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		key := e.Name()
+		if !e.IsDir() || !validKey(key) {
+			continue
+		}
+		seen[key] = true
+		dir := filepath.Join(c.dir, key)
+		st := stamp(dir)
+		if cached, ok := c.cache[key]; ok && cached.stamp == st && st != "" {
+			out[key] = cached.summary
+			continue
+		}
+		sum := readSummary(dir, key)
+		if sum.Status == "" {
+			sum.Status = StatusFailed
+			sum.Failure = &Failure{Stage: "unknown", Reason: "processing did not finish: the server stopped during it"}
+			if busy(key) {
+				sum.Status, sum.Failure = StatusProcessing, nil
+			}
+		} else {
+			c.cache[key] = cachedPhrase{st, sum}
+		}
+		out[key] = sum
+	}
+	for key := range c.cache {
+		if !seen[key] {
+			delete(c.cache, key)
+		}
+	}
+	return out, nil
+}
+
+// readSummary reads what the list shows of the phrase in dir; Status is
+// "" for a directory without result.json or failure.json.
+func readSummary(dir, key string) PhraseSummary {
+	sum := PhraseSummary{SessionID: key}
+	if data, err := os.ReadFile(filepath.Join(dir, pipeline.ResultFileName)); err == nil {
+		var res struct {
+			Winner     string  `json:"winner"`
+			Confidence float64 `json:"confidence"`
+			Reason     string  `json:"reason"`
+			StartedAt  string  `json:"started_at"`
+			Video      struct {
+				Frames int `json:"frames"`
+			} `json:"video"`
+		}
+		if err := json.Unmarshal(data, &res); err != nil {
+			sum.Status, sum.Failure = StatusFailed, &Failure{Stage: "result", Reason: fmt.Sprintf("%s cannot be read: %v", pipeline.ResultFileName, err)}
+		} else {
+			sum.Status, sum.Winner, sum.Confidence, sum.Reason, sum.StartedAt, sum.Frames = StatusDone, res.Winner, res.Confidence, res.Reason, res.StartedAt, res.Video.Frames
+		}
+	} else if data, err := os.ReadFile(filepath.Join(dir, FailureFileName)); err == nil {
+		var f Failure
+		if err := json.Unmarshal(data, &f); err != nil {
+			f = Failure{Stage: "unknown", Reason: fmt.Sprintf("%s cannot be read: %v", FailureFileName, err)}
+		}
+		sum.Status, sum.Failure, sum.Reason = StatusFailed, &f, f.Reason
+	}
+	if sum.StartedAt == "" {
+		// A phrase from before started_at was written, or a failed one:
+		// the directory was made when its processing began.
+		if fi, err := os.Stat(dir); err == nil {
+			sum.StartedAt = fi.ModTime().UTC().Format(time.RFC3339Nano)
+		}
+	}
+	if r, err := readReview(dir); err == nil {
+		sum.Review = r
+	}
+	return sum
+}
+
+// readReview reads dir's review.json; no review is (nil, nil).
+func readReview(dir string) (*Review, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ReviewFileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, ReviewFileName), err)
+	}
+	var r Review
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("read %s: %w (the file is not a review: move it away)", filepath.Join(dir, ReviewFileName), err)
+	}
+	return &r, nil
+}
+
+// livePhrase is a streamed session not yet processed to a result or a
+// failure, as the review API lists it.
+type livePhrase struct {
+	sess    *session
+	summary PhraseSummary
+}
+
+// livePhrases returns the sessions streaming or being processed by key:
+// the key claimed, or for a session still streaming the key its phrase
+// would take now.
+func (s *Server) livePhrases() map[string]livePhrase {
+	out := map[string]livePhrase{}
+	for _, sess := range s.reg.list() {
+		if sess.delivered.Load() {
+			continue
+		}
+		sess.mu.Lock()
+		state, key, failed, created := sess.state, sess.key, sess.failed, sess.created
+		sess.mu.Unlock()
+		var status string
+		switch {
+		case state == stateStreaming, state == stateDisconnected && failed == "":
+			status = StatusStreaming
+		case state == stateProcessing:
+			status = StatusProcessing
+		default:
+			continue // processed or failed: its directory says so
+		}
+		if key == "" {
+			key = nextFreeKey(s.cfg.OutputDir, sess.id)
+		}
+		out[key] = livePhrase{sess, PhraseSummary{SessionID: key, StartedAt: created.UTC().Format(time.RFC3339Nano), Frames: sess.spool.Count(), Status: status}}
+	}
+	return out
+}
+
+// phrases returns every phrase, newest first: those on disk and the
+// sessions streaming or being processed.
+func (s *Server) phrases() ([]PhraseSummary, map[string]livePhrase, error) {
+	live := s.livePhrases()
+	disk, err := s.catalog.summaries(func(key string) bool {
+		_, ok := live[key]
+		return ok || s.reg.isUpload(key)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]PhraseSummary, 0, len(disk)+len(live))
+	for key, sum := range disk {
+		if _, ok := live[key]; !ok {
+			out = append(out, sum)
+		}
+	}
+	for _, l := range live {
+		out = append(out, l.summary)
+	}
+	slices.SortFunc(out, func(a, b PhraseSummary) int {
+		if c := parseTime(b.StartedAt).Compare(parseTime(a.StartedAt)); c != 0 {
+			return c
+		}
+		return strings.Compare(b.SessionID, a.SessionID)
+	})
+	return out, live, nil
+}
+
+// parseTime reads an RFC 3339 time; anything else is the zero time, which
+// sorts last.
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
+
+// isUpload reports whether id is the id of an upload in progress.
+func (r *registry) isUpload(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.uploads[id]
+	return ok
+}
