@@ -52,7 +52,7 @@ func TestLoadRefusesWhatWouldChangeTheFigures(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", c.name, err, c.want)
 		}
 	}
-	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "has no labels.json") {
+	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "has no labelled phrases") {
 		t.Errorf("a directory without labels: %v", err)
 	}
 }
