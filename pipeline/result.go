@@ -147,11 +147,11 @@ func jsonKeys(t reflect.Type) []string {
 	return keys
 }
 
-// writeResult makes the artifacts r names durable (fsynced) and then
+// WriteResult makes the artifacts r names durable (fsynced) and then
 // writes r as indented JSON to path with atomicfile.WriteFile: readers never
 // see a partial result.json, and a result.json that survives a power cut
 // names files that survived it whole.
-func writeResult(path string, r *Result) error {
+func WriteResult(path string, r *Result) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode the result: %w", err)
@@ -174,4 +174,25 @@ func writeResult(path string, r *Result) error {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	return nil
+}
+
+// Relocate points the paths of r, written in the artifact directory
+// r.ArtifactDir, at the same files in dir: a worker's result once its serve
+// node has fetched the artifacts. Paths outside the old directory are left.
+func (r *Result) Relocate(dir string) {
+	old := r.ArtifactDir
+	move := func(p string) string {
+		rel, err := filepath.Rel(old, p)
+		if p == "" || err != nil || !filepath.IsLocal(rel) {
+			return p
+		}
+		return filepath.Join(dir, rel)
+	}
+	r.Artifacts.Video = move(r.Artifacts.Video)
+	r.Artifacts.Signal = move(r.Artifacts.Signal)
+	r.Artifacts.ResultJSON = move(r.Artifacts.ResultJSON)
+	for name, p := range r.Artifacts.Extra {
+		r.Artifacts.Extra[name] = move(p)
+	}
+	r.ArtifactDir = dir
 }

@@ -98,7 +98,7 @@ func TestWriteResultAtomic(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, ResultFileName)
 	res := resultCases[0].res
-	// writeResult syncs the files the result names first: they must be.
+	// WriteResult syncs the files the result names first: they must be.
 	res.Artifacts.Video, res.Artifacts.Signal = filepath.Join(dir, "video.avi"), filepath.Join(dir, SignalFileName)
 	res.Artifacts.Extra = map[string]string{"overlay": filepath.Join(dir, "overlay.avi")}
 	for _, p := range []string{res.Artifacts.Video, res.Artifacts.Signal, res.Artifacts.Extra["overlay"]} {
@@ -106,7 +106,7 @@ func TestWriteResultAtomic(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := writeResult(path, &res); err != nil {
+	if err := WriteResult(path, &res); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(path)
@@ -125,9 +125,9 @@ func TestWriteResultAtomic(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(target, "keep"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	err = writeResult(target, &res)
+	err = WriteResult(target, &res)
 	if want := "write result.json: " + target + " is a directory: give a file name"; err == nil || err.Error() != want {
-		t.Errorf("writeResult over a directory = %v, want %q", err, want)
+		t.Errorf("WriteResult over a directory = %v, want %q", err, want)
 	}
 	// An artifact the result names that is not there: no result.json.
 	if err := os.Remove(res.Artifacts.Extra["overlay"]); err != nil {
@@ -136,9 +136,9 @@ func TestWriteResultAtomic(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	err = writeResult(path, &res)
+	err = WriteResult(path, &res)
 	if err == nil || !strings.HasPrefix(err.Error(), "write result.json: the artifacts it names: open "+res.Artifacts.Extra["overlay"]) {
-		t.Errorf("writeResult naming a missing artifact = %v", err)
+		t.Errorf("WriteResult naming a missing artifact = %v", err)
 	}
 	if _, serr := os.Stat(path); !os.IsNotExist(serr) {
 		t.Errorf("a result.json naming a missing artifact was written: %v", serr)

@@ -277,7 +277,7 @@ func Run(ctx context.Context, job Job, progress ProgressFunc) (*Result, error) {
 		res.StartedAt = job.StartedAt.UTC().Format(time.RFC3339Nano)
 	}
 	res.WallTimeSeconds = time.Since(start).Seconds()
-	if err := writeResult(arts.ResultJSON, res); err != nil {
+	if err := WriteResult(arts.ResultJSON, res); err != nil {
 		return nil, &StageError{Stage: StageResult, Err: err}
 	}
 	return res, nil
@@ -304,4 +304,37 @@ func prepare(job Job) (string, error) {
 		return "", fmt.Errorf("save the signal: %w", err)
 	}
 	return dir, nil
+}
+
+// Reconstruct is the first stage of Run alone: it rebuilds the job's frames
+// (or copies its VideoPath) into a video in job.ArtifactDir, which it
+// creates, and returns the video's absolute path and summary. A serve node
+// that hands the analysis to a worker on another machine sends it this
+// video; the worker's Run then copies it as it is. Errors are *StageError
+// of protocol.StageVideoReconstruction (or StagePrepare for the directory).
+func Reconstruct(ctx context.Context, job Job, progress func(float64, string)) (string, VideoSummary, error) {
+	if progress == nil {
+		progress = func(float64, string) {}
+	}
+	if err := checkVideoJob(job); err != nil {
+		return "", VideoSummary{}, &StageError{Stage: protocol.StageVideoReconstruction, Err: err}
+	}
+	if job.TracksPath != "" {
+		return "", VideoSummary{}, stageErrorf(protocol.StageVideoReconstruction, "a tracks job has no video to rebuild")
+	}
+	if job.ArtifactDir == "" {
+		return "", VideoSummary{}, stageErrorf(StagePrepare, "no artifact directory given")
+	}
+	dir, err := filepath.Abs(job.ArtifactDir)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		return "", VideoSummary{}, stageErrorf(StagePrepare, "create the artifact directory %s: %w", job.ArtifactDir, err)
+	}
+	path, summary, err := reconstruct(ctx, job, dir, progress)
+	if err != nil {
+		return "", VideoSummary{}, &StageError{Stage: protocol.StageVideoReconstruction, Err: err}
+	}
+	return path, summary, nil
 }

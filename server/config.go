@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/pipeline/jobs"
 	"github.com/referee-project/referee/pipeline/signal"
 )
 
@@ -162,6 +163,14 @@ type Config struct {
 	// the server itself. Requests without an Origin header (programs, not
 	// browsers) are not checked.
 	AllowedOrigins []string
+	// Jobs, when set, is where streamed phrases are analysed: the server
+	// rebuilds the video, submits it with the signal to Jobs, relays the
+	// progress and takes the result back into the artifact directory; a
+	// worker elsewhere runs the analyzer named by Analyzer. While
+	// Jobs.Ready fails, new sessions are refused with SESSION_START_FAILED
+	// and its reason, and phrases already taken wait to be submitted. Nil
+	// (the default): phrases are analysed in this process.
+	Jobs jobs.Queue
 	// Logger receives the server's logs. Default: discarded.
 	Logger *slog.Logger
 	// Version is reported by GET /health. Default "dev".

@@ -131,4 +131,18 @@
 // beside whatever it wrote; a directory with neither result.json nor
 // failure.json belongs to a phrase still being processed. The review
 // pages and their API (review.go) list and serve these directories.
+//
+// # On a cluster
+//
+// With Config.Jobs (a jobs.Queue; "referee serve --nats" gives one on NATS
+// JetStream) a streamed phrase is analysed elsewhere: the server rebuilds
+// its video as above, submits it with the signal, gives its processing
+// place back once the job is queued, relays the worker's progress as
+// process_progress and takes the artifacts and the result back into the
+// artifact directory, its paths made this server's (processRemote). The
+// client sees the same messages as from one server. While Jobs.Ready
+// fails, session starts are refused (SESSION_START_FAILED with the reason)
+// and /readyz says why; a phrase already taken waits to be submitted. A
+// job that failed on every try fails the phrase like a processing error.
+// POST /analyze uploads are still analysed in this process.
 package server

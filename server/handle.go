@@ -218,6 +218,12 @@ func (c *conn) onStart(m protocol.SessionStart) {
 		c.log.Info("client asked to resume a session the server does not hold", "session_id", m.SessionID,
 			"hint", "grace period over, or a new data directory: starting it anew")
 	}
+	if q := c.srv.cfg.Jobs; q != nil {
+		if err := q.Ready(); err != nil {
+			c.fail(protocol.CodeSessionStartFailed, fmt.Sprintf("the server cannot take phrases now: the analysis cluster is unreachable (%v); try again when it is back", err))
+			return
+		}
+	}
 	if !m.Resume && m.SessionID != "" {
 		// Clients that know nothing of resume use one session id for
 		// every phrase: after an error, their rerun replaces the session

@@ -57,11 +57,23 @@ func (srv *Server) process(ctx context.Context, s *session) {
 		srv.processFailed(s, "", err)
 		return
 	}
+	// Once: a phrase analysed elsewhere gives its place back as soon as
+	// it is submitted.
+	release = sync.OnceFunc(release)
 	defer release()
 	_, dir, err := claimArtifactDir(srv.cfg.OutputDir, s)
 	if err != nil {
 		srv.processFailed(s, "", err)
 		return
+	}
+	if srv.cfg.Jobs != nil {
+		if key := srv.submittedKey(s); key != "" {
+			// Submitted before a restart: the artifacts come from that job.
+			release()
+			s.log.Info("waiting for the job submitted before the restart", "phrase", key)
+			srv.awaitRemote(ctx, s, dir, key, time.Now(), &progressForwarder{s: s})
+			return
+		}
 	}
 	unreadable, err := s.spool.DropUnreadable(ctx, func(encoding string, payload []byte) error {
 		if reason := checkPicture(encoding, payload, s.start.Width, s.start.Height, srv.cfg.MaxFramePixels); reason != "" {
@@ -92,6 +104,10 @@ func (srv *Server) process(ctx context.Context, s *session) {
 	sig := s.signal
 	s.mu.Unlock()
 	fwd := &progressForwarder{s: s}
+	if srv.cfg.Jobs != nil {
+		srv.processRemote(ctx, s, dir, v, sig, fwd, release)
+		return
+	}
 	analyzer, analyzers := srv.analyzerWith(v)
 	began := time.Now()
 	res, err := pipeline.Run(ctx, pipeline.Job{

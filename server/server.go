@@ -374,7 +374,8 @@ type readiness struct {
 
 // handleReady answers whether a new session would be taken now: 200
 // "ready", or 503 with the reasons: draining (Shutdown has begun), at the
-// session limit, at the spool disk limit. A load balancer sends new
+// session limit, at the spool disk limit, the analysis cluster (Jobs)
+// unreachable. A load balancer sends new
 // clients elsewhere meanwhile; /health stays the liveness check.
 func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 	var reasons []string
@@ -389,6 +390,11 @@ func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 	}
 	if used, limit := s.reg.disk.used.Load(), s.reg.disk.limit; used >= limit {
 		reasons = append(reasons, fmt.Sprintf("at the spool disk limit: the spools hold %d bytes, the limit is %d (max spool bytes)", used, limit))
+	}
+	if q := s.cfg.Jobs; q != nil {
+		if err := q.Ready(); err != nil {
+			reasons = append(reasons, fmt.Sprintf("the analysis cluster is unreachable: %v", err))
+		}
 	}
 	if len(reasons) > 0 {
 		writeJSON(w, http.StatusServiceUnavailable, readiness{Status: "not ready", Reasons: reasons})

@@ -519,8 +519,8 @@ func (srv *Server) removeFinished(s *session, reason endReason, cancel context.C
 	if cancel != nil {
 		cancel(fmt.Errorf("session %s ended: %s", s.id, reason.text))
 	}
-	// The spool goes before the registry entry: once a session is gone
-	// from the registry, nothing of it is left on disk.
+	// The spool goes first: once s is out of the registry, a new session
+	// with its id may create its own spool in the same directory.
 	srv.dropSpool(s)
 	active := srv.reg.remove(s)
 	if s.delivered.Load() {

@@ -46,6 +46,9 @@ type benchOptions struct {
 	Repeat           int
 	CPUProfileClient string
 	CPUProfileServer string
+	// ClusterMode runs the cluster bench (--cluster) with Cluster instead.
+	ClusterMode bool
+	Cluster     clusterOptions
 
 	Logger *slog.Logger
 	Out    io.Writer
@@ -87,7 +90,8 @@ func benchCaseNames() []string {
 }
 
 func newBenchCmd(a *app) *cobra.Command {
-	opts := benchOptions{RTT: 20 * time.Millisecond, FramesScale: 1, JPEGQuality: protocol.DefaultJPEGQuality, Repeat: 1}
+	opts := benchOptions{RTT: 20 * time.Millisecond, FramesScale: 1, JPEGQuality: protocol.DefaultJPEGQuality, Repeat: 1,
+		Cluster: clusterOptions{Strips: 8, Frames: 50, Nodes: 2, Workers: []int{1, 2, 4}, Delay: time.Second}}
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure streaming throughput, CPU, server memory and latency on this machine",
@@ -126,12 +130,27 @@ performance targets are reported, not failed.
 
 Other work on the machine takes CPU from both ends: run it on a quiet
 machine, and with --repeat 3 for figures that hold; the load average at the
-start and the end is printed with the table.`,
+start and the end is printed with the table.
+
+With --cluster, bench measures the cluster instead (serve --nats and
+worker): in this process, an embedded NATS JetStream, --nodes serve nodes
+and, in turn, each number of workers of --cluster-workers, every worker
+analysing one phrase at a time with an analyzer that takes
+--analysis-delay (a sleep, standing for a slow model: it shows how the
+analysis scales with workers on any machine). --strips clients stream
+--cluster-frames frames each at once, spread over the nodes. The table has
+one row per number of workers: the wall time from the first session's
+start to the last result, phrases decided per minute, frames/s streamed,
+and the median and worst time from session_end to the result. Every
+phrase's video is checked frame by frame as above.`,
 		Example: `  # The full run (several minutes)
   referee bench
 
   # A quick look: a tenth of the frames, one case, a 50 ms link
   referee bench --cases 640x480 --frames-scale 0.1 --rtt 50ms
+
+  # The cluster: 8 strips through 2 serve nodes with 1, 2 and 4 workers
+  referee bench --cluster --strips 8 --nodes 2 --cluster-workers 1,2,4 --analysis-delay 1s
 
   # Machine-readable, with a CPU profile of the client
   referee bench --json --cpuprofile-client client.pprof > bench.json`,
@@ -157,6 +176,12 @@ start and the end is printed with the table.`,
 	f.IntVar(&opts.Repeat, "repeat", opts.Repeat, "run the whole set this many times and report, per row, the run of median frames/s (other work on the machine makes single runs noisy)")
 	f.StringVar(&opts.CPUProfileClient, "cpuprofile-client", "", "write a pprof CPU profile of this process (client and relay) to FILE; samples carry the labels case, protocol, link and phase (stream or verify)")
 	f.StringVar(&opts.CPUProfileServer, "cpuprofile-server", "", "write a pprof CPU profile of each server run to FILE with the run's name before the extension")
+	f.BoolVar(&opts.ClusterMode, "cluster", false, "measure serve --nats nodes and workers on an embedded JetStream instead (see above)")
+	f.IntVar(&opts.Cluster.Strips, "strips", opts.Cluster.Strips, "with --cluster: strips streaming a phrase at once")
+	f.IntVar(&opts.Cluster.Frames, "cluster-frames", opts.Cluster.Frames, "with --cluster: frames of each strip's phrase")
+	f.IntVar(&opts.Cluster.Nodes, "nodes", opts.Cluster.Nodes, "with --cluster: serve nodes the strips are spread over")
+	f.IntSliceVar(&opts.Cluster.Workers, "cluster-workers", opts.Cluster.Workers, "with --cluster: the numbers of workers to measure with, in turn")
+	f.DurationVar(&opts.Cluster.Delay, "analysis-delay", opts.Cluster.Delay, "with --cluster: how long each phrase's analysis takes")
 	return cmd
 }
 
@@ -240,6 +265,9 @@ type benchReport struct {
 // report. A run that fails or loses frames fails the bench (exit 1) after
 // the report is printed; the temporary directory is then kept.
 func runBench(ctx context.Context, opts benchOptions) error {
+	if opts.ClusterMode {
+		return runClusterBench(ctx, opts)
+	}
 	cases, err := opts.check()
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -131,11 +132,39 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{[]string{"--repeat", "0"}, "referee: --repeat 0: want 1 to 100\n"},
 		{[]string{"--cases", "640x480", "--cpuprofile-client", "/nonexistent/client.pprof"}, "referee: --cpuprofile-client: open /nonexistent/client.pprof: no such file or directory\n"},
 		{[]string{"extra"}, `referee: bench takes no arguments, got ["extra"] (see referee bench --help)` + "\n"},
+		{[]string{"--cluster", "--cluster-workers", "1,0"}, "referee: --cluster-workers [1 0]: want numbers of workers from 1 to 64\n"},
+		{[]string{"--cluster", "--strips", "0"}, "referee: --strips 0: want 1 to 200\n"},
 	} {
 		code, out, errs := run(t, append([]string{"bench"}, tc.args...)...)
 		if code != exitUsage || out != "" || errs != tc.want {
 			t.Errorf("bench %q: exit %d, stdout %q, stderr %q; want exit %d and %q", tc.args, code, out, errs, exitUsage, tc.want)
 		}
+	}
+}
+
+// TestBenchCluster runs a small cluster bench: every phrase comes back
+// with its frames, and one worker analyses one phrase at a time.
+func TestBenchCluster(t *testing.T) {
+	const strips, delay = 4, 300 * time.Millisecond
+	code, out, errs := run(t, "bench", "--cluster", "--strips", strconv.Itoa(strips), "--cluster-frames", "5", "--nodes", "2",
+		"--cluster-workers", "1,2", "--analysis-delay", delay.String(), "--json")
+	if code != exitOK {
+		t.Fatalf("bench --cluster: exit %d: %s", code, errs)
+	}
+	var rep clusterReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("report %q: %v", out, err)
+	}
+	if len(rep.Runs) != 2 || rep.Runs[0].Workers != 1 || rep.Runs[1].Workers != 2 || rep.Nodes != 2 || rep.Strips != strips {
+		t.Fatalf("report %+v: want runs with 1 and 2 workers over 2 nodes", rep)
+	}
+	for _, r := range rep.Runs {
+		if !r.Verified || r.EndToResultMaxMs < float64(delay.Milliseconds()) || r.PhrasesPerMinute <= 0 {
+			t.Errorf("run %+v: want verified, each result after the analysis delay", r)
+		}
+	}
+	if one := rep.Runs[0]; one.WallSeconds < strips*delay.Seconds() {
+		t.Errorf("one worker took %.2f s for %d phrases of %v each: it analysed more than one at a time", one.WallSeconds, strips, delay)
 	}
 }
 

@@ -22,6 +22,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"version", "now"}, "referee: version takes 0 argument(s), none; got 1 (see referee version --help)"},
 		{[]string{"completion", "bash", "extra"}, `referee: unknown command "extra" for "referee completion bash"`},
 		{[]string{"--log-format", "yaml", "version"}, `referee: log format "yaml": want text or json`},
+		{[]string{"worker"}, "referee: worker needs --nats, the NATS JetStream servers the serve nodes submit to"},
+		{[]string{"worker", "--nats", "nats://127.0.0.1:1", "--nats-replicas", "7"}, "referee: NATS settings: replicas 7: want 1 to 5 (check the --nats flags or their REFEREE_* variables)"},
+		{[]string{"serve", "--nats", "nats://127.0.0.1:1", "--nats-tls-cert", "c.pem"}, "referee: NATS settings: NATS TLS client certificate and key: give both or neither (--nats-tls-cert, --nats-tls-key) (check the --nats flags or their REFEREE_* variables)"},
 	} {
 		code, out, errs := run(t, c.args...)
 		if code != exitUsage || errs != c.want+"\n" || out != "" {

@@ -13,12 +13,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/pipeline/jobs"
+	"github.com/referee-project/referee/pipeline/jobs/natsjobs"
 	"github.com/referee-project/referee/server"
 )
 
 // serveOptions is the resolved configuration of "referee serve".
 type serveOptions struct {
 	analyzerOptions
+	NATS              natsOptions
 	Host              string
 	Port              int
 	DataDir           string
@@ -109,6 +112,13 @@ and has one line per session event, each with the session id: created,
 every 100th frame received, ended, processing, and one "removed session"
 line that says why the session ended.
 
+With --nats URL the server is one node of a cluster: it takes streams as
+without, rebuilds each phrase's video, and hands the analysis to the
+"referee worker"s through NATS JetStream (--analyzer travels with the job;
+the workers' own flags say how to run it). While JetStream is unreachable
+new sessions are refused with SESSION_START_FAILED saying so, and phrases
+already taken wait and are submitted when it is back.
+
 A client that loses its connection before session_end may resume the
 session within --streaming-resume-grace; sessions still streaming when the
 server stops are kept on disk and recovered at the next start on the same
@@ -173,6 +183,7 @@ in use, or a bad setting, exits with status 2.`,
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a pprof CPU profile of the server to FILE until it stops")
 	f.StringSliceVar(&opts.AllowedOrigins, "allowed-origins", nil, "browser origins (https://host[:port], or *) allowed to open /stream besides pages of this server")
 	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for sessions and processing to stop before dropping them")
+	addNATSFlags(f, &opts.NATS, "NATS JetStream servers (nats://host:4222[,...]) to hand the analysis to \"referee worker\"s; empty: analyse in this process")
 	return cmd
 }
 
@@ -198,7 +209,19 @@ func runServe(ctx context.Context, opts serveOptions) error {
 		}
 		defer stop()
 	}
+	var queue jobs.Queue
+	if opts.NATS.URL != "" {
+		nopts := opts.NATS.natsjobs()
+		nopts.Logger = log
+		conn, err := natsjobs.Open(nopts)
+		if err != nil {
+			return withExit(exitUsage, fmt.Errorf("%w (check the --nats flags or their REFEREE_* variables)", err))
+		}
+		defer conn.Close()
+		queue = conn
+	}
 	srv, err := server.New(server.Config{
+		Jobs:                queue,
 		Host:                opts.Host,
 		Port:                opts.Port,
 		DataDir:             opts.DataDir,

@@ -1,0 +1,120 @@
+// Package jobs is the seam between the node that takes a phrase and the
+// place that analyses it, when they are not one process: a serve node
+// submits a job (Queue) and a worker takes it (Source). The server and the
+// worker depend on these interfaces only; package natsjobs backs them with
+// NATS JetStream (a work-queue stream, a key-value bucket and an object
+// store), and is the only package that speaks NATS.
+//
+// A job is known by its phrase key: the session id for the first phrase
+// of that id, then "<id>-2", "<id>-3"... Capture boxes reuse one session id
+// for every phrase, so the key, not the id, is what makes a job unique: a
+// job delivered twice never produces two results.
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Names of the inputs a job carries besides its video.
+const (
+	// SignalFile is the phrase log, as received.
+	SignalFile = "signal.txt"
+)
+
+// Spec describes an analysis job as it travels from the serve node to the
+// worker.
+type Spec struct {
+	// Key is the phrase key, unique in the cluster; Queue.Submit sets it.
+	Key string `json:"key"`
+	// SessionID is the session the phrase was streamed in.
+	SessionID string `json:"session_id"`
+	// Node names the serve node that submitted the job.
+	Node string `json:"node"`
+	// Analyzer is the analyzer the serve node chose (pipeline.Job.Analyzer);
+	// the worker's own settings say how to run it on its machine.
+	Analyzer string `json:"analyzer"`
+	// Video is the file name of the video among the inputs.
+	Video string `json:"video"`
+	// Extra is merged into the verdict's Extra, e.g. the session's
+	// "validation", so that the result reads as if analysed in place.
+	Extra map[string]json.RawMessage `json:"extra,omitempty"`
+	// StreamingStats is the result's streaming_stats, verbatim.
+	StreamingStats json.RawMessage `json:"streaming_stats,omitempty"`
+	// Submitted is when the serve node submitted the job.
+	Submitted time.Time `json:"submitted"`
+}
+
+// ProgressFunc receives a job's progress as pipeline.ProgressFunc does.
+type ProgressFunc func(stage string, progress float64, message string)
+
+// Outcome is a job's end as the serve node sees it.
+type Outcome struct {
+	// Result is the worker's result.json, with the worker's paths.
+	Result json.RawMessage
+	// Files are the names of the artifacts Wait put in the directory it
+	// was given, result.json excluded.
+	Files []string
+	// Worker names the worker that analysed the phrase.
+	Worker string
+}
+
+// FailedError is a job that failed for good: its tries ran out, and it
+// went to the dead letters with Reason.
+type FailedError struct {
+	Key      string
+	Attempts int
+	Reason   string
+}
+
+func (e *FailedError) Error() string {
+	return fmt.Sprintf("the analysis of phrase %s failed on every one of its %d tries, and went to the dead letters: %s", e.Key, e.Attempts, e.Reason)
+}
+
+// Queue is the serve node's side: it submits jobs and waits for their end.
+type Queue interface {
+	// Ready returns nil while jobs can be submitted, else an error that
+	// says why not and what to check. It does not block.
+	Ready() error
+	// Submit reserves a phrase key for spec.SessionID, stores the inputs
+	// (file names to local paths; jobs.SignalFile and spec.Video among
+	// them) and queues the job. While the queue is unreachable it waits,
+	// calling waiting with why, until ctx ends. It returns the key.
+	Submit(ctx context.Context, spec Spec, inputs map[string]string, waiting func(reason string)) (string, error)
+	// Wait relays the job's progress until it ends, then puts its
+	// artifacts in dir and returns the outcome; a job that failed for good
+	// is a *FailedError. Ending ctx stops the waiting, not the job.
+	Wait(ctx context.Context, key, dir string, progress ProgressFunc) (Outcome, error)
+}
+
+// Source is the worker's side: it hands out jobs one at a time.
+type Source interface {
+	// Next blocks until a job is there for this worker, or ctx ends. Jobs
+	// already done, and jobs whose tries have run out, never come out.
+	Next(ctx context.Context) (Delivery, error)
+}
+
+// Delivery is one try of a job by one worker. While it is held, the job
+// is not handed to another worker; once the worker is gone (no Complete,
+// Fail nor Release before the queue's ack wait) it is handed out again.
+// Exactly one of Complete, Fail and Release ends it.
+type Delivery interface {
+	// Spec is the job.
+	Spec() Spec
+	// Attempt is this try's number, from 1.
+	Attempt() int
+	// Fetch puts the job's inputs in dir and returns their paths by name.
+	Fetch(ctx context.Context, dir string) (map[string]string, error)
+	// Progress tells the serve node how the analysis goes.
+	Progress(stage string, progress float64, message string)
+	// Complete stores the artifacts of dir and the result, unless another
+	// try has already; either way the job is done.
+	Complete(ctx context.Context, result []byte, dir string) error
+	// Fail gives the job back to be tried again, or, on its last try,
+	// sends it to the dead letters and fails it for good with err.
+	Fail(ctx context.Context, err error) error
+	// Release gives the job back at once, untried: the worker stops.
+	Release()
+}
