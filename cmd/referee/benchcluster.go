@@ -22,7 +22,7 @@ import (
 	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/pipeline/jobs/natsjobs"
 	"github.com/referee-project/referee/server"
-	"github.com/referee-project/referee/worker"
+	"github.com/referee-project/referee/server/worker"
 )
 
 // clusterOptions are bench's --cluster settings.

@@ -25,7 +25,7 @@ import (
 	"github.com/referee-project/referee/pipeline/jobs/natsjobs"
 	"github.com/referee-project/referee/server"
 	"github.com/referee-project/referee/server/servertest"
-	"github.com/referee-project/referee/worker"
+	"github.com/referee-project/referee/server/worker"
 )
 
 // jetStream is an embedded NATS server with JetStream, which a test may

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/referee-project/referee/pipeline/jobs/natsjobs"
-	"github.com/referee-project/referee/worker"
+	"github.com/referee-project/referee/server/worker"
 )
 
 // workerOptions is the resolved configuration of "referee worker".
