@@ -31,12 +31,11 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 
 	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/internal/ordered"
 	"github.com/referee-project/referee/pipeline/rightofway"
 	"github.com/referee-project/referee/pipeline/tracked"
 	"github.com/referee-project/referee/pipeline/tracks"
@@ -251,63 +250,18 @@ func eachMJPEG[T any](ctx context.Context, path string, minWidth func(w, h int) 
 	type decoded struct {
 		jpeg []byte
 		out  T
-		err  error
 	}
-	slots := make([]chan decoded, n)
-	for k := range slots {
-		slots[k] = make(chan decoded, 1)
-	}
-	tokens := make(chan struct{}, lookahead)
-	var next atomic.Int64
-	// Deferred in this order so that the workers are told to stop before
-	// they are waited for.
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for range min(runtime.GOMAXPROCS(0), 4, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var img bgr.Image
-			for {
-				select {
-				case tokens <- struct{}{}:
-				case <-ctx.Done():
-					return
-				}
-				k := int(next.Add(1) - 1)
-				if k >= n {
-					return
-				}
-				var d decoded
-				if d.jpeg, d.err = read(k); d.err == nil {
-					if d.err = videoio.DecodeReduced(d.jpeg, factor, &img); d.err != nil {
-						d.err = fmt.Errorf("frame %d of %s: %w", k, path, d.err)
-					} else {
-						d.out, d.err = work(k, d.jpeg, img)
-					}
-				}
-				slots[k] <- d
-			}
-		}()
-	}
-	for k := range n {
-		var d decoded
-		select {
-		case d = <-slots[k]:
-		case <-ctx.Done():
-			return ctx.Err()
+	return ordered.Map(ctx, n, min(runtime.GOMAXPROCS(0), 4), lookahead, func(k int, img *bgr.Image) (decoded, error) {
+		data, err := read(k)
+		if err != nil {
+			return decoded{}, err
 		}
-		if d.err != nil {
-			return d.err
+		if err := videoio.DecodeReduced(data, factor, img); err != nil {
+			return decoded{}, fmt.Errorf("frame %d of %s: %w", k, path, err)
 		}
-		if err := fn(k, n, d.jpeg, d.out); err != nil {
-			return err
-		}
-		<-tokens
-	}
-	return nil
+		out, err := work(k, data, *img)
+		return decoded{data, out}, err
+	}, func(k int, d decoded) error { return fn(k, n, d.jpeg, d.out) })
 }
 
 // loadCapture reads the frames of any video OpenCV can open, one by one;

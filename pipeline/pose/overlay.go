@@ -9,11 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
-	"sync/atomic"
 
+	"github.com/referee-project/referee/pipeline/atomicfile"
 	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/internal/ordered"
 	"github.com/referee-project/referee/pipeline/rightofway"
 	"github.com/referee-project/referee/pipeline/timeline"
 	"github.com/referee-project/referee/pipeline/tracks"
@@ -71,7 +71,7 @@ func writeOverlay(ctx context.Context, dir string, n int, fps float64, t *tracks
 			err = fmt.Errorf("finish the overlay video: %w", cerr)
 		}
 		if err == nil {
-			err = os.Rename(tmp, path)
+			err = atomicfile.Rename(tmp, path)
 		}
 		if err != nil {
 			os.Remove(tmp)
@@ -79,62 +79,15 @@ func writeOverlay(ctx context.Context, dir string, n int, fps float64, t *tracks
 	}()
 	scale := 1 / float64(factor)
 	// Frames are drawn and encoded by one worker per core and written in
-	// order; lookahead bounds how many wait to be written.
-	const lookahead = 8
-	slots := make([]chan overlayFrame, n)
-	for i := range slots {
-		slots[i] = make(chan overlayFrame, 1)
-	}
-	tokens := make(chan struct{}, lookahead)
-	var next atomic.Int64
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	// Deferred in this order so that the workers are told to stop before
-	// they are waited for.
-	defer wg.Wait()
-	defer cancel()
-	for range min(runtime.GOMAXPROCS(0), 4, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var img bgr.Image
-			for {
-				select {
-				case tokens <- struct{}{}:
-				case <-ctx.Done():
-					return
-				}
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				data, err := drawOverlayFrame(dir, i, factor, &img, t, tl, fps, scale)
-				slots[i] <- overlayFrame{data, err}
-			}
-		}()
-	}
-	for i := range n {
-		var f overlayFrame
-		select {
-		case f = <-slots[i]:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if f.err != nil {
-			return f.err
-		}
-		if err := out.WriteFrame(f.data); err != nil {
+	// order; at most 8 wait to be written.
+	return ordered.Map(ctx, n, min(runtime.GOMAXPROCS(0), 4), 8, func(i int, img *bgr.Image) ([]byte, error) {
+		return drawOverlayFrame(dir, i, factor, img, t, tl, fps, scale)
+	}, func(_ int, data []byte) error {
+		if err := out.WriteFrame(data); err != nil {
 			return fmt.Errorf("write the overlay video: %w", err)
 		}
-		<-tokens
-	}
-	return nil
-}
-
-// overlayFrame is one encoded overlay frame, or why it could not be made.
-type overlayFrame struct {
-	data []byte
-	err  error
+		return nil
+	})
 }
 
 // drawOverlayFrame reads video frame i from dir, shrunk by factor into
