@@ -40,8 +40,7 @@ import (
 
 	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/pipeline/external"
-	"github.com/referee-project/referee/pipeline/rightofway"
-	"github.com/referee-project/referee/pipeline/timeline"
+	"github.com/referee-project/referee/pipeline/tracked"
 	"github.com/referee-project/referee/pipeline/tracks"
 	"github.com/referee-project/referee/pipeline/videoio"
 )
@@ -63,12 +62,12 @@ const DefaultTimeout = 2 * time.Minute
 
 // Artifact names of the Verdict's Artifacts map and their file names.
 const (
-	ArtifactTracks   = "tracks"
-	ArtifactTimeline = "timeline_png"
+	ArtifactTracks   = tracked.ArtifactTracks
+	ArtifactTimeline = tracked.ArtifactTimeline
 	ArtifactOverlay  = "overlay_video"
 
-	TracksFile   = "tracks.json"
-	TimelineFile = "timeline.png"
+	TracksFile   = tracked.TracksFile
+	TimelineFile = tracked.TimelineFile
 	OverlayFile  = "overlay.avi"
 	// FramesDir is the {frames} directory inside the artifact directory;
 	// it is removed when the analysis ends, the frames being in the video.
@@ -211,31 +210,11 @@ func (a *Analyzer) Analyze(ctx context.Context, in pipeline.AnalysisInput, progr
 	if err != nil {
 		return pipeline.Verdict{}, fmt.Errorf("pose tool %s's tracks: %w", a.cmd.Name(), err)
 	}
-	tl, err := rightofway.Decide(t, in.Phrase)
+	v, tl, err := tracked.Decide(t, in)
 	if err != nil {
 		return pipeline.Verdict{}, fmt.Errorf("decide from the pose tool's tracks: %w", err)
 	}
-	d := tl.Decision
-	v := pipeline.Verdict{
-		Winner:     d.Winner,
-		Reason:     d.Reason,
-		Confidence: d.Confidence,
-		Extra:      map[string]any{"timeline": tl},
-		Artifacts:  map[string]string{ArtifactTracks: out},
-	}
-	if err := tracks.WriteFile(out, t); err != nil {
-		return pipeline.Verdict{}, err
-	}
-	png, err := timeline.PNG(tl)
-	if err != nil {
-		return pipeline.Verdict{}, err
-	}
-	pngPath := filepath.Join(in.ArtifactDir, TimelineFile)
-	if err := writeFileAtomic(pngPath, png); err != nil {
-		return pipeline.Verdict{}, err
-	}
-	v.Artifacts[ArtifactTimeline] = pngPath
-	progress(0.9, "decided: "+d.Winner)
+	progress(0.9, "decided: "+v.Winner)
 	if a.NoOverlay {
 		return v, nil
 	}
@@ -327,15 +306,4 @@ func parseCheck(data []byte) (CheckResult, error) {
 		return CheckResult{}, fmt.Errorf("pose tool --check printed %q: not %s", bytes.TrimSpace(data), Tool)
 	}
 	return c, nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".part"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	return nil
 }
