@@ -25,7 +25,7 @@ func doubleLog(t *testing.T, hits ...signal.Event) *signal.Phrase {
 // TestFirstLight: both fencers go forward together from 0.53 s and
 // right's arm is out first, so the arm rule gives right; the lamps decide
 // instead only where Params.FirstLight says so and the log shows one lamp
-// before the other.
+// before the other, and never where the arms are not seen.
 func TestFirstLight(t *testing.T) {
 	const n = 45
 	tr := &tracks.Tracks{FPS: testFPS, Units: tracks.UnitsMetres,
@@ -37,8 +37,12 @@ func TestFirstLight(t *testing.T) {
 	off := DefaultParams()
 	off.FirstLight = false
 	const arm = "Both went forward together from 0.53 s; Right's arm was extended into the final action (reach 0.55 m against 0.17 m) while left was still preparing; hit at 2.00 s"
+	hips := &tracks.Tracks{FPS: testFPS, Units: tracks.UnitsMetres,
+		Left:  posesOf(trackOf(1, 1, n, leg{0.5, 0}, leg{1.5, 0.8}, leg{1, 0}), 1, nil),
+		Right: posesOf(trackOf(5, -1, n, leg{0.5, 0}, leg{1.5, 0.8}, leg{1, 0}), -1, nil)}
 	for _, c := range []struct {
 		name         string
+		tr           *tracks.Tracks
 		prm          Params
 		log          *signal.Phrase
 		winner, rule string
@@ -68,12 +72,20 @@ func TestFirstLight(t *testing.T) {
 			winner: WinnerRight, rule: RuleArmExtended, reason: arm,
 		},
 		{
+			name: "arms not seen: still a simultaneous action", tr: hips, prm: DefaultParams(), log: doubleLog(t, leftLamp, second(2.03)),
+			winner: WinnerSimultaneous, rule: RuleSimultaneous,
+			reason: "Simultaneous action: both went forward together from 0.53 s and their arms are not seen; hit at 2.00 s; no touch",
+		},
+		{
 			name: "the box's first line is simultaneous", prm: DefaultParams(), log: doubleLog(t, second(2.0)),
 			winner: WinnerRight, rule: RuleArmExtended, reason: arm,
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			tl, err := c.prm.Decide(tr, c.log)
+			if c.tr == nil {
+				c.tr = tr
+			}
+			tl, err := c.prm.Decide(c.tr, c.log)
 			if err != nil {
 				t.Fatal(err)
 			}

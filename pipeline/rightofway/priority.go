@@ -36,8 +36,9 @@ const (
 	RuleOneAttacking  = "one_attacking"
 	RuleEarlierAttack = "earlier_attack"
 	RuleArmExtended   = "arm_extended"
-	// RuleFirstLight: both started together and one lamp came on before
-	// the other; used only where Params.FirstLight says so.
+	// RuleFirstLight: both started together, their arms differ and one
+	// lamp came on before the other; used only where Params.FirstLight
+	// says so, in place of RuleArmExtended.
 	RuleFirstLight       = "first_light"
 	RuleNeitherAttacking = "neither_attacking"
 	RuleSimultaneous     = "simultaneous"
@@ -166,22 +167,10 @@ func (prm Params) priority(ph phrase, p *signal.Phrase, hit float64) Decision {
 			w.title(), ph.secs(wo), o.name, ph.secs(oo), hitText))
 	}
 
-	// Started together: where the fit found that the box's first lamp
-	// agrees with the referees there, the fencer whose lamp came on first
-	// hit first, their attack having landed while the other's was still
-	// arriving.
+	// Started together: the one whose arm was extended into the final
+	// action was attacking; the other was still preparing. Where the arms
+	// do not tell them apart it is a simultaneous action.
 	from := min(ol, or)
-	if fl, ok := firstLight(p); ok && prm.FirstLight {
-		w := L
-		if fl.side == "right" {
-			w = R
-		}
-		return decided(w, RuleFirstLight, fmt.Sprintf("Both went forward together from %.2f s; %s's light came on first (%d ms before %s's); %s",
-			ph.secs(from), w.title(), fl.leadMs, fl.other(), hitText))
-	}
-
-	// Otherwise the one whose arm was extended into the final action was
-	// attacking; the other was still preparing.
 	ka := int(math.Round(armWinS * ph.fps))
 	al, okL := L.reach(max(0, h-ka), h)
 	ar, okR := R.reach(max(0, h-ka), h)
@@ -191,6 +180,19 @@ func (prm Params) priority(ph phrase, p *signal.Phrase, hit float64) Decision {
 			why = fmt.Sprintf("their arms reached equally far (%.2f m)", al)
 		}
 		return prm.simultaneous(d, fmt.Sprintf("Simultaneous action: both went forward together from %.2f s and %s; %s; no touch", ph.secs(from), why, hitText))
+	}
+	// Where the fit found that the box's first lamp agrees with the
+	// referees more often than the arms do, the lamp replaces the arms.
+	// Only there: it was measured on phrases whose arms are seen, and
+	// with nothing else to tell the fencers apart the call stays a
+	// simultaneous action.
+	if fl, ok := firstLight(p); ok && prm.FirstLight {
+		w := L
+		if fl.side == "right" {
+			w = R
+		}
+		return decided(w, RuleFirstLight, fmt.Sprintf("Both went forward together from %.2f s; %s's light came on first (%d ms before %s's); %s",
+			ph.secs(from), w.title(), fl.leadMs, fl.other(), hitText))
 	}
 	w, o, wa, oa := L, R, al, ar
 	if ar > al {
