@@ -188,10 +188,10 @@ func TestEvalOfTheSharedPhrases(t *testing.T) {
 	if rep.CV != "day" || o.Phrases != 113 || o.Calls != 105 || o.Abstentions != 8 || len(rep.ByDay) != 7 || rep.InSample == nil || rep.InSample.Calls != 105 {
 		t.Fatalf("report: cv %q, overall %+v, %d days, in-sample %v", rep.CV, o, len(rep.ByDay), rep.InSample)
 	}
-	// The README's figure is 91 of 105 leaving one day out; the bar
-	// is 85% (90 of 105).
-	if o.Agree < 90 {
-		t.Errorf("left/right calls agreeing with the referee, one day left out: %d of %d, under 85%%", o.Agree, o.Calls)
+	// The README's figure is 93 of 105 leaving one day out (88.6%; the
+	// issue's bar is 85%, 90 of 105): fail under it.
+	if o.Agree < 93 {
+		t.Errorf("left/right calls agreeing with the referee, one day left out: %d of %d, under the README's 93", o.Agree, o.Calls)
 	}
 	agree, sum := 0, 0
 	for _, c := range rep.Calls {

@@ -122,14 +122,15 @@ func (ph phrase) broken(f fencer, c int) (bool, int) {
 
 // decide calls the phrase p: single lights and no light keep the box's
 // verdict; a double touch goes by right-of-way (rules), overruled by the
-// movement model where it is surer than prm.Override.
+// movement model where it is surer than prm.Override (and, if
+// prm.KeepFirstLight, not over a first-light call).
 func (prm Params) decide(ph phrase, p *signal.Phrase) Decision {
 	d := prm.rules(ph, p)
 	if d.Winner == signal.WinnerUndecided || !ph.mv.ok || d.Rule == "single_light" || d.Rule == "no_light" {
 		return d
 	}
 	pl := prm.Model.pLeft(ph.mv.diff)
-	o := overrule(d, pl, prm.Override)
+	o := prm.overrule(d, pl)
 	if o.Rule == RuleMovement {
 		o.Reason = fmt.Sprintf("%s; hit at %.2f s (the rules alone: %s by %s)", prm.Model.explain(ph.mv, pl), d.HitS, d.Winner, d.Rule)
 	}
@@ -153,7 +154,7 @@ func (prm Params) rules(ph phrase, p *signal.Phrase) Decision {
 		return Decision{Winner: sv.Winner, Reason: sv.Reason, Rule: "no_hit_time"}
 	}
 	hit := *p.FirstHitS
-	d := prm.priority(ph, hit)
+	d := prm.priority(ph, p, hit)
 	if bd, ok := ph.bladeContact(p, hit); ok {
 		bd.HitS, bd.LeftAttackS, bd.RightAttackS = hit, d.LeftAttackS, d.RightAttackS
 		bd.Confidence = prm.confidence(RuleBladeContact)

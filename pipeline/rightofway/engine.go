@@ -8,26 +8,30 @@
 // fencer who answered it (RuleBladeContact). Otherwise: if only one fencer
 // was going forward at the hit, that fencer attacked (RuleOneAttacking); if
 // both were, the one whose final action began first had priority
-// (RuleEarlierAttack); if they began together, the one whose weapon arm was
-// extended into the final action was attacking and the other still
-// preparing (RuleArmExtended); if neither was going forward, the nearer to
-// it (RuleNeitherAttacking); with nothing to tell them apart, a
-// simultaneous action. Then a movement model, a logistic regression on the
-// difference between the fencers' whole movement into the hit, overrules
-// the rules where it is surer than a fitted margin (RuleMovement).
+// (RuleEarlierAttack); if they began together, the one whose lamp the box
+// lit first, where the fit chose so (RuleFirstLight), or else the one whose
+// weapon arm was extended into the final action was attacking and the
+// other still preparing (RuleArmExtended); if neither was going forward,
+// the nearer to it (RuleNeitherAttacking); with nothing to tell them apart,
+// a simultaneous action. Then a movement model, a logistic regression on
+// the difference between the fencers' whole movement into the hit,
+// overrules the rules where it is surer than a fitted margin
+// (RuleMovement), a first-light call too unless the fit chose to keep it.
 //
 // The values that come from refereed phrases (the model's weights, the
-// margin, each rule's confidence) are fitted by Fit; DefaultParams are Fit
-// on the project's refereed sabre phrases. Every other threshold is fixed
-// in advance from how sabre is fenced, each with its reason beside it.
+// margin, whether the first lamp decides and whether the model may
+// overrule it, each rule's confidence) are fitted by Fit; DefaultParams are
+// Fit on the project's refereed sabre phrases. Every other threshold is
+// fixed in advance from how sabre is fenced, each with its reason beside
+// it.
 //
 // The tracks may come from any tracker: the motion analyzer's silhouettes
 // (hips only, in pixels with an assumed scale: the rules alone decide, as
 // the model needs arms and feet), a pose estimator's keypoints, or a tracks
 // file on disk. Where they do not show the final action the call is
 // undecided with confidence 0. Decide never reads a call written in the log
-// (a referee's or another system's): only the lights, the hit times and
-// the blade contacts.
+// (a referee's or another system's): only the lights, the hit lines'
+// times and the blade contacts.
 package rightofway
 
 import (

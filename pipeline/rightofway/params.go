@@ -26,6 +26,14 @@ type Params struct {
 	// Override is the margin of the model's |P(left) - 1/2| above which
 	// its call replaces the rules'.
 	Override float64 `json:"override"`
+	// FirstLight is whether, when both fencers started their final action
+	// together and one lamp came on before the other, the first lamp
+	// decides (RuleFirstLight) instead of the weapon arms
+	// (RuleArmExtended).
+	FirstLight bool `json:"first_light"`
+	// KeepFirstLight is whether a first-light call stands even where the
+	// movement model is surer than Override and disagrees.
+	KeepFirstLight bool `json:"keep_first_light"`
 	// Confidence is each rule's agreement with the referees on the phrases
 	// fitted on, (agree+1)/(n+2): how far to trust its call. A call of the
 	// movement model has the model's own probability instead.
@@ -49,10 +57,12 @@ func DefaultParams() Params { return defaultParams }
 //
 //   - the movement model on the phrases a referee gave to a fencer, its
 //     penalty chosen by the log-loss of leaving one day out at a time;
-//   - Override, the margin that agrees most often with the referees when
-//     each phrase's model probability comes from a model fitted without
-//     its day (so that the margin is not chosen on the model's own
-//     training phrases), the smallest winning ties;
+//   - Override, FirstLight and KeepFirstLight together: the combination
+//     that agrees most often with the referees when each phrase's model
+//     probability comes from a model fitted without its day (so that they
+//     are not chosen on the model's own training phrases); ties go to
+//     leaving the first light off, then to letting the model overrule it,
+//     then to the smallest margin;
 //   - each rule's confidence from those same out-of-day calls.
 func Fit(train []Example) Params {
 	var phs []prepared
@@ -84,25 +94,31 @@ func Fit(train []Example) Params {
 			}
 		}
 	}
-	rules := make([]Decision, len(phs))
-	for i, p := range phs {
-		rules[i] = prm.rules(p.ph, p.phrase)
-	}
+	// The first best wins ties, so the first light is taken only where it
+	// agrees more often than the arms, and kept from the model only where
+	// that agrees more often still.
 	best := -1
-	for _, g := range overrides {
-		agree := 0
-		for i, p := range phs {
-			if Agrees(p.referee, overrule(rules[i], pOut[i], g).Winner) {
-				agree++
+	for _, c := range []struct{ firstLight, keep bool }{{false, false}, {true, false}, {true, true}} {
+		q := prm
+		q.FirstLight, q.KeepFirstLight = c.firstLight, c.keep
+		rules := q.rulesOf(phs)
+		for _, g := range overrides {
+			q.Override = g
+			agree := 0
+			for i, p := range phs {
+				if Agrees(p.referee, q.overrule(rules[i], pOut[i]).Winner) {
+					agree++
+				}
+			}
+			if agree > best {
+				best, prm = agree, q
 			}
 		}
-		if agree > best {
-			best, prm.Override = agree, g
-		}
 	}
+	rules := prm.rulesOf(phs)
 	n, agree := map[string]int{}, map[string]int{}
 	for i, p := range phs {
-		d := overrule(rules[i], pOut[i], prm.Override)
+		d := prm.overrule(rules[i], pOut[i])
 		n[d.Rule]++
 		if Agrees(p.referee, d.Winner) {
 			agree[d.Rule]++
@@ -125,11 +141,20 @@ func keepRows(rows []labelled, keep func(labelled) bool) []labelled {
 	return out
 }
 
+// rulesOf calls each of phs by the rules alone.
+func (prm Params) rulesOf(phs []prepared) []Decision {
+	ds := make([]Decision, len(phs))
+	for i, p := range phs {
+		ds[i] = prm.rules(p.ph, p.phrase)
+	}
+	return ds
+}
+
 // overrule returns d with the winner the model gives with probability p
-// of left when it is surer than margin and disagrees; the rule is then
-// RuleMovement.
-func overrule(d Decision, p, margin float64) Decision {
-	if math.Abs(p-0.5) <= margin {
+// of left when it is surer than prm.Override and disagrees, the rule then
+// RuleMovement; a first-light call stands if prm.KeepFirstLight.
+func (prm Params) overrule(d Decision, p float64) Decision {
+	if math.Abs(p-0.5) <= prm.Override || (d.Rule == RuleFirstLight && prm.KeepFirstLight) {
 		return d
 	}
 	w := WinnerRight

@@ -33,7 +33,8 @@ func sharedExamples(t testing.TB) []Example {
 // in-sample figure it says it is.
 func TestDefaultParamsAreFitted(t *testing.T) {
 	got, want := Fit(sharedExamples(t)), DefaultParams()
-	same := got.Override == want.Override && reflect.DeepEqual(got.Confidence, want.Confidence) &&
+	same := got.Override == want.Override && got.FirstLight == want.FirstLight && got.KeepFirstLight == want.KeepFirstLight &&
+		reflect.DeepEqual(got.Confidence, want.Confidence) &&
 		got.Model.Lambda == want.Model.Lambda && len(got.Model.Weights) == len(want.Model.Weights)
 	for j := range got.Model.Weights {
 		// Newton's method ends within 1e-9; floating point may differ

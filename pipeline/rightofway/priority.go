@@ -3,6 +3,8 @@ package rightofway
 import (
 	"fmt"
 	"math"
+
+	"github.com/referee-project/referee/pipeline/signal"
 )
 
 // Values fixed in advance from how sabre is fenced, not fitted.
@@ -31,9 +33,13 @@ const (
 // The rules that decide a double touch by priority, in the order they are
 // tried, reading the phrase backwards from the first hit.
 const (
-	RuleOneAttacking     = "one_attacking"
-	RuleEarlierAttack    = "earlier_attack"
-	RuleArmExtended      = "arm_extended"
+	RuleOneAttacking  = "one_attacking"
+	RuleEarlierAttack = "earlier_attack"
+	RuleArmExtended   = "arm_extended"
+	// RuleFirstLight: both started together, their arms differ and one
+	// lamp came on before the other; used only where Params.FirstLight
+	// says so, in place of RuleArmExtended.
+	RuleFirstLight       = "first_light"
 	RuleNeitherAttacking = "neither_attacking"
 	RuleSimultaneous     = "simultaneous"
 	RuleBladeContact     = "blade_contact"
@@ -42,7 +48,7 @@ const (
 )
 
 // priorityRules lists the rules Fit gives a confidence.
-var priorityRules = []string{RuleBladeContact, RuleOneAttacking, RuleEarlierAttack, RuleArmExtended, RuleNeitherAttacking, RuleSimultaneous}
+var priorityRules = []string{RuleBladeContact, RuleOneAttacking, RuleEarlierAttack, RuleFirstLight, RuleArmExtended, RuleNeitherAttacking, RuleSimultaneous}
 
 // side is one fencer as the priority rules see them.
 type side struct {
@@ -104,9 +110,9 @@ func state(v float64) string {
 	return "standing still"
 }
 
-// priority calls a double touch whose first hit is at hit seconds: the
-// fencer who had priority then, or a simultaneous action.
-func (prm Params) priority(ph phrase, hit float64) Decision {
+// priority calls the double touch p whose first hit is at hit seconds:
+// the fencer who had priority then, or a simultaneous action.
+func (prm Params) priority(ph phrase, p *signal.Phrase, hit float64) Decision {
 	h := max(1, min(ph.n-1, int(math.Round(hit*ph.fps))))
 	L, R := side{"left", ph.left}, side{"right", ph.right}
 	frames := func(s float64) int { return max(1, int(math.Round(s*ph.fps))) }
@@ -162,7 +168,8 @@ func (prm Params) priority(ph phrase, hit float64) Decision {
 	}
 
 	// Started together: the one whose arm was extended into the final
-	// action was attacking; the other was still preparing.
+	// action was attacking; the other was still preparing. Where the arms
+	// do not tell them apart it is a simultaneous action.
 	from := min(ol, or)
 	ka := int(math.Round(armWinS * ph.fps))
 	al, okL := L.reach(max(0, h-ka), h)
@@ -173,6 +180,19 @@ func (prm Params) priority(ph phrase, hit float64) Decision {
 			why = fmt.Sprintf("their arms reached equally far (%.2f m)", al)
 		}
 		return prm.simultaneous(d, fmt.Sprintf("Simultaneous action: both went forward together from %.2f s and %s; %s; no touch", ph.secs(from), why, hitText))
+	}
+	// Where the fit found that the box's first lamp agrees with the
+	// referees more often than the arms do, the lamp replaces the arms.
+	// Only there: it was measured on phrases whose arms are seen, and
+	// with nothing else to tell the fencers apart the call stays a
+	// simultaneous action.
+	if fl, ok := firstLight(p); ok && prm.FirstLight {
+		w := L
+		if fl.side == "right" {
+			w = R
+		}
+		return decided(w, RuleFirstLight, fmt.Sprintf("Both went forward together from %.2f s; %s's light came on first (%d ms before %s's); %s",
+			ph.secs(from), w.title(), fl.leadMs, fl.other(), hitText))
 	}
 	w, o, wa, oa := L, R, al, ar
 	if ar > al {
@@ -186,4 +206,49 @@ func (prm Params) simultaneous(d Decision, reason string) Decision {
 	d.Winner, d.Rule, d.Reason = WinnerSimultaneous, RuleSimultaneous, reason
 	d.Confidence = prm.confidence(RuleSimultaneous)
 	return d
+}
+
+// light is the lamp that came on first in a double touch.
+type light struct {
+	side   string // "left" or "right"
+	leadMs int    // how long before the other lamp, in whole milliseconds
+}
+
+func (l light) other() string {
+	if l.side == "left" {
+		return "right"
+	}
+	return "left"
+}
+
+// firstLight returns the lamp the box lit first in p, read from its hit
+// lines (lightOf), and false when the log does not say that one lamp came
+// on before the other: the first hit line is the box's "simultaneous"
+// one or names no side, no line for the other lamp follows it, or the
+// other lamp's line is written at the same millisecond.
+func firstLight(p *signal.Phrase) (light, bool) {
+	first, at := "", 0.0
+	for _, ev := range p.Events {
+		if ev.Kind != signal.EventHit && ev.Kind != signal.EventSimultaneousHit {
+			continue
+		}
+		lamp := lightOf(ev, first)
+		if first == "" {
+			// A "simultaneous" first line has no lamp before first is known.
+			if lamp == "" {
+				return light{}, false
+			}
+			first, at = lamp, ev.TimeS
+			continue
+		}
+		if lamp == first {
+			continue
+		}
+		lead := int(math.Round(1000 * (ev.TimeS - at)))
+		if lead <= 0 {
+			return light{}, false
+		}
+		return light{side: first, leadMs: lead}, true
+	}
+	return light{}, false
 }
