@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/pipeline/jobs"
 )
 
 // Statuses of a phrase in the review API.
@@ -36,6 +38,9 @@ type PhraseSummary struct {
 	Reason     string   `json:"reason"`
 	Failure    *Failure `json:"failure,omitempty"`
 	Review     *Review  `json:"review"`
+	// Node is the serve node that holds the phrase's directory, in a
+	// cluster (serve --nats); absent otherwise.
+	Node string `json:"node,omitempty"`
 }
 
 // catalog reads the phrase directories of the output directory for the
@@ -196,8 +201,9 @@ type livePhrase struct {
 
 // livePhrases returns the sessions streaming or being processed by key:
 // the key claimed, or for a session still streaming the key its phrase
-// would take now.
-func (s *Server) livePhrases() map[string]livePhrase {
+// would take now (passing over those taken reports, besides the
+// directories).
+func (s *Server) livePhrases(taken func(key string) bool) map[string]livePhrase {
 	out := map[string]livePhrase{}
 	for _, sess := range s.reg.list() {
 		if sess.delivered.Load() {
@@ -216,40 +222,102 @@ func (s *Server) livePhrases() map[string]livePhrase {
 			continue // processed or failed: its directory says so
 		}
 		if key == "" {
-			key = nextFreeKey(s.cfg.OutputDir, sess.id)
+			key = nextFreeKey(s.cfg.OutputDir, sess.id, taken)
 		}
-		out[key] = livePhrase{sess, PhraseSummary{SessionID: key, StartedAt: created.UTC().Format(time.RFC3339Nano), Frames: sess.spool.Count(), Status: status}}
+		out[key] = livePhrase{sess, PhraseSummary{SessionID: key, StartedAt: created.UTC().Format(time.RFC3339Nano), Frames: sess.spool.Count(), Status: status, Node: s.nodeName()}}
 	}
 	return out
 }
 
-// phrases returns every phrase, newest first: those on disk and the
-// sessions streaming or being processed.
-func (s *Server) phrases() ([]PhraseSummary, map[string]livePhrase, error) {
-	live := s.livePhrases()
+// phraseList is every phrase the review API knows.
+type phraseList struct {
+	// all are the phrases, newest first.
+	all []PhraseSummary
+	// remote are the cluster's entries of the phrases of all that this
+	// node holds no directory of, by key.
+	remote map[string]jobs.Entry
+	// partial, when not "", says why all holds only this node's phrases:
+	// the cluster's list could not be read.
+	partial string
+}
+
+// listTimeout bounds the reading of the cluster's list, so that a page's
+// poll falls back to this node's phrases rather than hang.
+const listTimeout = 3 * time.Second
+
+// phrases returns every phrase: those on disk, the sessions streaming or
+// being processed, and with a cluster (Config.Jobs) the phrases the other
+// nodes published, with the reviews of all from the cluster.
+func (s *Server) phrases(ctx context.Context) (phraseList, error) {
+	var l phraseList
+	var entries map[string]jobs.Entry
+	if q := s.cfg.Jobs; q != nil {
+		lctx, cancel := context.WithTimeout(ctx, listTimeout)
+		var err error
+		entries, err = q.Entries(lctx)
+		cancel()
+		if err != nil {
+			l.partial = fmt.Sprintf("only this node's phrases are listed: the cluster's list cannot be read (%v)", err)
+			s.log.Debug("cannot read the cluster's list of phrases; listing this node's", "err", err)
+		}
+	}
+	live := s.livePhrases(func(key string) bool {
+		_, ok := entries[key]
+		return ok
+	})
 	disk, err := s.catalog.summaries(func(key string) bool {
 		_, ok := live[key]
 		return ok || s.reg.isUpload(key)
 	})
 	if err != nil {
-		return nil, nil, err
+		return l, err
 	}
-	out := make([]PhraseSummary, 0, len(disk)+len(live))
+	l.all = make([]PhraseSummary, 0, len(disk)+len(live)+len(entries))
 	for key, sum := range disk {
-		if _, ok := live[key]; !ok {
-			out = append(out, sum)
+		if _, ok := live[key]; ok {
+			continue
 		}
+		if e, ok := entries[key]; ok && e.Review != nil {
+			sum.Review = s.syncReview(key, sum.Review, e.Review)
+		}
+		sum.Node = s.nodeName()
+		l.all = append(l.all, sum)
 	}
-	for _, l := range live {
-		out = append(out, l.summary)
+	for _, lp := range live {
+		l.all = append(l.all, lp.summary)
 	}
-	slices.SortFunc(out, func(a, b PhraseSummary) int {
+	for key, e := range entries {
+		if _, ok := disk[key]; ok {
+			continue
+		}
+		if _, ok := live[key]; ok {
+			continue
+		}
+		var sum PhraseSummary
+		if err := json.Unmarshal(e.Summary, &sum); err != nil {
+			s.log.Warn("a phrase of the cluster's list cannot be read; leaving it out", "phrase", key, "node", e.Node, "err", err)
+			continue
+		}
+		sum.SessionID, sum.Node, sum.Review = key, e.Node, nil
+		if e.Review != nil {
+			var r Review
+			if err := json.Unmarshal(e.Review, &r); err == nil {
+				sum.Review = &r
+			}
+		}
+		if l.remote == nil {
+			l.remote = map[string]jobs.Entry{}
+		}
+		l.remote[key] = e
+		l.all = append(l.all, sum)
+	}
+	slices.SortFunc(l.all, func(a, b PhraseSummary) int {
 		if c := parseTime(b.StartedAt).Compare(parseTime(a.StartedAt)); c != 0 {
 			return c
 		}
 		return strings.Compare(b.SessionID, a.SessionID)
 	})
-	return out, live, nil
+	return l, nil
 }
 
 // parseTime reads an RFC 3339 time; anything else is the zero time, which
