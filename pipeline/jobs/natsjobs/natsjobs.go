@@ -460,9 +460,9 @@ const (
 	// phrase it has not submitted yet.
 	StateReserved = "reserved"
 	StateQueued   = "queued"
-	StateRunning = "running"
-	StateDone    = "done"
-	StateFailed  = "failed"
+	StateRunning  = "running"
+	StateDone     = "done"
+	StateFailed   = "failed"
 )
 
 // Record is what the key-value bucket holds for a phrase key.
