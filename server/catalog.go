@@ -15,6 +15,7 @@ import (
 
 	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/pipeline/jobs"
+	"github.com/referee-project/referee/protocol"
 )
 
 // Statuses of a phrase in the review API.
@@ -142,20 +143,7 @@ func (c *catalog) summaries(busy func(key string) bool) (map[string]PhraseSummar
 func readSummary(dir, key string) PhraseSummary {
 	sum := PhraseSummary{SessionID: key}
 	if data, err := os.ReadFile(filepath.Join(dir, pipeline.ResultFileName)); err == nil {
-		var res struct {
-			Winner     string  `json:"winner"`
-			Confidence float64 `json:"confidence"`
-			Reason     string  `json:"reason"`
-			StartedAt  string  `json:"started_at"`
-			Video      struct {
-				Frames int `json:"frames"`
-			} `json:"video"`
-		}
-		if err := json.Unmarshal(data, &res); err != nil {
-			sum.Status, sum.Failure = StatusFailed, &Failure{Stage: "result", Reason: fmt.Sprintf("%s cannot be read: %v", pipeline.ResultFileName, err)}
-		} else {
-			sum.Status, sum.Winner, sum.Confidence, sum.Reason, sum.StartedAt, sum.Frames = StatusDone, res.Winner, res.Confidence, res.Reason, res.StartedAt, res.Video.Frames
-		}
+		sum.fromResult(data)
 	} else if data, err := os.ReadFile(filepath.Join(dir, FailureFileName)); err == nil {
 		var f Failure
 		if err := json.Unmarshal(data, &f); err != nil {
@@ -174,6 +162,28 @@ func readSummary(dir, key string) PhraseSummary {
 		sum.Review = r
 	}
 	return sum
+}
+
+// fromResult fills in what the list shows of a result.json: done with
+// its verdict, or failed when it cannot be read.
+func (sum *PhraseSummary) fromResult(data []byte) {
+	var res struct {
+		Winner     string  `json:"winner"`
+		Confidence float64 `json:"confidence"`
+		Reason     string  `json:"reason"`
+		StartedAt  string  `json:"started_at"`
+		Video      struct {
+			Frames int `json:"frames"`
+		} `json:"video"`
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		sum.Status, sum.Failure = StatusFailed, &Failure{Stage: "result", Reason: fmt.Sprintf("%s cannot be read: %v", pipeline.ResultFileName, err)}
+		return
+	}
+	sum.Status, sum.Winner, sum.Confidence, sum.Reason, sum.Frames = StatusDone, res.Winner, res.Confidence, res.Reason, res.Video.Frames
+	if res.StartedAt != "" {
+		sum.StartedAt = res.StartedAt
+	}
 }
 
 // readReview reads dir's review.json; no review is (nil, nil).
@@ -299,6 +309,16 @@ func (s *Server) phrases(ctx context.Context) (phraseList, error) {
 			continue
 		}
 		sum.SessionID, sum.Node, sum.Review = key, e.Node, nil
+		if sum.Status == StatusProcessing {
+			// Its node has not said the phrase ended, but the job did:
+			// the node stopped meanwhile, or is about to say so.
+			switch {
+			case e.Analysed != nil:
+				sum.fromResult(e.Analysed)
+			case e.Failed != "":
+				sum.Status, sum.Reason, sum.Failure = StatusFailed, e.Failed, &Failure{Stage: protocol.StageAnalysis, Reason: e.Failed}
+			}
+		}
 		if e.Review != nil {
 			var r Review
 			if err := json.Unmarshal(e.Review, &r); err == nil {

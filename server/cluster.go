@@ -143,7 +143,11 @@ func (s *Server) syncReview(key string, local *Review, stored []byte) *Review {
 // its files are those the node wrote, the worker's artifacts and the
 // review, as that node lists them.
 func remoteDetail(d *phraseDetail, e jobs.Entry) {
-	if data := e.Files[pipeline.ResultFileName]; (d.Status == StatusDone || d.Status == StatusFailed) && json.Valid(data) {
+	data, ok := e.Files[pipeline.ResultFileName]
+	if !ok {
+		data = e.Analysed // the worker's, its node having not published its own
+	}
+	if (d.Status == StatusDone || d.Status == StatusFailed) && json.Valid(data) {
 		d.Result = data
 	}
 	sizes := map[string]int64{}

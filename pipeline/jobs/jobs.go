@@ -174,6 +174,11 @@ type Entry struct {
 	Artifacts []Artifact
 	// Review is the phrase's review, verbatim; nil when there is none.
 	Review []byte
+	// Analysed is the worker's result.json once the job is done, and
+	// Failed why it failed for good: what the job says, whether or not
+	// Node has published the phrase's end since (it may have stopped).
+	Analysed json.RawMessage
+	Failed   string
 }
 
 // Artifact is one file a worker stored for a phrase.
