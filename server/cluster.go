@@ -118,6 +118,21 @@ func (srv *Server) publish(ctx context.Context, s *session, dir string) {
 	}
 }
 
+// forget removes from the catalogue the phrase in dir, whose run a
+// shutdown cancelled, as its directory is: the phrase did not fail, and
+// its key is free again. Without a cluster it does nothing.
+func (srv *Server) forget(s *session, dir string) {
+	q := srv.cfg.Jobs
+	if q == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	if err := q.Forget(ctx, filepath.Base(dir)); err != nil {
+		s.log.Warn("cannot remove a cancelled phrase from the cluster: the other nodes list it as processing until --nats-retention", "phrase", filepath.Base(dir), "err", err)
+	}
+}
+
 // syncReview returns the cluster's review of the phrase key, held here
 // with the review local (nil if none), and writes it to the phrase's
 // review.json when they differ, so that the directory (and `referee
@@ -128,7 +143,9 @@ func (s *Server) syncReview(key string, local *Review, stored []byte) *Review {
 		s.log.Warn("the cluster's review of a phrase cannot be read; keeping this node's", "phrase", key, "err", err)
 		return local
 	}
-	if local != nil && local.ReviewEntry == r.ReviewEntry && len(local.History) == len(r.History) {
+	// A review recorded here since the cluster's list was read is newer:
+	// the next list brings the cluster's up to it.
+	if local != nil && (local.ReviewEntry == r.ReviewEntry && len(local.History) == len(r.History) || parseTime(local.At).After(parseTime(r.At))) {
 		return local
 	}
 	s.reviews.mu.Lock()

@@ -230,6 +230,7 @@ func (srv *Server) processFailed(s *session, dir string, err error) {
 		if rmErr := os.RemoveAll(dir); rmErr != nil {
 			s.log.Warn("cannot remove the artifacts of a cancelled run", "path", dir, "err", rmErr)
 		}
+		srv.forget(s, dir)
 	} else if dir != "" {
 		if werr := writeFailure(dir, err); werr != nil {
 			s.log.Warn("cannot record the failure in the artifact directory", "path", dir, "err", werr)

@@ -156,6 +156,10 @@ type Catalog interface {
 	// called again with that one. It returns the review stored, or
 	// ErrUnknown.
 	SetReview(ctx context.Context, key string, change func(current []byte) ([]byte, error)) ([]byte, error)
+	// Forget removes the phrase key, whose phrase this node dropped
+	// before its end (a shutdown cancelled its processing): no node lists
+	// it, its job if queued is dropped, and the key is free again.
+	Forget(ctx context.Context, key string) error
 	// FetchArtifact writes the artifact name of the phrase key, as its
 	// worker stored it, to the file dst.
 	FetchArtifact(ctx context.Context, key, name, dst string) error

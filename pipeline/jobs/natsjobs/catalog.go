@@ -146,6 +146,25 @@ func (c *Conn) SetReview(ctx context.Context, key string, change func(current []
 	return review, nil
 }
 
+// Forget implements jobs.Catalog: the record is deleted, so that a job
+// still queued is dropped by the worker that takes it (take) and Reserve
+// may give the key again.
+func (c *Conn) Forget(ctx context.Context, key string) error {
+	if err := c.reachable(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.OpTimeout)
+	defer cancel()
+	h, err := c.handles(ctx)
+	if err == nil {
+		err = h.kv.Delete(ctx, key)
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("remove phrase %s from %s: %w", key, StateBucket, err)
+	}
+	return nil
+}
+
 // FetchArtifact implements jobs.Catalog.
 func (c *Conn) FetchArtifact(ctx context.Context, key, name, dst string) error {
 	if err := c.reachable(); err != nil {
