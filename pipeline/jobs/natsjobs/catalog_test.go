@@ -105,3 +105,31 @@ func TestCatalog(t *testing.T) {
 		t.Errorf("reserve after forget: %q, %v; want s1", k, err)
 	}
 }
+
+// BenchmarkEntries lists a catalogue of 200 done phrases, each with a
+// 3 KB result.json and a review: what every poll of a review page costs
+// in a cluster.
+func BenchmarkEntries(b *testing.B) {
+	conn := open(b)
+	c := conn("serve-1")
+	ctx := context.Background()
+	result := []byte(strings.Repeat("x", 3000))
+	for i := range 200 {
+		key, err := c.Reserve(ctx, "bench", nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Publish(ctx, key, json.RawMessage(fmt.Sprintf(`{"status":"done","frames":%d}`, i)), map[string][]byte{"result.json": result}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.SetReview(ctx, key, func([]byte) ([]byte, error) { return []byte(`{"call":"left"}`), nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		entries, err := c.Entries(ctx)
+		if err != nil || len(entries) != 200 {
+			b.Fatalf("%d entries, %v", len(entries), err)
+		}
+	}
+}
