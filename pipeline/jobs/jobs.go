@@ -8,7 +8,9 @@
 // A job is known by its phrase key: the session id for the first phrase
 // of that id, then "<id>-2", "<id>-3"... Capture boxes reuse one session id
 // for every phrase, so the key, not the id, is what makes a job unique: a
-// job delivered twice never produces two results.
+// job delivered twice never produces two results. The key is reserved in
+// the cluster's catalogue of phrases (Catalog), which also holds what the
+// review pages of every node list, serve and record.
 package jobs
 
 import (
