@@ -249,8 +249,9 @@ func clusterUnreachable(what string, err error) *httpError {
 
 // cacheDir is where a node keeps the artifacts it fetched from the
 // cluster, named by their digests: a file is fetched once, and never
-// stale. Removing it at any time is safe.
-func (s *Server) cacheDir() string { return filepath.Join(s.cfg.DataDir, "cluster-cache") }
+// stale. Removing it at any time is safe. Its name is no phrase key, so
+// that an output directory set to the data directory never lists it.
+func (s *Server) cacheDir() string { return filepath.Join(s.cfg.DataDir, ".cluster-cache") }
 
 // cachedArtifact returns the path of a's copy in the cache, fetching it
 // first when the cache has none.
