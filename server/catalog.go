@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/pipeline/jobs"
+	"github.com/referee-project/referee/protocol"
 )
 
 // Statuses of a phrase in the review API.
@@ -36,6 +39,9 @@ type PhraseSummary struct {
 	Reason     string   `json:"reason"`
 	Failure    *Failure `json:"failure,omitempty"`
 	Review     *Review  `json:"review"`
+	// Node is the serve node that holds the phrase's directory, in a
+	// cluster (serve --nats); absent otherwise.
+	Node string `json:"node,omitempty"`
 }
 
 // catalog reads the phrase directories of the output directory for the
@@ -137,20 +143,7 @@ func (c *catalog) summaries(busy func(key string) bool) (map[string]PhraseSummar
 func readSummary(dir, key string) PhraseSummary {
 	sum := PhraseSummary{SessionID: key}
 	if data, err := os.ReadFile(filepath.Join(dir, pipeline.ResultFileName)); err == nil {
-		var res struct {
-			Winner     string  `json:"winner"`
-			Confidence float64 `json:"confidence"`
-			Reason     string  `json:"reason"`
-			StartedAt  string  `json:"started_at"`
-			Video      struct {
-				Frames int `json:"frames"`
-			} `json:"video"`
-		}
-		if err := json.Unmarshal(data, &res); err != nil {
-			sum.Status, sum.Failure = StatusFailed, &Failure{Stage: "result", Reason: fmt.Sprintf("%s cannot be read: %v", pipeline.ResultFileName, err)}
-		} else {
-			sum.Status, sum.Winner, sum.Confidence, sum.Reason, sum.StartedAt, sum.Frames = StatusDone, res.Winner, res.Confidence, res.Reason, res.StartedAt, res.Video.Frames
-		}
+		sum.fromResult(data)
 	} else if data, err := os.ReadFile(filepath.Join(dir, FailureFileName)); err == nil {
 		var f Failure
 		if err := json.Unmarshal(data, &f); err != nil {
@@ -169,6 +162,28 @@ func readSummary(dir, key string) PhraseSummary {
 		sum.Review = r
 	}
 	return sum
+}
+
+// fromResult fills in what the list shows of a result.json: done with
+// its verdict, or failed when it cannot be read.
+func (sum *PhraseSummary) fromResult(data []byte) {
+	var res struct {
+		Winner     string  `json:"winner"`
+		Confidence float64 `json:"confidence"`
+		Reason     string  `json:"reason"`
+		StartedAt  string  `json:"started_at"`
+		Video      struct {
+			Frames int `json:"frames"`
+		} `json:"video"`
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		sum.Status, sum.Failure = StatusFailed, &Failure{Stage: "result", Reason: fmt.Sprintf("%s cannot be read: %v", pipeline.ResultFileName, err)}
+		return
+	}
+	sum.Status, sum.Winner, sum.Confidence, sum.Reason, sum.Frames = StatusDone, res.Winner, res.Confidence, res.Reason, res.Video.Frames
+	if res.StartedAt != "" {
+		sum.StartedAt = res.StartedAt
+	}
 }
 
 // readReview reads dir's review.json; no review is (nil, nil).
@@ -196,8 +211,9 @@ type livePhrase struct {
 
 // livePhrases returns the sessions streaming or being processed by key:
 // the key claimed, or for a session still streaming the key its phrase
-// would take now.
-func (s *Server) livePhrases() map[string]livePhrase {
+// would take now (passing over those taken reports, besides the
+// directories).
+func (s *Server) livePhrases(taken func(key string) bool) map[string]livePhrase {
 	out := map[string]livePhrase{}
 	for _, sess := range s.reg.list() {
 		if sess.delivered.Load() {
@@ -216,40 +232,112 @@ func (s *Server) livePhrases() map[string]livePhrase {
 			continue // processed or failed: its directory says so
 		}
 		if key == "" {
-			key = nextFreeKey(s.cfg.OutputDir, sess.id)
+			key = nextFreeKey(s.cfg.OutputDir, sess.id, taken)
 		}
-		out[key] = livePhrase{sess, PhraseSummary{SessionID: key, StartedAt: created.UTC().Format(time.RFC3339Nano), Frames: sess.spool.Count(), Status: status}}
+		out[key] = livePhrase{sess, PhraseSummary{SessionID: key, StartedAt: created.UTC().Format(time.RFC3339Nano), Frames: sess.spool.Count(), Status: status, Node: s.nodeName()}}
 	}
 	return out
 }
 
-// phrases returns every phrase, newest first: those on disk and the
-// sessions streaming or being processed.
-func (s *Server) phrases() ([]PhraseSummary, map[string]livePhrase, error) {
-	live := s.livePhrases()
+// phraseList is every phrase the review API knows.
+type phraseList struct {
+	// all are the phrases, newest first.
+	all []PhraseSummary
+	// remote are the cluster's entries of the phrases of all that this
+	// node holds no directory of, by key.
+	remote map[string]jobs.Entry
+	// partial, when not "", says why all holds only this node's phrases:
+	// the cluster's list could not be read.
+	partial string
+}
+
+// listTimeout bounds the reading of the cluster's list, so that a page's
+// poll falls back to this node's phrases rather than hang.
+const listTimeout = 3 * time.Second
+
+// phrases returns every phrase: those on disk, the sessions streaming or
+// being processed, and with a cluster (Config.Jobs) the phrases the other
+// nodes published, with the reviews of all from the cluster.
+func (s *Server) phrases(ctx context.Context) (phraseList, error) {
+	var l phraseList
+	var entries map[string]jobs.Entry
+	if q := s.cfg.Jobs; q != nil {
+		lctx, cancel := context.WithTimeout(ctx, listTimeout)
+		var err error
+		entries, err = q.Entries(lctx)
+		cancel()
+		if err != nil {
+			l.partial = fmt.Sprintf("only this node's phrases are listed: the cluster's list cannot be read (%v)", err)
+			s.log.Debug("cannot read the cluster's list of phrases; listing this node's", "err", err)
+		}
+	}
+	live := s.livePhrases(func(key string) bool {
+		_, ok := entries[key]
+		return ok
+	})
 	disk, err := s.catalog.summaries(func(key string) bool {
 		_, ok := live[key]
 		return ok || s.reg.isUpload(key)
 	})
 	if err != nil {
-		return nil, nil, err
+		return l, err
 	}
-	out := make([]PhraseSummary, 0, len(disk)+len(live))
+	l.all = make([]PhraseSummary, 0, len(disk)+len(live)+len(entries))
 	for key, sum := range disk {
-		if _, ok := live[key]; !ok {
-			out = append(out, sum)
+		if _, ok := live[key]; ok {
+			continue
 		}
+		if e, ok := entries[key]; ok && e.Review != nil {
+			sum.Review = s.syncReview(key, sum.Review, e.Review)
+		}
+		sum.Node = s.nodeName()
+		l.all = append(l.all, sum)
 	}
-	for _, l := range live {
-		out = append(out, l.summary)
+	for _, lp := range live {
+		l.all = append(l.all, lp.summary)
 	}
-	slices.SortFunc(out, func(a, b PhraseSummary) int {
+	for key, e := range entries {
+		if _, ok := disk[key]; ok {
+			continue
+		}
+		if _, ok := live[key]; ok {
+			continue
+		}
+		var sum PhraseSummary
+		if err := json.Unmarshal(e.Summary, &sum); err != nil {
+			s.log.Warn("a phrase of the cluster's list cannot be read; leaving it out", "phrase", key, "node", e.Node, "err", err)
+			continue
+		}
+		sum.SessionID, sum.Node, sum.Review = key, e.Node, nil
+		if sum.Status == StatusProcessing {
+			// Its node has not said the phrase ended, but the job did:
+			// the node stopped meanwhile, or is about to say so.
+			switch {
+			case e.Analysed != nil:
+				sum.fromResult(e.Analysed)
+			case e.Failed != "":
+				sum.Status, sum.Reason, sum.Failure = StatusFailed, e.Failed, &Failure{Stage: protocol.StageAnalysis, Reason: e.Failed}
+			}
+		}
+		if e.Review != nil {
+			var r Review
+			if err := json.Unmarshal(e.Review, &r); err == nil {
+				sum.Review = &r
+			}
+		}
+		if l.remote == nil {
+			l.remote = map[string]jobs.Entry{}
+		}
+		l.remote[key] = e
+		l.all = append(l.all, sum)
+	}
+	slices.SortFunc(l.all, func(a, b PhraseSummary) int {
 		if c := parseTime(b.StartedAt).Compare(parseTime(a.StartedAt)); c != 0 {
 			return c
 		}
 		return strings.Compare(b.SessionID, a.SessionID)
 	})
-	return out, live, nil
+	return l, nil
 }
 
 // parseTime reads an RFC 3339 time; anything else is the zero time, which

@@ -168,8 +168,10 @@ type Config struct {
 	// progress and takes the result back into the artifact directory; a
 	// worker elsewhere runs the analyzer named by Analyzer. While
 	// Jobs.Ready fails, new sessions are refused with SESSION_START_FAILED
-	// and its reason, and phrases already taken wait to be submitted. Nil
-	// (the default): phrases are analysed in this process.
+	// and its reason, and phrases already taken wait to be submitted. Its
+	// catalogue gives phrase keys and holds what the review API lists,
+	// serves and records for every node. Nil (the default): phrases are
+	// analysed in this process.
 	Jobs jobs.Queue
 	// Logger receives the server's logs. Default: discarded.
 	Logger *slog.Logger

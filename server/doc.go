@@ -145,4 +145,15 @@
 // and /readyz says why; a phrase already taken waits to be submitted. A
 // job that failed on every try fails the phrase like a processing error.
 // POST /analyze uploads are still analysed in this process.
+//
+// The phrase's key is then reserved in the cluster's catalogue (a
+// jobs.Catalog) before its directory is made, so that it is the same on
+// every node; the server publishes the phrase there when its processing
+// starts, ends or fails (cluster.go). The review API lists the
+// catalogue's phrases with its own, serves those of other nodes from the
+// catalogue and the workers' artifacts (cached in DataDir/.cluster-cache),
+// and stores reviews there by compare-and-set, copying them into the
+// review.json of the phrases it holds. When the catalogue cannot be read,
+// GET /api/sessions lists this node's phrases and says so ("partial"), and
+// what only the cluster has is 503.
 package server

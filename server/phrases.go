@@ -81,11 +81,12 @@ func claimArtifactDir(outputDir string, s *session) (key, dir string, err error)
 }
 
 // nextFreeKey is the key claimArtifactDir would give a new phrase with
-// session id id now: what a session still streaming is listed under.
-func nextFreeKey(outputDir, id string) string {
+// session id id now: what a session still streaming is listed under. In
+// a cluster, taken reports the keys other nodes hold.
+func nextFreeKey(outputDir, id string, taken func(key string) bool) string {
 	for n := 1; ; n++ {
 		key := keyFor(id, n)
-		if _, err := os.Lstat(filepath.Join(outputDir, key)); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(filepath.Join(outputDir, key)); errors.Is(err, fs.ErrNotExist) && !taken(key) {
 			return key
 		}
 	}

@@ -61,7 +61,8 @@ func (srv *Server) process(ctx context.Context, s *session) {
 	// it is submitted.
 	release = sync.OnceFunc(release)
 	defer release()
-	_, dir, err := claimArtifactDir(srv.cfg.OutputDir, s)
+	fwd := &progressForwarder{s: s}
+	dir, err := srv.claim(ctx, s, fwd)
 	if err != nil {
 		srv.processFailed(s, "", err)
 		return
@@ -71,7 +72,7 @@ func (srv *Server) process(ctx context.Context, s *session) {
 			// Submitted before a restart: the artifacts come from that job.
 			release()
 			s.log.Info("waiting for the job submitted before the restart", "phrase", key)
-			srv.awaitRemote(ctx, s, dir, key, time.Now(), &progressForwarder{s: s})
+			srv.awaitRemote(ctx, s, dir, key, time.Now(), fwd)
 			return
 		}
 	}
@@ -103,7 +104,6 @@ func (srv *Server) process(ctx context.Context, s *session) {
 	s.mu.Lock()
 	sig := s.signal
 	s.mu.Unlock()
-	fwd := &progressForwarder{s: s}
 	if srv.cfg.Jobs != nil {
 		srv.processRemote(ctx, s, dir, v, sig, fwd, release)
 		return
@@ -230,10 +230,12 @@ func (srv *Server) processFailed(s *session, dir string, err error) {
 		if rmErr := os.RemoveAll(dir); rmErr != nil {
 			s.log.Warn("cannot remove the artifacts of a cancelled run", "path", dir, "err", rmErr)
 		}
+		srv.forget(s, dir)
 	} else if dir != "" {
 		if werr := writeFailure(dir, err); werr != nil {
 			s.log.Warn("cannot record the failure in the artifact directory", "path", dir, "err", werr)
 		}
+		srv.publish(srv.ctx, s, dir)
 	}
 	if s.spool.Count() == 0 || srv.isClosing() {
 		c, ok := srv.end(s, failure("processing_failed", "processing failed: %v", err), stateProcessing)

@@ -55,7 +55,11 @@ func (srv *Server) processRemote(ctx context.Context, s *session, dir string, v 
 		srv.processFailed(s, dir, fmt.Errorf("encode the streaming stats: %w", err))
 		return
 	}
+	s.mu.Lock()
+	key := s.key
+	s.mu.Unlock()
 	spec := jobs.Spec{
+		Key:            key,
 		SessionID:      s.id,
 		Analyzer:       srv.cfg.Analyzer,
 		Video:          filepath.Base(video),
@@ -63,7 +67,7 @@ func (srv *Server) processRemote(ctx context.Context, s *session, dir string, v 
 		StreamingStats: stats,
 	}
 	inputs := map[string]string{spec.Video: video, jobs.SignalFile: sigPath}
-	key, err := srv.cfg.Jobs.Submit(ctx, spec, inputs, func(reason string) {
+	key, err = srv.cfg.Jobs.Submit(ctx, spec, inputs, func(reason string) {
 		s.log.Warn("waiting to submit the phrase", "reason", reason)
 		fwd.report(protocol.StageAnalysis, 0, reason)
 	})
@@ -125,6 +129,8 @@ func (srv *Server) awaitRemote(ctx context.Context, s *session, dir, key string,
 		return
 	}
 	res.Relocate(abs)
+	// The worker does not know when the session began; the list sorts by it.
+	res.StartedAt = s.created.UTC().Format(time.RFC3339Nano)
 	if err := pipeline.WriteResult(res.Artifacts.ResultJSON, &res); err != nil {
 		srv.processFailed(s, dir, err)
 		return
@@ -134,6 +140,8 @@ func (srv *Server) awaitRemote(ctx context.Context, s *session, dir, key string,
 		srv.processFailed(s, dir, fmt.Errorf("encode the result: %w", err))
 		return
 	}
+	// Before the client hears: once it has the result, every node lists it.
+	srv.publish(ctx, s, dir)
 	s.log.Info("processing complete", "phrase", key, "worker", out.Worker, "winner", res.Winner, "frames", res.Video.Frames, "wall_time_s", roundTo(time.Since(began).Seconds(), 3), "artifact_dir", res.ArtifactDir)
 	srv.completeProcessing(s, result, res.Artifacts.ResultJSON)
 }

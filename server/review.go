@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -23,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/pipeline/jobs"
 	"github.com/referee-project/referee/pipeline/rightofway"
 	"github.com/referee-project/referee/protocol"
 )
@@ -160,14 +163,22 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) handleSessions(w http.ResponseWriter, _ *http.Request) {
-	list, _, err := s.phrases()
+// sessionList is the body of GET /api/sessions.
+type sessionList struct {
+	Sessions []PhraseSummary `json:"sessions"`
+	// Partial, in a cluster, says why only this node's phrases are
+	// listed; absent when the list is the cluster's.
+	Partial string `json:"partial,omitempty"`
+}
+
+func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) {
+	l, err := s.phrases(r.Context())
 	if err != nil {
 		s.log.Error("cannot list the phrases", "err", err)
 		s.writeError(w, nil, &httpError{http.StatusInternalServerError, protocol.CodeInternalError, err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": list})
+	writeJSON(w, http.StatusOK, sessionList{Sessions: l.all, Partial: l.partial})
 }
 
 // FileInfo is one file of a phrase's directory in GET /api/sessions/{id}.
@@ -188,35 +199,48 @@ type phraseDetail struct {
 	Review    *Review         `json:"review"`
 }
 
-// lookup finds the phrase key names: one on disk, or a session streaming
-// or being processed; it answers 404 itself when there is none.
-func (s *Server) lookup(w http.ResponseWriter, key string) (PhraseSummary, bool) {
+// lookup finds the phrase key names: one on disk, a session streaming or
+// being processed, or in a cluster one another node holds (its entry is
+// then returned too); it answers 404 itself when there is none.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, key string) (PhraseSummary, *jobs.Entry, bool) {
 	notFound := &httpError{http.StatusNotFound, protocol.CodeInvalidMessage, fmt.Sprintf("no session %q: see GET %s for the sessions this server holds", clip(key), PathSessions)}
 	if !validKey(key) {
 		s.writeError(w, nil, notFound)
-		return PhraseSummary{}, false
+		return PhraseSummary{}, nil, false
 	}
-	list, _, err := s.phrases()
+	l, err := s.phrases(r.Context())
 	if err != nil {
 		s.writeError(w, nil, &httpError{http.StatusInternalServerError, protocol.CodeInternalError, err.Error()})
-		return PhraseSummary{}, false
+		return PhraseSummary{}, nil, false
 	}
-	for _, p := range list {
+	for _, p := range l.all {
 		if p.SessionID == key {
-			return p, true
+			if e, ok := l.remote[key]; ok {
+				return p, &e, true
+			}
+			return p, nil, true
 		}
 	}
+	if l.partial != "" {
+		s.writeError(w, nil, clusterUnreachable(fmt.Sprintf("this node holds no session %q", clip(key)), errors.New(l.partial)))
+		return PhraseSummary{}, nil, false
+	}
 	s.writeError(w, nil, notFound)
-	return PhraseSummary{}, false
+	return PhraseSummary{}, nil, false
 }
 
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("id")
-	sum, ok := s.lookup(w, key)
+	sum, remote, ok := s.lookup(w, r, key)
 	if !ok {
 		return
 	}
 	d := phraseDetail{SessionID: key, Status: sum.Status, StartedAt: sum.StartedAt, Failure: sum.Failure, Review: sum.Review, Files: []FileInfo{}}
+	if remote != nil {
+		remoteDetail(&d, *remote)
+		writeJSON(w, http.StatusOK, d)
+		return
+	}
 	if sum.Status == StatusDone || sum.Status == StatusFailed {
 		dir := filepath.Join(s.cfg.OutputDir, key)
 		if data, err := os.ReadFile(filepath.Join(dir, pipeline.ResultFileName)); err == nil && json.Valid(data) {
@@ -278,6 +302,10 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	}
 	path := filepath.Join(s.cfg.OutputDir, key, name)
 	if fi, err := os.Lstat(filepath.Join(s.cfg.OutputDir, key)); err != nil || !fi.IsDir() {
+		if s.cfg.Jobs != nil && errors.Is(err, fs.ErrNotExist) {
+			s.serveRemoteFile(w, r, key, name, notFound)
+			return
+		}
 		s.writeError(w, nil, notFound)
 		return
 	}
@@ -292,21 +320,20 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	w.Header().Set("Content-Type", contentType(name))
-	w.Header().Set("ETag", fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano()))
-	w.Header().Set("Cache-Control", "private, no-cache")
-	rc := http.NewResponseController(w)
-	// A video is large: the deadline grows with it, at 1 MB/s at least.
-	rc.SetWriteDeadline(time.Now().Add(writeWait + time.Duration(fi.Size()/(1<<20))*time.Second))
+	serveFileHeaders(w, name, fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano()), fi.Size())
 	http.ServeContent(w, r, name, fi.ModTime(), f)
 }
 
 // handleReview is POST /api/sessions/{id}/review: it validates the call,
 // writes review.json atomically with the earlier reviews in its history,
-// and answers with it.
+// and answers with it. In a cluster the review is stored in the
+// catalogue first (a compare-and-set, so that two nodes saving at once
+// both end up in the history), then in the phrase's directory if this
+// node holds it; a cluster that cannot be asked is 503 and nothing is
+// recorded.
 func (s *Server) handleReview(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("id")
-	sum, ok := s.lookup(w, key)
+	sum, _, ok := s.lookup(w, r, key)
 	if !ok {
 		return
 	}
@@ -319,14 +346,66 @@ func (s *Server) handleReview(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, nil, herr)
 		return
 	}
+	dir := filepath.Join(s.cfg.OutputDir, key)
+	var rev Review
+	var data []byte
+	stored := false
+	if q := s.cfg.Jobs; q != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), listTimeout)
+		var err error
+		data, err = q.SetReview(ctx, key, func(current []byte) ([]byte, error) {
+			var prev *Review
+			if current != nil {
+				prev = &Review{}
+				if err := json.Unmarshal(current, prev); err != nil {
+					return nil, fmt.Errorf("the cluster's review of session %s is not a review: %w", key, err)
+				}
+			}
+			rev = nextReview(prev, req)
+			return encodeReview(rev)
+		})
+		cancel()
+		switch {
+		case err == nil:
+			stored = true
+		case !errors.Is(err, jobs.ErrUnknown):
+			s.log.Error("cannot store a review in the cluster", "session_id", key, "err", err)
+			s.writeError(w, nil, clusterUnreachable("the review is not recorded", err))
+			return
+		}
+		// Unknown to the cluster: a phrase only this node has (an
+		// upload, or one from before the cluster) keeps its review here.
+	}
 	s.reviews.mu.Lock()
 	defer s.reviews.mu.Unlock()
-	dir := filepath.Join(s.cfg.OutputDir, key)
-	prev, err := readReview(dir)
-	if err != nil {
-		s.writeError(w, nil, &httpError{http.StatusInternalServerError, protocol.CodeInternalError, err.Error()})
-		return
+	if !stored {
+		prev, err := readReview(dir)
+		if err != nil {
+			s.writeError(w, nil, &httpError{http.StatusInternalServerError, protocol.CodeInternalError, err.Error()})
+			return
+		}
+		rev = nextReview(prev, req)
+		data, err = encodeReview(rev)
+		if err == nil {
+			err = writeFileAtomic(filepath.Join(dir, ReviewFileName), data)
+		}
+		if err != nil {
+			s.log.Error("cannot store a review", "session_id", key, "err", err)
+			s.writeError(w, nil, &httpError{http.StatusInternalServerError, protocol.CodeInternalError, fmt.Sprintf("store the review: %v (check the output directory)", err)})
+			return
+		}
+	} else if fi, err := os.Lstat(dir); err == nil && fi.IsDir() {
+		if err := writeFileAtomic(filepath.Join(dir, ReviewFileName), data); err != nil {
+			s.log.Warn("the review is stored in the cluster but not in the phrase's directory", "session_id", key, "err", err)
+		}
 	}
+	s.log.Info("review recorded", "session_id", key, "call", rev.Call, "winner", sum.Winner, "agrees", sum.Status == StatusDone && rightofway.Agrees(rev.Call, sum.Winner), "earlier_reviews", len(rev.History), "node", sum.Node)
+	writeJSON(w, http.StatusOK, rev)
+}
+
+// nextReview is the review req makes of a phrase whose review was prev
+// (nil for none): req's call, with prev's at the end of the history.
+func nextReview(prev *Review, req reviewRequest) Review {
 	rev := Review{ReviewEntry: ReviewEntry{Call: *req.Call, Referee: *req.Referee, At: time.Now().UTC().Format(time.RFC3339Nano)}, History: []ReviewEntry{}}
 	if req.Note != nil {
 		rev.Note = *req.Note
@@ -337,17 +416,16 @@ func (s *Server) handleReview(w http.ResponseWriter, r *http.Request) {
 			rev.History = rev.History[len(rev.History)-maxHistory:]
 		}
 	}
+	return rev
+}
+
+// encodeReview is review.json's content for rev.
+func encodeReview(rev Review) ([]byte, error) {
 	data, err := json.MarshalIndent(rev, "", "  ")
-	if err == nil {
-		err = writeFileAtomic(filepath.Join(dir, ReviewFileName), append(data, '\n'))
-	}
 	if err != nil {
-		s.log.Error("cannot store a review", "session_id", key, "err", err)
-		s.writeError(w, nil, &httpError{http.StatusInternalServerError, protocol.CodeInternalError, fmt.Sprintf("store the review: %v (check the output directory)", err)})
-		return
+		return nil, fmt.Errorf("encode the review: %w", err)
 	}
-	s.log.Info("review recorded", "session_id", key, "call", rev.Call, "winner", sum.Winner, "agrees", sum.Status == StatusDone && rightofway.Agrees(rev.Call, sum.Winner), "earlier_reviews", len(rev.History))
-	writeJSON(w, http.StatusOK, rev)
+	return append(data, '\n'), nil
 }
 
 // readReview reads and validates a review's body; errors name the field.
@@ -420,12 +498,14 @@ type CallTally struct {
 	Rate     *float64 `json:"rate"`
 }
 
-// agreement counts the current review of every phrase with a result.
-func (s *Server) agreement() (Agreement, error) {
-	list, _, err := s.phrases()
+// agreement counts the current review of every phrase with a result (in
+// a cluster, every node's).
+func (s *Server) agreement(ctx context.Context) (Agreement, error) {
+	l, err := s.phrases(ctx)
 	if err != nil {
 		return Agreement{}, err
 	}
+	list := l.all
 	a := Agreement{ByCall: map[string]*CallTally{}}
 	for _, c := range []string{rightofway.CallLeft, rightofway.CallRight, rightofway.CallSimultaneous, rightofway.CallAbstain} {
 		a.ByCall[c] = &CallTally{}
@@ -457,8 +537,8 @@ func rate(n, d int) *float64 {
 	return &r
 }
 
-func (s *Server) handleAgreement(w http.ResponseWriter, _ *http.Request) {
-	a, err := s.agreement()
+func (s *Server) handleAgreement(w http.ResponseWriter, r *http.Request) {
+	a, err := s.agreement(r.Context())
 	if err != nil {
 		s.writeError(w, nil, &httpError{http.StatusInternalServerError, protocol.CodeInternalError, err.Error()})
 		return
@@ -491,7 +571,7 @@ func (c *agreementCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *agreementCollector) Collect(ch chan<- prometheus.Metric) {
-	a, err := c.s.agreement()
+	a, err := c.s.agreement(context.Background())
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.reviewed, err)
 		return

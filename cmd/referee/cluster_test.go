@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -391,6 +392,16 @@ func TestClusterServeNodeKilledAfterSignalAck(t *testing.T) {
 		if !slices.Contains(rec.Files, want) {
 			t.Errorf("stored artifacts %q lack %s", rec.Files, want)
 		}
+	}
+	// The other node lists the phrase of the stopped one as done, from
+	// the job, and serves its result.
+	if s := n2.listed(t, "strip4"); s == nil || s["status"] != "done" || s["winner"] != "right" || s["node"] != "serve-1" {
+		t.Errorf("serve-2 lists strip4 of the stopped serve-1 as %v; want done, right, on serve-1", s)
+	}
+	status, _, body := call(t, "GET", n2.url+server.PathSessions+"/strip4/files/result.json", "", nil)
+	var compact bytes.Buffer
+	if status != http.StatusOK || json.Compact(&compact, body) != nil || !bytes.Equal(compact.Bytes(), rec.Result) {
+		t.Errorf("serve-2 serves strip4's result.json: %d %s; want the worker's %s", status, body, rec.Result)
 	}
 	res, err := streamPhrase(t, n2.url, "strip4", 8, 0)
 	if err != nil {

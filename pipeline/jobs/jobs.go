@@ -8,12 +8,15 @@
 // A job is known by its phrase key: the session id for the first phrase
 // of that id, then "<id>-2", "<id>-3"... Capture boxes reuse one session id
 // for every phrase, so the key, not the id, is what makes a job unique: a
-// job delivered twice never produces two results.
+// job delivered twice never produces two results. The key is reserved in
+// the cluster's catalogue of phrases (Catalog), which also holds what the
+// review pages of every node list, serve and record.
 package jobs
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -73,15 +76,20 @@ func (e *FailedError) Error() string {
 	return fmt.Sprintf("the analysis of phrase %s failed on every one of its %d tries, and went to the dead letters: %s", e.Key, e.Attempts, e.Reason)
 }
 
-// Queue is the serve node's side: it submits jobs and waits for their end.
+// Queue is the serve node's side: it submits jobs and waits for their end,
+// and keeps the cluster's catalogue of phrases.
 type Queue interface {
+	Catalog
 	// Ready returns nil while jobs can be submitted, else an error that
 	// says why not and what to check. It does not block.
 	Ready() error
-	// Submit reserves a phrase key for spec.SessionID, stores the inputs
-	// (file names to local paths; jobs.SignalFile and spec.Video among
-	// them) and queues the job. While the queue is unreachable it waits,
-	// calling waiting with why, until ctx ends. It returns the key.
+	// Submit stores the inputs (file names to local paths; jobs.SignalFile
+	// and spec.Video among them) and queues the job under spec.Key, which
+	// Catalog.Reserve reserved; a key submitted before (a retry of a
+	// failed phrase) starts over. With spec.Key empty it reserves the
+	// first free key of spec.SessionID itself. While the queue is
+	// unreachable it waits, calling waiting with why, until ctx ends. It
+	// returns the key.
 	Submit(ctx context.Context, spec Spec, inputs map[string]string, waiting func(reason string)) (string, error)
 	// Wait relays the job's progress until it ends, then puts its
 	// artifacts in dir and returns the outcome; a job that failed for good
@@ -117,4 +125,73 @@ type Delivery interface {
 	Fail(ctx context.Context, err error) error
 	// Release gives the job back at once, untried: the worker stops.
 	Release()
+}
+
+// ErrUnknown is a phrase key the catalogue does not hold.
+var ErrUnknown = errors.New("no such phrase in the cluster")
+
+// Catalog is the cluster's list of phrases: every serve node publishes
+// the phrases it holds there, so that any node lists them all, serves
+// their files and takes their reviews. The catalogue stores what the
+// nodes give it verbatim: it reads none of it.
+type Catalog interface {
+	// Name is this node's name, as entries give it.
+	Name() string
+	// Reserve reserves for this node the first free phrase key of
+	// sessionID ("<id>", then "<id>-2", ...) that taken (this node's own
+	// directories) does not report taken either; no other node gets it.
+	// While the cluster is unreachable it waits, calling waiting with
+	// why, until ctx ends.
+	Reserve(ctx context.Context, sessionID string, taken func(key string) bool, waiting func(reason string)) (string, error)
+	// Publish stores what this node lists of the phrase key (summary)
+	// and the files it wrote itself for it (by name, verbatim), replacing
+	// those published before.
+	Publish(ctx context.Context, key string, summary json.RawMessage, files map[string][]byte) error
+	// Entries returns every phrase published, by key. It fails at once
+	// when the cluster is known to be unreachable.
+	Entries(ctx context.Context) (map[string]Entry, error)
+	// Entry returns the phrase key, or ErrUnknown.
+	Entry(ctx context.Context, key string) (Entry, error)
+	// SetReview replaces the review of the phrase key by what change
+	// makes of the current one (nil when there is none), as a
+	// compare-and-set: when another node changes it meanwhile, change is
+	// called again with that one. It returns the review stored, or
+	// ErrUnknown.
+	SetReview(ctx context.Context, key string, change func(current []byte) ([]byte, error)) ([]byte, error)
+	// Forget removes the phrase key, whose phrase this node dropped
+	// before its end (a shutdown cancelled its processing): no node lists
+	// it, its job if queued is dropped, and the key is free again.
+	Forget(ctx context.Context, key string) error
+	// FetchArtifact writes the artifact name of the phrase key, as its
+	// worker stored it, to the file dst.
+	FetchArtifact(ctx context.Context, key, name, dst string) error
+}
+
+// Entry is a phrase as the catalogue holds it.
+type Entry struct {
+	Key string
+	// Node is the serve node that holds the phrase's directory.
+	Node string
+	// Summary is what Node lists of the phrase, as it published it.
+	Summary json.RawMessage
+	// Files are the files Node wrote itself, by name, verbatim.
+	Files map[string][]byte
+	// Artifacts are the files the worker stored.
+	Artifacts []Artifact
+	// Review is the phrase's review, verbatim; nil when there is none.
+	Review []byte
+	// Analysed is the worker's result.json once the job is done, and
+	// Failed why it failed for good: what the job says, whether or not
+	// Node has published the phrase's end since (it may have stopped).
+	Analysed json.RawMessage
+	Failed   string
+}
+
+// Artifact is one file a worker stored for a phrase.
+type Artifact struct {
+	// Name is its path in the artifact directory, with slashes.
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+	// Digest identifies its content ("SHA-256=...").
+	Digest string `json:"digest"`
 }

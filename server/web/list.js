@@ -51,7 +51,9 @@
     try {
       const body = await api("/api/sessions");
       const text = JSON.stringify(body.sessions);
-      errorBox.hidden = true;
+      // In a cluster whose list cannot be read, the node lists its own.
+      errorBox.hidden = !body.partial;
+      errorBox.textContent = body.partial ? "Partial list: " + body.partial : "";
       if (text !== last) {
         last = text;
         sessions = body.sessions;

@@ -8,7 +8,9 @@
 //   - the stream REFEREE_DEAD (subjects referee.dead.<key>): the jobs whose
 //     tries ran out, with the reason, kept for Retention;
 //   - the key-value bucket referee-phrases: one record per phrase key, its
-//     state (queued, running, done, failed) and, once done, its result;
+//     state (reserved, queued, running, done, failed) and, once done, its
+//     result; what the serve node holding the phrase lists of it, and its
+//     review (the catalogue: jobs.Catalog);
 //   - the object store referee-files: a job's inputs (<key>/in/<name>)
 //     until its serve node has the result, and its artifacts
 //     (<key>/out/<try>/<name>) for Retention.
@@ -29,6 +31,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/referee-project/referee/pipeline/jobs"
 )
 
 // Names of what the package keeps in JetStream.
@@ -452,10 +456,13 @@ func (c *Conn) retry(ctx context.Context, timeout time.Duration, waiting func(st
 
 // States of a Record.
 const (
-	StateQueued  = "queued"
-	StateRunning = "running"
-	StateDone    = "done"
-	StateFailed  = "failed"
+	// StateReserved is a phrase key a serve node reserved (Reserve) for a
+	// phrase it has not submitted yet.
+	StateReserved = "reserved"
+	StateQueued   = "queued"
+	StateRunning  = "running"
+	StateDone     = "done"
+	StateFailed   = "failed"
 )
 
 // Record is what the key-value bucket holds for a phrase key.
@@ -475,13 +482,21 @@ type Record struct {
 	// Result is result.json as the worker wrote it, once done.
 	Result json.RawMessage `json:"result,omitempty"`
 	// Prefix and Files are where the artifacts are in the object store:
-	// Prefix + name for every name of Files.
-	Prefix string   `json:"prefix,omitempty"`
-	Files  []string `json:"files,omitempty"`
+	// Prefix + name for every name of Files; Objects adds their sizes and
+	// digests.
+	Prefix  string          `json:"prefix,omitempty"`
+	Files   []string        `json:"files,omitempty"`
+	Objects []jobs.Artifact `json:"objects,omitempty"`
 	// Reason is why the job failed: for good when State is failed, on
 	// the last try otherwise.
 	Reason   string    `json:"reason,omitempty"`
 	Finished time.Time `json:"finished,omitzero"`
+	// Summary and NodeFiles are what the node holding the phrase's
+	// directory published of it (Publish); Review is its review
+	// (SetReview). All three are the server's, kept verbatim.
+	Summary   json.RawMessage   `json:"summary,omitempty"`
+	NodeFiles map[string][]byte `json:"node_files,omitempty"`
+	Review    []byte            `json:"review,omitempty"`
 }
 
 // Record returns the record of a phrase key, with its revision.

@@ -18,7 +18,7 @@ import (
 
 // open starts an embedded JetStream and returns a connection to it named
 // name, and a function that opens more.
-func open(t *testing.T) func(name string) *Conn {
+func open(t testing.TB) func(name string) *Conn {
 	t.Helper()
 	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {

@@ -21,11 +21,12 @@ import (
 // "<id>-<maxKeySuffix>".
 const maxKeySuffix = 100000
 
-// Submit implements jobs.Queue: it reserves the first free phrase key of
-// spec.SessionID ("<id>", then "<id>-2", ...) by creating its record,
-// puts the inputs in the object store under <key>/in/, and publishes the
-// job with the key as its message id, so that a publish repeated after a
-// lost answer queues it once.
+// Submit implements jobs.Queue: it takes spec.Key, reserved by Reserve,
+// or reserves the first free phrase key of spec.SessionID ("<id>", then
+// "<id>-2", ...) by creating its record; puts the inputs in the object
+// store under <key>/in/; and publishes the job with the key and the
+// submission as its message id, so that a publish repeated after a lost
+// answer queues it once.
 func (c *Conn) Submit(ctx context.Context, spec jobs.Spec, inputs map[string]string, waiting func(string)) (string, error) {
 	spec.Node = c.opts.Name
 	spec.Submitted = time.Now().UTC()
@@ -33,14 +34,22 @@ func (c *Conn) Submit(ctx context.Context, spec jobs.Spec, inputs map[string]str
 	for name := range inputs {
 		names = append(names, name)
 	}
-	key, err := c.reserve(ctx, spec, names, waiting)
-	if err != nil {
-		return "", err
+	submission := nuid.Next()
+	key := spec.Key
+	if key == "" {
+		rec := Record{State: StateQueued, SessionID: spec.SessionID, Node: spec.Node, Submission: submission, Submitted: spec.Submitted, Inputs: names}
+		var err error
+		if key, err = c.reserve(ctx, rec, nil, waiting); err != nil {
+			return "", err
+		}
+	} else if err := c.resubmit(ctx, key, spec, submission, names); err != nil {
+		return key, err
 	}
 	spec.Key = key
 	for name, path := range inputs {
 		err := c.retry(ctx, c.opts.FileTimeout, waiting, func(ctx context.Context) error {
-			return c.putFile(ctx, key+"/in/"+name, path)
+			_, err := c.putFile(ctx, key+"/in/"+name, path)
+			return err
 		})
 		if err != nil {
 			return key, fmt.Errorf("store the input %s of phrase %s: %w", name, key, limitHint(err))
@@ -51,7 +60,7 @@ func (c *Conn) Submit(ctx context.Context, spec jobs.Spec, inputs map[string]str
 		return key, fmt.Errorf("encode the job of phrase %s: %w", key, err)
 	}
 	err = c.retry(ctx, c.opts.OpTimeout, waiting, func(ctx context.Context) error {
-		_, err := c.js.Publish(ctx, JobsSubject, body, jetstream.WithMsgID(key))
+		_, err := c.js.Publish(ctx, JobsSubject, body, jetstream.WithMsgID(key+"/"+submission))
 		if err != nil && !transient(err) {
 			// The stream holds MaxJobs already: wait for room like for
 			// an unreachable JetStream, the queue drains by itself.
@@ -74,23 +83,51 @@ func (c *Conn) Submit(ctx context.Context, spec jobs.Spec, inputs map[string]str
 	return key, nil
 }
 
+// resubmit makes the record of key, reserved by this node, a new job's:
+// queued, with no try, result nor artifacts yet. What the nodes published
+// of the phrase and its review stay.
+func (c *Conn) resubmit(ctx context.Context, key string, spec jobs.Spec, submission string, inputs []string) error {
+	_, err := c.update(ctx, key, func(r *Record) bool {
+		if r.Submission == submission {
+			return false // done by a try whose answer was lost
+		}
+		*r = Record{State: StateQueued, SessionID: spec.SessionID, Node: spec.Node, Submission: submission, Submitted: spec.Submitted, Inputs: inputs,
+			Summary: r.Summary, NodeFiles: r.NodeFiles, Review: r.Review}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("submit phrase %s: %w", key, limitHint(err))
+	}
+	return nil
+}
+
 // errQueueFull is retried by retry, as transient: the queue drains.
 var errQueueFull = errors.New("the job queue is full")
 
-// reserve creates the record of the first free phrase key of spec's
-// session id and returns the key.
-func (c *Conn) reserve(ctx context.Context, spec jobs.Spec, inputs []string, waiting func(string)) (string, error) {
-	rec := Record{State: StateQueued, SessionID: spec.SessionID, Node: spec.Node, Submission: nuid.Next(), Submitted: spec.Submitted, Inputs: inputs}
+// Reserve implements jobs.Catalog: the record it creates is in state
+// reserved until Submit queues the job.
+func (c *Conn) Reserve(ctx context.Context, sessionID string, taken func(string) bool, waiting func(string)) (string, error) {
+	rec := Record{State: StateReserved, SessionID: sessionID, Node: c.opts.Name, Submission: nuid.Next(), Submitted: time.Now().UTC()}
+	return c.reserve(ctx, rec, taken, waiting)
+}
+
+// reserve creates rec as the record of the first free phrase key of its
+// session id that taken, if not nil, does not report taken, and returns
+// the key.
+func (c *Conn) reserve(ctx context.Context, rec Record, taken func(string) bool, waiting func(string)) (string, error) {
 	value, err := json.Marshal(rec)
 	if err != nil {
-		return "", fmt.Errorf("encode the record of session %s: %w", spec.SessionID, err)
+		return "", fmt.Errorf("encode the record of session %s: %w", rec.SessionID, err)
 	}
 	for n := 1; n <= maxKeySuffix; n++ {
-		key := spec.SessionID
+		key := rec.SessionID
 		if n > 1 {
 			key += "-" + strconv.Itoa(n)
 		}
-		taken := false
+		if taken != nil && taken(key) {
+			continue
+		}
+		other := false
 		err := c.retry(ctx, c.opts.OpTimeout, waiting, func(ctx context.Context) error {
 			h, err := c.handles(ctx)
 			if err != nil {
@@ -103,34 +140,33 @@ func (c *Conn) reserve(ctx context.Context, spec jobs.Spec, inputs []string, wai
 				if gerr != nil {
 					return gerr
 				}
-				taken = have.Submission != rec.Submission
+				other = have.Submission != rec.Submission
 				return nil
 			}
 			return err
 		})
 		if err != nil {
-			return "", fmt.Errorf("reserve a phrase key for session %s in %s: %w", spec.SessionID, StateBucket, limitHint(err))
+			return "", fmt.Errorf("reserve a phrase key for session %s in %s: %w", rec.SessionID, StateBucket, limitHint(err))
 		}
-		if !taken {
+		if !other {
 			return key, nil
 		}
 	}
-	return "", fmt.Errorf("session %s has %d phrases in %s already: no phrase key is free (use new session ids, or a shorter --nats-retention)", spec.SessionID, maxKeySuffix, StateBucket)
+	return "", fmt.Errorf("session %s has %d phrases in %s already: no phrase key is free (use new session ids, or a shorter --nats-retention)", rec.SessionID, maxKeySuffix, StateBucket)
 }
 
 // putFile stores the file at path as the object name.
-func (c *Conn) putFile(ctx context.Context, name, path string) error {
+func (c *Conn) putFile(ctx context.Context, name, path string) (*jetstream.ObjectInfo, error) {
 	h, err := c.handles(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return &fileError{err}
+		return nil, &fileError{err}
 	}
 	defer f.Close()
-	_, err = h.files.Put(ctx, jetstream.ObjectMeta{Name: name}, f)
-	return err
+	return h.files.Put(ctx, jetstream.ObjectMeta{Name: name}, f)
 }
 
 // fileError is a local file that cannot be read or written: retrying

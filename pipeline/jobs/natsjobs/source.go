@@ -240,6 +240,7 @@ func (d *delivery) Complete(ctx context.Context, result []byte, dir string) erro
 	c, key := d.c, d.spec.Key
 	prefix := key + "/out/" + strconv.Itoa(d.attempt) + "/"
 	var names []string
+	var objects []jobs.Artifact
 	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
 		if err != nil || !e.Type().IsRegular() {
 			return err
@@ -250,7 +251,11 @@ func (d *delivery) Complete(ctx context.Context, result []byte, dir string) erro
 		}
 		name := filepath.ToSlash(rel)
 		if err := c.retry(ctx, c.opts.FileTimeout, nil, func(ctx context.Context) error {
-			return c.putFile(ctx, prefix+name, path)
+			info, err := c.putFile(ctx, prefix+name, path)
+			if err == nil {
+				objects = append(objects, jobs.Artifact{Name: name, Size: int64(info.Size), Digest: info.Digest})
+			}
+			return err
 		}); err != nil {
 			return fmt.Errorf("store the artifact %s: %w", name, limitHint(err))
 		}
@@ -266,8 +271,7 @@ func (d *delivery) Complete(ctx context.Context, result []byte, dir string) erro
 		if r.State == StateDone || r.State == StateFailed {
 			return false
 		}
-		*r = Record{State: StateDone, SessionID: r.SessionID, Node: r.Node, Submission: r.Submission, Submitted: r.Submitted, Inputs: r.Inputs,
-			Attempts: d.attempt, Worker: c.opts.Name, Result: result, Prefix: prefix, Files: names, Finished: time.Now().UTC()}
+		r.State, r.Attempts, r.Worker, r.Result, r.Prefix, r.Files, r.Objects, r.Reason, r.Finished = StateDone, d.attempt, c.opts.Name, result, prefix, names, objects, "", time.Now().UTC()
 		won = true
 		return true
 	})

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/referee-project/referee/protocol"
+	"github.com/referee-project/referee/server"
+)
+
+// call sends a request to a serve node and returns the status, the
+// headers and the body.
+func call(t *testing.T, method, url, body string, header http.Header) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, data
+}
+
+// nodeList is a node's GET /api/sessions.
+type nodeList struct {
+	Sessions []map[string]any `json:"sessions"`
+	Partial  string           `json:"partial"`
+}
+
+func (n *testNode) list(t *testing.T) nodeList {
+	t.Helper()
+	status, _, body := call(t, "GET", n.url+server.PathSessions, "", nil)
+	var l nodeList
+	if status != http.StatusOK || json.Unmarshal(body, &l) != nil {
+		t.Fatalf("GET %s on %s: %d %s", server.PathSessions, n.url, status, body)
+	}
+	return l
+}
+
+// listed returns the phrase key of a node's list, or nil.
+func (n *testNode) listed(t *testing.T, key string) map[string]any {
+	t.Helper()
+	for _, s := range n.list(t).Sessions {
+		if s["session_id"] == key {
+			return s
+		}
+	}
+	return nil
+}
+
+// phraseKey is the key a streamed phrase got: its artifact directory's name.
+func phraseKey(t *testing.T, res []byte) string {
+	t.Helper()
+	var r struct {
+		ArtifactDir string `json:"artifact_dir"`
+	}
+	if err := json.Unmarshal(res, &r); err != nil || r.ArtifactDir == "" {
+		t.Fatalf("result without an artifact directory: %s", res)
+	}
+	return filepath.Base(r.ArtifactDir)
+}
+
+// refused checks an error answer: its status and message.
+func refused(t *testing.T, what string, status int, body []byte, wantStatus int, want string) {
+	t.Helper()
+	var e protocol.Error
+	if status != wantStatus || json.Unmarshal(body, &e) != nil || !strings.Contains(e.ErrorMessage, want) {
+		t.Errorf("%s: %d %s, want %d and a message with %q", what, status, body, wantStatus, want)
+	}
+}
+
+// TestClusterCatalog streams through one serve node and asks the other:
+// the same list, the same phrase and byte-identical files, reviews seen
+// on both, one key per phrase everywhere (the node's directory is named
+// after it), the bad inputs of the review API on the node without the
+// files, and a JetStream gone: the list falls back to the node's own
+// phrases and says so, a review is refused and nothing is lost.
+func TestClusterCatalog(t *testing.T) {
+	tc := newTestCluster(t, 700*time.Millisecond, nil)
+	a, b := tc.node("serve-1"), tc.node("serve-2")
+	tc.worker("worker-1")
+
+	// A phrase being analysed is listed as processing by the other node,
+	// which refuses its review.
+	done := make(chan []byte, 1)
+	go func() {
+		res, err := streamPhrase(t, a.url, "strip1", 8, 0)
+		if err != nil {
+			t.Errorf("stream strip1 through serve-1: %v\nlog:\n%s", err, a.logs.String())
+			done <- nil
+			return
+		}
+		done <- res.Raw
+	}()
+	tc.began()
+	if s := b.listed(t, "strip1"); s == nil || s["status"] != server.StatusProcessing || s["node"] != "serve-1" {
+		t.Errorf("serve-2 lists strip1 being analysed as %v, want processing on serve-1", s)
+	}
+	status, _, body := call(t, "POST", b.url+server.PathSessions+"/strip1/review", `{"call":"left","referee":"Ann"}`, nil)
+	refused(t, "review while processing", status, body, http.StatusConflict, "session strip1 is still processing: review it once it is processed")
+	raw := recv(t, done)
+	if raw == nil {
+		return
+	}
+	if key := phraseKey(t, raw); key != "strip1" {
+		t.Fatalf("the first phrase of strip1 has the key %s", key)
+	}
+
+	// The same list on both nodes, at once: the node published it before
+	// its client had the result.
+	onA, onB := a.listed(t, "strip1"), b.listed(t, "strip1")
+	if onB == nil || onB["status"] != server.StatusDone || onB["winner"] != "right" || onB["node"] != "serve-1" || onB["frames"] != float64(8) {
+		t.Errorf("serve-2 lists strip1 as %v", onB)
+	}
+	if !reflect.DeepEqual(onA, onB) {
+		t.Errorf("the nodes list strip1 differently:\nserve-1 %v\nserve-2 %v", onA, onB)
+	}
+
+	// The same phrase, and its files byte for byte, from serve-2, which
+	// has them from the cluster.
+	detail := func(n *testNode) map[string]any {
+		status, _, body := call(t, "GET", n.url+server.PathSessions+"/strip1", "", nil)
+		var d map[string]any
+		if status != http.StatusOK || json.Unmarshal(body, &d) != nil {
+			t.Fatalf("GET strip1 on %s: %d %s", n.url, status, body)
+		}
+		return d
+	}
+	dA, dB := detail(a), detail(b)
+	if !reflect.DeepEqual(dA, dB) {
+		t.Errorf("the nodes give strip1 differently:\nserve-1 %v\nserve-2 %v", dA, dB)
+	}
+	files, _ := dA["files"].([]any)
+	var names []string
+	for _, f := range files {
+		names = append(names, f.(map[string]any)["name"].(string))
+	}
+	for _, want := range []string{"result.json", "signal.txt", "video.avi"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("strip1's files %q lack %s", names, want)
+		}
+	}
+	for _, name := range names {
+		path := server.PathSessions + "/strip1/files/" + name
+		sa, ha, fa := call(t, "GET", a.url+path, "", nil)
+		sb, hb, fb := call(t, "GET", b.url+path, "", nil)
+		if sa != http.StatusOK || sb != http.StatusOK || !bytes.Equal(fa, fb) || len(fa) == 0 || ha.Get("Content-Type") != hb.Get("Content-Type") {
+			t.Errorf("%s: serve-1 %d (%d bytes, %s), serve-2 %d (%d bytes, %s); want the same file", name, sa, len(fa), ha.Get("Content-Type"), sb, len(fb), hb.Get("Content-Type"))
+		}
+	}
+	_, _, video := call(t, "GET", a.url+server.PathSessions+"/strip1/files/video.avi", "", nil)
+	status, h, part := call(t, "GET", b.url+server.PathSessions+"/strip1/files/video.avi", "", http.Header{"Range": {"bytes=100-199"}})
+	if status != http.StatusPartialContent || !bytes.Equal(part, video[100:200]) || h.Get("Content-Range") != "bytes 100-199/"+strconv.Itoa(len(video)) {
+		t.Errorf("a range of the video from serve-2: %d %q, %d bytes", status, h.Get("Content-Range"), len(part))
+	}
+
+	// Bad input on the node without the files: unknown phrase, unknown
+	// file, traversals, all 404 and nothing read.
+	status, _, body = call(t, "GET", b.url+server.PathSessions+"/nosuch", "", nil)
+	refused(t, "unknown session on serve-2", status, body, http.StatusNotFound, `no session "nosuch": see GET /api/sessions for the sessions this server holds`)
+	for _, p := range []string{
+		"/strip1/files/nosuch.txt", "/strip1/files/..%2F..%2Fserve-1", "/strip1/files/%2E%2E", "/strip1/files/.result.json.tmp",
+		"/..%2Fstrip1/files/result.json", "/strip1/files/..%5Cresult.json", "/nosuch/files/video.avi", "/strip1-9/files/result.json",
+	} {
+		status, _, body := call(t, "GET", b.url+server.PathSessions+p, "", nil)
+		refused(t, "GET "+p+" on serve-2", status, body, http.StatusNotFound, "has no file")
+	}
+
+	// A review on serve-2 shows on serve-1, in its list and in the
+	// phrase's directory; a second on serve-1 keeps the first in its
+	// history on both.
+	status, _, body = call(t, "POST", b.url+server.PathSessions+"/strip1/review", `{"call":"left","referee":"Ann"}`, nil)
+	if status != http.StatusOK {
+		t.Fatalf("review on serve-2: %d %s", status, body)
+	}
+	review := func(n *testNode) map[string]any {
+		s := n.listed(t, "strip1")
+		r, _ := s["review"].(map[string]any)
+		return r
+	}
+	if r := review(a); r == nil || r["call"] != "left" || r["referee"] != "Ann" {
+		t.Errorf("serve-1 lists strip1's review as %v", r)
+	}
+	_, _, fileA := call(t, "GET", a.url+server.PathSessions+"/strip1/files/review.json", "", nil)
+	_, _, fileB := call(t, "GET", b.url+server.PathSessions+"/strip1/files/review.json", "", nil)
+	if !bytes.Equal(fileA, fileB) || !bytes.Contains(fileA, []byte(`"referee": "Ann"`)) {
+		t.Errorf("review.json: serve-1 %s, serve-2 %s", fileA, fileB)
+	}
+	status, _, body = call(t, "POST", a.url+server.PathSessions+"/strip1/review", `{"call":"right","referee":"Bob"}`, nil)
+	if status != http.StatusOK {
+		t.Fatalf("review on serve-1: %d %s", status, body)
+	}
+	if r := review(b); r == nil || r["call"] != "right" || len(r["history"].([]any)) != 1 {
+		t.Errorf("serve-2 lists strip1's review as %v, want Bob's with Ann's in its history", r)
+	}
+	if dA, dB := detail(a), detail(b); !reflect.DeepEqual(dA, dB) {
+		t.Errorf("after the reviews the nodes give strip1 differently:\nserve-1 %v\nserve-2 %v", dA, dB)
+	}
+
+	// The same session id through both nodes at once: two keys, each the
+	// directory's name on its node.
+	var wg sync.WaitGroup
+	keys := make([]string, 2)
+	for i, n := range []*testNode{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := streamPhrase(t, n.url, "strip2", 8, 0)
+			if err != nil {
+				t.Errorf("stream strip2 through %s: %v", n.url, err)
+				return
+			}
+			keys[i] = phraseKey(t, res.Raw)
+		}()
+	}
+	wg.Wait()
+	slices.Sort(keys)
+	if !slices.Equal(keys, []string{"strip2", "strip2-2"}) {
+		t.Errorf("two phrases of strip2 got the keys %q, want strip2 and strip2-2", keys)
+	}
+	for _, n := range []*testNode{a, b} {
+		for _, key := range keys {
+			if s := n.listed(t, key); s == nil || s["status"] != server.StatusDone {
+				t.Errorf("%s lists %s as %v", n.url, key, s)
+			}
+		}
+	}
+
+	// JetStream gone: each node lists its own phrases at once and says
+	// why; a review is refused, and nothing of it is kept.
+	tc.js.stop()
+	began := time.Now()
+	l := b.list(t)
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("the list took %s with JetStream gone", took)
+	}
+	if !strings.Contains(l.Partial, "only this node's phrases are listed: the cluster's list cannot be read") || len(l.Sessions) != 1 || l.Sessions[0]["node"] != "serve-2" {
+		t.Errorf("serve-2's list with JetStream gone: %+v", l)
+	}
+	status, _, body = call(t, "POST", b.url+server.PathSessions+"/strip1/review", `{"call":"abstain","referee":"Cy"}`, nil)
+	refused(t, "review with JetStream gone", status, body, http.StatusServiceUnavailable, "the cluster cannot be asked")
+	status, _, body = call(t, "GET", b.url+server.PathSessions+"/strip1/files/result.json", "", nil)
+	refused(t, "a file of serve-1's with JetStream gone", status, body, http.StatusServiceUnavailable, "the cluster cannot be asked")
+	tc.js.start()
+	deadline := time.Now().Add(20 * time.Second)
+	for b.list(t).Partial != "" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if r := review(b); r == nil || r["call"] != "right" || r["referee"] != "Bob" {
+		t.Errorf("after JetStream's return serve-2 lists strip1's review as %v, want Bob's", r)
+	}
+	if l := b.list(t); l.Partial != "" || len(l.Sessions) != 3 {
+		t.Errorf("after JetStream's return serve-2 lists %d phrases (partial %q), want 3", len(l.Sessions), l.Partial)
+	}
+}

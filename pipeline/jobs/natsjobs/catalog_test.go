@@ -1,0 +1,135 @@
+package natsjobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/referee-project/referee/pipeline/jobs"
+)
+
+// TestCatalog: keys reserved past those a node holds, published entries
+// listed by every node, reviews changed at once by many nodes with none
+// lost, a forgotten key free again, and unknown keys.
+func TestCatalog(t *testing.T) {
+	conn := open(t)
+	a, b := conn("serve-1"), conn("serve-2")
+	ctx := context.Background()
+
+	// serve-1 holds a directory s1 from before: its key is s1-2; serve-2
+	// then gets s1, which the cluster does not hold yet.
+	k1, err := a.Reserve(ctx, "s1", func(key string) bool { return key == "s1" }, nil)
+	if err != nil || k1 != "s1-2" {
+		t.Fatalf("reserve on serve-1: %q, %v; want s1-2", k1, err)
+	}
+	k2, err := b.Reserve(ctx, "s1", func(string) bool { return false }, nil)
+	if err != nil || k2 != "s1" {
+		t.Fatalf("reserve on serve-2: %q, %v; want s1", k2, err)
+	}
+	k3, err := b.Reserve(ctx, "s1", func(string) bool { return false }, nil)
+	if err != nil || k3 != "s1-3" {
+		t.Fatalf("third reserve: %q, %v; want s1-3", k3, err)
+	}
+
+	// Reserved but not published: no entry yet.
+	if entries, err := b.Entries(ctx); err != nil || len(entries) != 0 {
+		t.Errorf("entries before any publish: %v, %v", entries, err)
+	}
+	if _, err := b.Entry(ctx, k1); !errors.Is(err, jobs.ErrUnknown) {
+		t.Errorf("entry of an unpublished key: %v, want ErrUnknown", err)
+	}
+	result := []byte("{\n  \"winner\": \"left\"\n}\n")
+	if err := a.Publish(ctx, k1, json.RawMessage(`{"status":"done"}`), map[string][]byte{"result.json": result}); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := b.Entries(ctx)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("entries: %v, %v", entries, err)
+	}
+	e := entries[k1]
+	if e.Node != "serve-1" || string(e.Summary) != `{"status":"done"}` || string(e.Files["result.json"]) != string(result) || e.Review != nil {
+		t.Errorf("serve-2's entry of %s: %+v", k1, e)
+	}
+
+	// Ten reviews at once from two nodes: each sees the one before.
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := []*Conn{a, b}[i%2]
+			_, err := c.SetReview(ctx, k1, func(current []byte) ([]byte, error) {
+				return append(append([]byte{}, current...), fmt.Sprintf("%d;", i)...), nil
+			})
+			if err != nil {
+				t.Errorf("review %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	e, err = a.Entry(ctx, k1)
+	if err != nil || strings.Count(string(e.Review), ";") != 10 {
+		t.Errorf("after ten reviews: %q, %v; want all ten", e.Review, err)
+	}
+	for i := range 10 {
+		if !strings.Contains(string(e.Review), fmt.Sprintf("%d;", i)) {
+			t.Errorf("review %d lost: %q", i, e.Review)
+		}
+	}
+	// A change that fails stores nothing; an unknown key is ErrUnknown.
+	refusal := errors.New("not a review")
+	if _, err := b.SetReview(ctx, k1, func([]byte) ([]byte, error) { return nil, refusal }); !errors.Is(err, refusal) {
+		t.Errorf("a refused change: %v", err)
+	}
+	for _, key := range []string{"nosuch", k2, "../s1"} {
+		if _, err := b.SetReview(ctx, key, func(c []byte) ([]byte, error) { return c, nil }); !errors.Is(err, jobs.ErrUnknown) {
+			t.Errorf("review of %q: %v, want ErrUnknown", key, err)
+		}
+		if err := b.FetchArtifact(ctx, key, "video.avi", t.TempDir()+"/v"); !errors.Is(err, jobs.ErrUnknown) {
+			t.Errorf("artifact of %q: %v, want ErrUnknown", key, err)
+		}
+	}
+	if again, _ := a.Entry(ctx, k1); string(again.Review) != string(e.Review) {
+		t.Errorf("a refused change changed the review: %q", again.Review)
+	}
+
+	// A forgotten key is listed nowhere and free again.
+	if err := b.Forget(ctx, k2); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := a.Reserve(ctx, "s1", func(string) bool { return false }, nil); err != nil || k != "s1" {
+		t.Errorf("reserve after forget: %q, %v; want s1", k, err)
+	}
+}
+
+// BenchmarkEntries lists a catalogue of 200 done phrases, each with a
+// 3 KB result.json and a review: what every poll of a review page costs
+// in a cluster.
+func BenchmarkEntries(b *testing.B) {
+	conn := open(b)
+	c := conn("serve-1")
+	ctx := context.Background()
+	result := []byte(strings.Repeat("x", 3000))
+	for i := range 200 {
+		key, err := c.Reserve(ctx, "bench", nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Publish(ctx, key, json.RawMessage(fmt.Sprintf(`{"status":"done","frames":%d}`, i)), map[string][]byte{"result.json": result}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.SetReview(ctx, key, func([]byte) ([]byte, error) { return []byte(`{"call":"left"}`), nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		entries, err := c.Entries(ctx)
+		if err != nil || len(entries) != 200 {
+			b.Fatalf("%d entries, %v", len(entries), err)
+		}
+	}
+}

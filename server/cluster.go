@@ -1,0 +1,290 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/pipeline/jobs"
+	"github.com/referee-project/referee/protocol"
+)
+
+// In a cluster (Config.Jobs), a phrase has one key everywhere: the node
+// that processes it reserves the key in the cluster's catalogue first and
+// names its directory after it. The node publishes the phrase's summary
+// and the files it writes itself (result.json, failure.json) when they
+// change; reviews are stored in the catalogue. Any node then lists every
+// phrase and answers for one it holds no directory of from the catalogue
+// and the workers' artifacts.
+
+// publishTimeout bounds publishing a phrase to the catalogue: a node that
+// cannot leaves the other nodes' view as it was, and goes on.
+const publishTimeout = 10 * time.Second
+
+// nodeName is the node's name in the cluster, or "" without one.
+func (s *Server) nodeName() string {
+	if s.cfg.Jobs == nil {
+		return ""
+	}
+	return s.cfg.Jobs.Name()
+}
+
+// claim returns the artifact directory of the phrase of s, claiming its
+// key (claimArtifactDir). In a cluster the key is reserved in the
+// catalogue first, passing over the keys of this node's directories; a
+// session submitted before a restart takes the key of its job again.
+func (srv *Server) claim(ctx context.Context, s *session, fwd *progressForwarder) (string, error) {
+	q := srv.cfg.Jobs
+	if q == nil {
+		_, dir, err := claimArtifactDir(srv.cfg.OutputDir, s)
+		return dir, err
+	}
+	s.mu.Lock()
+	key := s.key
+	s.mu.Unlock()
+	if key == "" {
+		key = srv.submittedKey(s)
+	}
+	if key == "" {
+		taken := func(key string) bool {
+			_, err := os.Lstat(filepath.Join(srv.cfg.OutputDir, key))
+			return !errors.Is(err, fs.ErrNotExist)
+		}
+		var err error
+		key, err = q.Reserve(ctx, s.id, taken, func(reason string) {
+			s.log.Warn("waiting to submit the phrase", "step", "reserve its key", "reason", reason)
+			fwd.report(protocol.StageVideoReconstruction, 0, reason)
+		})
+		if err != nil {
+			return "", fmt.Errorf("reserve the phrase's key in the analysis cluster: %w", err)
+		}
+		if key != s.id {
+			s.log.Info("an earlier phrase has this session id: this one's key is the next free one", "key", key)
+		}
+	}
+	s.mu.Lock()
+	s.key = key
+	s.mu.Unlock()
+	_, dir, err := claimArtifactDir(srv.cfg.OutputDir, s)
+	if err != nil {
+		return "", err
+	}
+	srv.publish(ctx, s, dir)
+	return dir, nil
+}
+
+// publish tells the catalogue what this node lists of the phrase in dir
+// (processing until it has a result or a failure) and gives it the files
+// the node wrote itself. Without a cluster it does nothing.
+func (srv *Server) publish(ctx context.Context, s *session, dir string) {
+	q := srv.cfg.Jobs
+	if q == nil {
+		return
+	}
+	key := filepath.Base(dir)
+	sum := readSummary(dir, key)
+	if sum.Status == "" {
+		sum.Status, sum.StartedAt, sum.Frames = StatusProcessing, s.created.UTC().Format(time.RFC3339Nano), s.spool.Count()
+	}
+	// Reviews travel apart, through SetReview.
+	sum.Review, sum.Node = nil, q.Name()
+	summary, err := json.Marshal(sum)
+	if err != nil {
+		s.log.Warn("cannot encode the phrase's summary for the cluster", "phrase", key, "err", err)
+		return
+	}
+	files := map[string][]byte{}
+	for _, name := range []string{pipeline.ResultFileName, FailureFileName} {
+		if data, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+			files[name] = data
+		}
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	if err := q.Publish(pctx, key, summary, files); err != nil {
+		s.log.Warn("cannot publish the phrase to the cluster: the other nodes list it as it was before", "phrase", key, "status", sum.Status, "err", err)
+	}
+}
+
+// forget removes from the catalogue the phrase in dir, whose run a
+// shutdown cancelled, as its directory is: the phrase did not fail, and
+// its key is free again. Without a cluster it does nothing.
+func (srv *Server) forget(s *session, dir string) {
+	q := srv.cfg.Jobs
+	if q == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	if err := q.Forget(ctx, filepath.Base(dir)); err != nil {
+		s.log.Warn("cannot remove a cancelled phrase from the cluster: the other nodes list it as processing until --nats-retention", "phrase", filepath.Base(dir), "err", err)
+	}
+}
+
+// syncReview returns the cluster's review of the phrase key, held here
+// with the review local (nil if none), and writes it to the phrase's
+// review.json when they differ, so that the directory (and `referee
+// eval` over it) has the review recorded on another node.
+func (s *Server) syncReview(key string, local *Review, stored []byte) *Review {
+	var r Review
+	if err := json.Unmarshal(stored, &r); err != nil {
+		s.log.Warn("the cluster's review of a phrase cannot be read; keeping this node's", "phrase", key, "err", err)
+		return local
+	}
+	// A review recorded here since the cluster's list was read is newer:
+	// the next list brings the cluster's up to it.
+	if local != nil && (local.ReviewEntry == r.ReviewEntry && len(local.History) == len(r.History) || parseTime(local.At).After(parseTime(r.At))) {
+		return local
+	}
+	s.reviews.mu.Lock()
+	defer s.reviews.mu.Unlock()
+	if err := writeFileAtomic(filepath.Join(s.cfg.OutputDir, key, ReviewFileName), stored); err != nil {
+		s.log.Warn("cannot copy the cluster's review of a phrase into its directory", "phrase", key, "err", err)
+	}
+	return &r
+}
+
+// remoteDetail is GET /api/sessions/{id} of a phrase another node holds:
+// its files are those the node wrote, the worker's artifacts and the
+// review, as that node lists them.
+func remoteDetail(d *phraseDetail, e jobs.Entry) {
+	data, ok := e.Files[pipeline.ResultFileName]
+	if !ok {
+		data = e.Analysed // the worker's, its node having not published its own
+	}
+	if (d.Status == StatusDone || d.Status == StatusFailed) && json.Valid(data) {
+		d.Result = data
+	}
+	sizes := map[string]int64{}
+	for _, a := range e.Artifacts {
+		if servable(a.Name) {
+			sizes[a.Name] = a.Size
+		}
+	}
+	for name, data := range e.Files {
+		sizes[name] = int64(len(data))
+	}
+	if e.Review != nil {
+		sizes[ReviewFileName] = int64(len(e.Review))
+	}
+	for name, size := range sizes {
+		if servable(name) {
+			d.Files = append(d.Files, FileInfo{name, size, contentType(name)})
+		}
+	}
+	slices.SortFunc(d.Files, func(a, b FileInfo) int { return strings.Compare(a.Name, b.Name) })
+}
+
+// serveRemoteFile is GET /api/sessions/{id}/files/{name} of a phrase this
+// node holds no directory of: from the catalogue, or the worker's
+// artifact fetched once into the node's cache. A phrase or file the
+// cluster does not have is notFound; a cluster that cannot be asked is
+// 503.
+func (s *Server) serveRemoteFile(w http.ResponseWriter, r *http.Request, key, name string, notFound *httpError) {
+	q := s.cfg.Jobs
+	ctx, cancel := context.WithTimeout(r.Context(), listTimeout)
+	e, err := q.Entry(ctx, key)
+	cancel()
+	if errors.Is(err, jobs.ErrUnknown) {
+		s.writeError(w, nil, notFound)
+		return
+	}
+	if err != nil {
+		s.writeError(w, nil, clusterUnreachable(fmt.Sprintf("session %s is held by another node", key), err))
+		return
+	}
+	data, ok := e.Files[name]
+	if name == ReviewFileName && e.Review != nil {
+		data, ok = e.Review, true
+	}
+	if ok {
+		sum := sha256.Sum256(data)
+		serveFileHeaders(w, name, `"`+hex.EncodeToString(sum[:16])+`"`, int64(len(data)))
+		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
+		return
+	}
+	i := slices.IndexFunc(e.Artifacts, func(a jobs.Artifact) bool { return a.Name == name })
+	if i < 0 {
+		s.writeError(w, nil, notFound)
+		return
+	}
+	a := e.Artifacts[i]
+	path, err := s.cachedArtifact(r.Context(), key, a)
+	if errors.Is(err, jobs.ErrUnknown) {
+		s.writeError(w, nil, notFound)
+		return
+	}
+	if err != nil {
+		s.log.Warn("cannot fetch a phrase's artifact from the cluster", "phrase", key, "file", name, "err", err)
+		s.writeError(w, nil, clusterUnreachable(fmt.Sprintf("file %s of session %s is held by the cluster", name, key), err))
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		s.writeError(w, nil, notFound)
+		return
+	}
+	defer f.Close()
+	digest := sha256.Sum256([]byte(a.Digest))
+	serveFileHeaders(w, name, `"`+hex.EncodeToString(digest[:16])+`"`, a.Size)
+	http.ServeContent(w, r, name, time.Time{}, f)
+}
+
+// clusterUnreachable is the answer when the cluster cannot be asked.
+func clusterUnreachable(what string, err error) *httpError {
+	return &httpError{http.StatusServiceUnavailable, protocol.CodeInternalError, fmt.Sprintf("%s, and the cluster cannot be asked: %v; try again when NATS JetStream is back", what, err)}
+}
+
+// cacheDir is where a node keeps the artifacts it fetched from the
+// cluster, named by their digests: a file is fetched once, and never
+// stale. Removing it at any time is safe. Its name is no phrase key, so
+// that an output directory set to the data directory never lists it.
+func (s *Server) cacheDir() string { return filepath.Join(s.cfg.DataDir, ".cluster-cache") }
+
+// cachedArtifact returns the path of a's copy in the cache, fetching it
+// first when the cache has none.
+func (s *Server) cachedArtifact(ctx context.Context, key string, a jobs.Artifact) (string, error) {
+	sum := sha256.Sum256([]byte(a.Digest))
+	path := filepath.Join(s.cacheDir(), hex.EncodeToString(sum[:]))
+	if fi, err := os.Stat(path); err == nil && fi.Size() == a.Size {
+		return path, nil
+	}
+	if err := os.MkdirAll(s.cacheDir(), 0o755); err != nil {
+		return "", fmt.Errorf("create the cache %s: %w (check --data-dir)", s.cacheDir(), err)
+	}
+	tmp, err := os.CreateTemp(s.cacheDir(), ".fetch-*")
+	if err != nil {
+		return "", fmt.Errorf("create a file in the cache %s: %w (check --data-dir)", s.cacheDir(), err)
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	if err := s.cfg.Jobs.FetchArtifact(ctx, key, a.Name, tmp.Name()); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", fmt.Errorf("keep the fetched artifact in the cache: %w", err)
+	}
+	return path, nil
+}
+
+// serveFileHeaders sets the headers handleFile gives a file, and a write
+// deadline that grows with its size.
+func serveFileHeaders(w http.ResponseWriter, name, etag string, size int64) {
+	w.Header().Set("Content-Type", contentType(name))
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "private, no-cache")
+	// A video is large: the deadline grows with it, at 1 MB/s at least.
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeWait + time.Duration(size/(1<<20))*time.Second))
+}
