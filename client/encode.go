@@ -90,12 +90,13 @@ func startEncoder(ctx context.Context, src frameSource, first bgr.Image, cfg enc
 }
 
 // workersFor is how many encoders an encoding deserves: JPEG and PNG cost
-// milliseconds per frame and scale with cores; raw is a copy.
+// milliseconds per frame and scale with the CPUs this process may use
+// (GOMAXPROCS); raw is a copy.
 func workersFor(encoding string) int {
 	if encoding == protocol.EncodingRaw {
 		return 1
 	}
-	return runtime.NumCPU()
+	return runtime.GOMAXPROCS(0)
 }
 
 // frames yields the encoded frames in order. After a failed read or encode

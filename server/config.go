@@ -118,7 +118,7 @@ type Config struct {
 	// flight. Default 64.
 	Window int
 	// ProcessingWorkers bounds how many sessions are processed at once.
-	// Default the number of CPUs.
+	// Default GOMAXPROCS: the CPUs this process may use.
 	ProcessingWorkers int
 	// KeepaliveTimeout is how long a connection may stay silent (no message,
 	// no pong) before the peer is taken for gone; pings go out at nine
@@ -281,7 +281,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.MaxMessageBytes, DefaultMaxMessageBytes)
 	setDefault(&c.MaxUploadBytes, DefaultMaxUploadBytes)
 	setDefault(&c.Window, DefaultWindow)
-	setDefault(&c.ProcessingWorkers, runtime.NumCPU())
+	setDefault(&c.ProcessingWorkers, runtime.GOMAXPROCS(0))
 	setDefault(&c.KeepaliveTimeout, DefaultKeepaliveTimeout)
 	setDefault(&c.MaxFramesPerSession, DefaultMaxFrames)
 	setDefault(&c.MaxConnsPerAddr, DefaultMaxConnsPerAddr)

@@ -640,7 +640,7 @@ func (b *benchRunner) measure(out *benchRun, sessions []benchSession, samples []
 // time; this is not part of any figure.
 func (b *benchRunner) verify(ctx context.Context, out *benchRun, sessions []benchSession) error {
 	problems := make([]error, len(sessions))
-	sem := make(chan struct{}, max(1, runtime.NumCPU()))
+	sem := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
 	var wg sync.WaitGroup
 	pprof.Do(ctx, pprof.Labels("case", b.c.Name, "protocol", b.proto, "link", b.link, "phase", "verify"), func(ctx context.Context) {
 		for i, s := range sessions {

@@ -28,8 +28,8 @@ type Config struct {
 	// DataDir is the scratch space: a job's inputs and artifacts live in
 	// DataDir/jobs/<phrase key>-<try> while it runs, and are removed after.
 	DataDir string
-	// Workers is the number of jobs analysed at once. Default the number
-	// of CPUs.
+	// Workers is the number of jobs analysed at once. Default GOMAXPROCS:
+	// the CPUs this process may use.
 	Workers int
 	// Analyzers are the analyzers a job may name besides the built-in
 	// pipeline.AnalyzerSignal, set up to run on this machine.
@@ -47,7 +47,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return errors.New("worker: no job source")
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = runtime.NumCPU()
+		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
