@@ -119,6 +119,23 @@ type Result struct {
 	// Resumes is the number of times the session was resumed on a new
 	// connection.
 	Resumes int
+	// Times are when the session passed its milestones, by this process's
+	// clock.
+	Times Times
+}
+
+// Times are the milestones of a session, as the client saw them. After a
+// resume, EndSent and Ended are those of the connection that completed.
+type Times struct {
+	// Started is the receipt of the first session_started (not a resume's).
+	Started time.Time
+	// EndSent is the sending of session_end.
+	EndSent time.Time
+	// Ended is the receipt of session_ended: the server holds, and has
+	// counted, every frame.
+	Ended time.Time
+	// Completed is the receipt of process_complete.
+	Completed time.Time
 }
 
 // Run streams one phrase: it checks the inputs and the server, opens a
