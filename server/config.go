@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
@@ -238,15 +237,8 @@ func (c Config) withDefaults() (Config, error) {
 			bad("allowed origin %q: want scheme://host[:port], e.g. https://club.example, or *", o)
 		}
 	}
-	if c.Analyzer != "" && c.Analyzer != pipeline.AnalyzerSignal && c.Analyzers[c.Analyzer] == nil {
-		known := []string{pipeline.AnalyzerSignal}
-		for name, a := range c.Analyzers {
-			if a != nil && name != pipeline.AnalyzerSignal {
-				known = append(known, name)
-			}
-		}
-		slices.Sort(known)
-		bad("analyzer %q: known analyzers are %s", c.Analyzer, strings.Join(known, ", "))
+	if _, _, err := pipeline.PickAnalyzer(c.Analyzer, c.Analyzers); err != nil {
+		bad("analyzer %q: known analyzers are %s", c.Analyzer, strings.Join(pipeline.KnownAnalyzers(c.Analyzers), ", "))
 	}
 	switch c.VideoFormat {
 	case "", pipeline.VideoFormatMJPEG, pipeline.VideoFormatH264:

@@ -127,14 +127,9 @@ func run(ctx context.Context, cfg Config, d jobs.Delivery, dir string) ([]byte, 
 	if analyzers == nil {
 		analyzers = map[string]pipeline.Analyzer{}
 	}
-	name := spec.Analyzer
-	if name == "" {
-		name = pipeline.AnalyzerSignal
-	}
-	if a := analyzers[name]; a != nil {
+	// An unknown analyzer fails in pipeline.Run, which says so.
+	if name, a, err := pipeline.PickAnalyzer(spec.Analyzer, analyzers); err == nil {
 		analyzers[name] = withExtra{a, spec.Extra}
-	} else if name == pipeline.AnalyzerSignal {
-		analyzers[name] = withExtra{pipeline.SignalAnalyzer{}, spec.Extra}
 	}
 	out := filepath.Join(dir, "out")
 	var stats any
@@ -146,7 +141,7 @@ func run(ctx context.Context, cfg Config, d jobs.Delivery, dir string) ([]byte, 
 		VideoPath:      video,
 		Signal:         sig,
 		ArtifactDir:    out,
-		Analyzer:       name,
+		Analyzer:       spec.Analyzer,
 		Analyzers:      analyzers,
 		StreamingStats: stats,
 	}, d.Progress)
