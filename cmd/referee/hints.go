@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/referee-project/referee/client"
+	"github.com/referee-project/referee/server/worker"
 )
 
 // clientFlags names the flag of "referee stream" each client.Options field
@@ -18,9 +19,13 @@ var clientFlags = map[string]string{
 }
 
 // flagHint words an error of a library for the command line: a bad option
-// value is told as the flag that set it. Other errors are returned as they
-// are.
+// value is told as the flag that set it, and the flag to check is added to
+// an error about a setting. Other errors are returned as they are.
 func flagHint(err error) error {
+	var de *worker.DataDirError
+	if errors.As(err, &de) {
+		return &hinted{err.Error() + " (check --data-dir and its permissions)", err}
+	}
 	var oe *client.OptionError
 	if errors.As(err, &oe) {
 		if flag, ok := clientFlags[oe.Field]; ok {

@@ -89,11 +89,11 @@ func runWorker(ctx context.Context, opts workerOptions) error {
 		return err
 	}
 	defer conn.Close()
-	return worker.Run(ctx, worker.Config{
+	return flagHint(worker.Run(ctx, worker.Config{
 		Source:    conn,
 		DataDir:   opts.DataDir,
 		Workers:   opts.ProcessingWorkers,
 		Analyzers: analyzers,
 		Logger:    log.With("node", conn.Name()),
-	})
+	}))
 }

@@ -41,7 +41,7 @@ type Config struct {
 // Run takes and analyses jobs, Workers at a time, until ctx ends; then it
 // gives back the jobs it holds (another worker takes them at once) and
 // returns nil once its goroutines have. A data directory that cannot be
-// created is an error.
+// created is a *DataDirError.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Source == nil {
 		return errors.New("worker: no job source")
@@ -54,7 +54,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	scratch := filepath.Join(cfg.DataDir, "jobs")
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
-		return fmt.Errorf("create the worker's scratch directory %s: %w (check --data-dir and its permissions)", scratch, err)
+		return &DataDirError{fmt.Errorf("create the worker's scratch directory %s: %w", scratch, err)}
 	}
 	cfg.Logger.Info("worker started", "processing_workers", cfg.Workers, "data_dir", cfg.DataDir)
 	var wg sync.WaitGroup
@@ -154,6 +154,12 @@ func run(ctx context.Context, cfg Config, d jobs.Delivery, dir string) ([]byte, 
 	}
 	return result, out, nil
 }
+
+// DataDirError is a Config.DataDir the worker cannot work in.
+type DataDirError struct{ Err error }
+
+func (e *DataDirError) Error() string { return e.Err.Error() }
+func (e *DataDirError) Unwrap() error { return e.Err }
 
 // withExtra is an analyzer whose verdict also carries the job's Extra, as
 // the serve node would have added it analysing in place.
