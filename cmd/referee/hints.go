@@ -18,6 +18,12 @@ var clientFlags = map[string]string{
 	"SessionID":   "session-id",
 }
 
+// clientSettingHints say how to avoid a client.SettingError of each field
+// from the command line.
+var clientSettingHints = map[string]string{
+	"ResumeTries": "check that the temporary directory is writable, or give --resume-tries 0",
+}
+
 // flagHint words an error of a library for the command line: a bad option
 // value is told as the flag that set it, and the flag to check is added to
 // an error about a setting. Other errors are returned as they are.
@@ -25,6 +31,12 @@ func flagHint(err error) error {
 	var de *worker.DataDirError
 	if errors.As(err, &de) {
 		return &hinted{err.Error() + " (check --data-dir and its permissions)", err}
+	}
+	var se *client.SettingError
+	if errors.As(err, &se) {
+		if hint, ok := clientSettingHints[se.Field]; ok {
+			return &hinted{err.Error() + " (" + hint + ")", err}
+		}
 	}
 	var oe *client.OptionError
 	if errors.As(err, &oe) {

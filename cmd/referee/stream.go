@@ -161,7 +161,7 @@ func runStream(ctx context.Context, opts streamOptions) error {
 	}
 	res, err := client.Run(ctx, copts)
 	if err != nil {
-		return streamExit(err)
+		return streamExit(flagHint(err))
 	}
 	log.Info(fmt.Sprintf("Streamed %d frames in %.1f s (%.1f FPS, %.1f Mbps) with protocol %s",
 		res.Frames, res.StreamTime.Seconds(), fpsOf(res), mbpsOf(res), res.Protocol), "session_id", res.SessionID)
