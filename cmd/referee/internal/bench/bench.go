@@ -4,10 +4,10 @@
 // times every session from the client's own account of it, checks every
 // rebuilt video and tells the figures as a report.
 //
-// The package does not import the client, the server or OpenCV: the
-// command gives it the real ones through Chain. It therefore builds on any
-// system; what it reads from /proc is Linux's, and reads as unknown
-// elsewhere.
+// The package imports neither package client nor server nor anything that
+// needs OpenCV (of the client, only its relay, client/netem): the command
+// gives it the real ones through Chain, so that it builds on any system.
+// What it reads from /proc is Linux's, and reads as unknown (0) elsewhere.
 package bench
 
 import (
