@@ -12,6 +12,13 @@ VERSION ?= 0.1.0
 # Short fuzz runs in `make test`; `make soak` runs them longer.
 FUZZTIME ?= 5s
 
+# staticcheck, pinned: `make vet` installs this release with go install when
+# the one in GOPATH/bin is missing or another (it must know the Go release
+# the module is built with).
+STATICCHECK_MODVERSION := v0.8.2
+STATICCHECK_VERSION    := 2026.2.2 (0.8.2)
+STATICCHECK            := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)/staticcheck
+
 # The pose estimator: a Node program and its npm packages, installed in
 # place; `make build` links it beside the binary as referee-pose, the
 # default --pose-cmd. npm writes the stamp at the end of a complete install.
@@ -72,6 +79,11 @@ vet: deps
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	@if [ "$$($(STATICCHECK) -version 2>/dev/null)" != "staticcheck $(STATICCHECK_VERSION)" ]; then \
+		echo "installing staticcheck $(STATICCHECK_MODVERSION) with go install"; \
+		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_MODVERSION); \
+	fi
+	$(STATICCHECK) ./...
 
 # A target that fails without writing a failing input to testdata/fuzz is
 # Go's fuzzing coordinator missing its own -fuzztime deadline on a busy

@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"time"
 
@@ -119,6 +121,23 @@ type Result struct {
 	// Resumes is the number of times the session was resumed on a new
 	// connection.
 	Resumes int
+	// Times are when the session passed its milestones, by this process's
+	// clock.
+	Times Times
+}
+
+// Times are the milestones of a session, as the client saw them. After a
+// resume, EndSent and Ended are those of the connection that completed.
+type Times struct {
+	// Started is the receipt of the first session_started (not a resume's).
+	Started time.Time
+	// EndSent is the sending of session_end.
+	EndSent time.Time
+	// Ended is the receipt of session_ended: the server holds, and has
+	// counted, every frame.
+	Ended time.Time
+	// Completed is the receipt of process_complete.
+	Completed time.Time
 }
 
 // Run streams one phrase: it checks the inputs and the server, opens a
@@ -208,7 +227,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	return s.run(ctx)
 }
 
-// check validates the options and fills in defaults.
+// check fills in the defaults and validates the options.
 func (o *Options) check() error {
 	if o.Encoding == "" {
 		o.Encoding = protocol.EncodingJPEG
@@ -237,15 +256,27 @@ func (o *Options) check() error {
 	if o.SignalWait <= 0 {
 		o.SignalWait = DefaultSignalWait
 	}
+	return o.Validate()
+}
+
+// Validate says whether Run takes the options as they are once Run has
+// filled in the defaults (a zero JPEGQuality or an empty Encoding is
+// refused here: Run would have replaced it). It opens nothing. A bad value
+// is an *Error of KindInput, wrapping an *OptionError when a field's value
+// is wrong in itself.
+func (o Options) Validate() error {
+	bad := func(field, name string, value any, want string) error {
+		return &Error{Kind: KindInput, Err: &OptionError{Field: field, Name: name, Value: value, Want: want}}
+	}
 	switch {
 	case o.Encoding != protocol.EncodingJPEG && o.Encoding != protocol.EncodingPNG && o.Encoding != protocol.EncodingRaw:
-		return inputErrorf("encoding %q: want jpeg, png or raw", o.Encoding)
+		return bad("Encoding", "encoding", o.Encoding, "jpeg, png or raw")
 	case o.JPEGQuality < 1 || o.JPEGQuality > 100:
-		return inputErrorf("JPEG quality %d: want 1 to 100", o.JPEGQuality)
+		return bad("JPEGQuality", "JPEG quality", o.JPEGQuality, "1 to 100")
 	case o.Protocol != protocol.V1 && o.Protocol != protocol.V2:
-		return inputErrorf("protocol %q: want v1 or v2", o.Protocol)
-	case o.FPS < 0:
-		return inputErrorf("fps %v: want 0 (as fast as possible) or more", o.FPS)
+		return bad("Protocol", "protocol", o.Protocol, "v1 or v2")
+	case o.FPS < 0 || math.IsNaN(o.FPS) || math.IsInf(o.FPS, 0):
+		return bad("FPS", "fps", o.FPS, "0 (as fast as possible) or a positive rate")
 	case o.Video == "" && o.Camera < 0:
 		return inputErrorf("no video: give a video file or a camera number")
 	case o.Video == "" && o.Duration <= 0:
@@ -253,9 +284,25 @@ func (o *Options) check() error {
 	case o.Signal == "":
 		return inputErrorf("no signal file: give the phrase log to send")
 	case o.SessionID != "" && !protocol.ValidSessionID(o.SessionID):
-		return inputErrorf("session id %q: want 1 to %d characters of A-Z, a-z, 0-9, _ and -", o.SessionID, protocol.MaxSessionIDLength)
+		return bad("SessionID", "session id", o.SessionID, fmt.Sprintf("1 to %d characters of A-Z, a-z, 0-9, _ and -", protocol.MaxSessionIDLength))
 	}
 	return nil
+}
+
+// OptionError is an Options field whose value Run does not take.
+type OptionError struct {
+	// Field is the name of the Options field, Name how a sentence calls
+	// it; Want says what values would do.
+	Field, Name string
+	Value       any
+	Want        string
+}
+
+func (e *OptionError) Error() string {
+	if s, ok := e.Value.(string); ok {
+		return fmt.Sprintf("%s %q: want %s", e.Name, s, e.Want)
+	}
+	return fmt.Sprintf("%s %v: want %s", e.Name, e.Value, e.Want)
 }
 
 // signalName is the file name sent with the signal.

@@ -12,7 +12,7 @@
 // server with session_abort and its reason before the connection closes.
 //
 // Frames flow through three overlapping stages: a reader goroutine decodes
-// the source, encoder workers (one per CPU for JPEG and PNG) compress the
+// the source, encoder workers (GOMAXPROCS of them for JPEG and PNG) compress the
 // frames with their order preserved, and the session loop sends them.
 // Channels between the stages are bounded, so the client holds a fixed
 // number of frames whatever the length of the video.

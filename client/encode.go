@@ -90,12 +90,13 @@ func startEncoder(ctx context.Context, src frameSource, first bgr.Image, cfg enc
 }
 
 // workersFor is how many encoders an encoding deserves: JPEG and PNG cost
-// milliseconds per frame and scale with cores; raw is a copy.
+// milliseconds per frame and scale with the CPUs this process may use
+// (GOMAXPROCS); raw is a copy.
 func workersFor(encoding string) int {
 	if encoding == protocol.EncodingRaw {
 		return 1
 	}
-	return runtime.NumCPU()
+	return runtime.GOMAXPROCS(0)
 }
 
 // frames yields the encoded frames in order. After a failed read or encode
@@ -128,8 +129,10 @@ func (e *encoder) read(ctx context.Context, first bgr.Image, work, ordered chan<
 			case errors.Is(err, io.EOF):
 				return
 			case err != nil:
+				//lint:ignore ST1005 the old client's words, which users know and search for
 				err = fmt.Errorf("Failed to read frame %d: %w", n, err)
 			case img.Width != w || img.Height != h:
+				//lint:ignore ST1005 the old client's words, which users know and search for
 				err = fmt.Errorf("Failed to read frame %d: it is %dx%d but the video started at %dx%d", n, img.Width, img.Height, w, h)
 			}
 		} else if e.cfg.live {
@@ -209,6 +212,7 @@ func (e *encoder) encode(img bgr.Image, n int, captured time.Time) ([]byte, int,
 		// one buffer they are laid out in.
 		msg, err := header(make([]byte, 0, protocol.FrameHeaderSize+protocol.RawHeaderSize+len(img.Pix)))
 		if err != nil {
+			//lint:ignore ST1005 the old client's words, which users know and search for
 			return nil, 0, fmt.Errorf("Failed to encode frame %d: %w", n, err)
 		}
 		hdr := len(msg)
@@ -218,6 +222,7 @@ func (e *encoder) encode(img bgr.Image, n int, captured time.Time) ([]byte, int,
 		err = fmt.Errorf("unknown encoding %q", e.cfg.encoding)
 	}
 	if err != nil {
+		//lint:ignore ST1005 the old client's words, which users know and search for
 		return nil, 0, fmt.Errorf("Failed to encode frame %d as %s: %w", n, e.cfg.encoding, err)
 	}
 	if !e.cfg.v2 {
@@ -225,6 +230,7 @@ func (e *encoder) encode(img bgr.Image, n int, captured time.Time) ([]byte, int,
 	}
 	msg, err := header(make([]byte, 0, protocol.FrameHeaderSize+len(payload)))
 	if err != nil {
+		//lint:ignore ST1005 the old client's words, which users know and search for
 		return nil, 0, fmt.Errorf("Failed to encode frame %d: %w", n, err)
 	}
 	return append(msg, payload...), len(payload), nil

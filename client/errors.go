@@ -62,6 +62,19 @@ func (e *ServerError) Error() string {
 	return fmt.Sprintf("%s: %s", e.Code, e.Message)
 }
 
+// SettingError is a failure that another value of the Options field Field
+// avoids (no resume journal without a writable temporary directory: with
+// ResumeTries negative, none is needed). It is wrapped in an *Error; the
+// caller that set the field says how to change it.
+type SettingError struct {
+	Field string
+	Err   error
+}
+
+func (e *SettingError) Error() string { return e.Err.Error() }
+
+func (e *SettingError) Unwrap() error { return e.Err }
+
 func inputErrorf(format string, args ...any) error {
 	return &Error{Kind: KindInput, Err: fmt.Errorf(format, args...)}
 }

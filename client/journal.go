@@ -35,7 +35,7 @@ type journalEntry struct {
 func newJournal() (*journal, error) {
 	f, err := os.CreateTemp("", "referee-frames-*.journal")
 	if err != nil {
-		return nil, fmt.Errorf("create the local copy of the frames for resuming: %w (check that the temporary directory is writable, or give --resume-tries 0)", err)
+		return nil, &SettingError{Field: "ResumeTries", Err: fmt.Errorf("create the local copy of the frames for resuming: %w", err)}
 	}
 	return &journal{f: f}, nil
 }

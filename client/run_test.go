@@ -547,6 +547,11 @@ func TestRunPacing(t *testing.T) {
 	if min := 190 * time.Millisecond; res.StreamTime < min {
 		t.Errorf("9 frames at --fps 40 took %v from first to last, want at least %v", res.StreamTime, min)
 	}
+	// The milestones bench times sessions by: the paced frames lie
+	// between session_started and session_end.
+	if tm := res.Times; tm.Started.IsZero() || tm.EndSent.Sub(tm.Started) < res.StreamTime || tm.Ended.Before(tm.EndSent) || tm.Completed.Before(tm.Ended) {
+		t.Errorf("times %+v, frames sent over %v: want session_started, the frames, session_end sent, session_ended, process_complete in that order", tm, res.StreamTime)
+	}
 	checkDelivered(t, p.snapshot(), 9)
 }
 

@@ -58,6 +58,8 @@ type session struct {
 	// connection works; resumes counts the sessions resumed.
 	outage  *outage
 	resumes int
+	// times are the milestones so far, for the Result.
+	times Times
 }
 
 // outage is one loss of connection and the attempts to resume after it.
@@ -155,11 +157,13 @@ func (s *session) attempt(ctx context.Context) (*Result, error) {
 	if err := s.c.sendMessage(ctx, protocol.SessionEnd{SessionID: s.id, TotalFrames: s.sent}); err != nil {
 		return nil, s.sendError(ctx, err)
 	}
+	s.times.EndSent = time.Now()
 	s.log.Info(fmt.Sprintf("Sent session end (%d frames)", s.sent), "fps", round1(s.prog.fps()), "mbps", round1(s.prog.mbps()))
 	m, err := s.await(ctx, s.opts.Timeout, protocol.TypeSessionEnded)
 	if err != nil {
 		return nil, err
 	}
+	s.times.Ended = time.Now()
 	v := m.(protocol.SessionEnded).Validation
 	s.log.Info("Session ended successfully", "valid", v.Valid, "frame_count", v.FrameCount,
 		"missing", v.MissingFrames, "duplicates", v.DuplicateFrames, "out_of_order", v.OutOfOrderFrames)
@@ -188,6 +192,7 @@ func (s *session) attempt(ctx context.Context) (*Result, error) {
 		Validation: v,
 		Raw:        raw,
 		Resumes:    s.resumes,
+		Times:      s.times,
 	}, nil
 }
 
@@ -268,10 +273,13 @@ func (s *session) start(ctx context.Context) error {
 		}
 		s.log.Info("Session resumed", "server_had_it", started.Resume, "have", fmt.Sprint(started.Have),
 			"frames_sent", s.sent, "to_resend", len(s.resend), "protocol", s.proto)
-	} else if s.proto == protocol.V2 {
-		s.log.Info("Session started successfully", "protocol", s.proto, "window", s.window)
 	} else {
-		s.log.Info("Session started successfully", "protocol", s.proto)
+		s.times.Started = time.Now()
+		if s.proto == protocol.V2 {
+			s.log.Info("Session started successfully", "protocol", s.proto, "window", s.window)
+		} else {
+			s.log.Info("Session started successfully", "protocol", s.proto)
+		}
 	}
 	if s.enc == nil {
 		s.prog = newProgress(s.log, s.opts.ProgressBar, s.src.expected)
@@ -486,6 +494,7 @@ func (s *session) process(ctx context.Context) (json.RawMessage, error) {
 				s.log.Warn("The server completed processing without a result object")
 				m.Result = json.RawMessage("null")
 			}
+			s.times.Completed = time.Now()
 			s.log.Info("Processing complete!")
 			return m.Result, nil
 		}

@@ -85,9 +85,11 @@ func (SignalAnalyzer) Analyze(ctx context.Context, in AnalysisInput, _ func(floa
 	return Verdict{Winner: v.Winner, Reason: v.Reason, Confidence: conf}, nil
 }
 
-// pickAnalyzer finds the analyzer called name ("" is AnalyzerSignal) among
-// the built-in one and extra.
-func pickAnalyzer(name string, extra map[string]Analyzer) (string, Analyzer, error) {
+// PickAnalyzer finds the analyzer called name ("" is AnalyzerSignal) among
+// the built-in one and extra, as Run does for a Job's Analyzer and
+// Analyzers: an entry of extra named AnalyzerSignal replaces the built-in.
+// An unknown name is an error that lists KnownAnalyzers.
+func PickAnalyzer(name string, extra map[string]Analyzer) (string, Analyzer, error) {
 	if name == "" {
 		name = AnalyzerSignal
 	}
@@ -97,6 +99,12 @@ func pickAnalyzer(name string, extra map[string]Analyzer) (string, Analyzer, err
 	if name == AnalyzerSignal {
 		return name, SignalAnalyzer{}, nil
 	}
+	return "", nil, fmt.Errorf("unknown analyzer %q: known analyzers are %s", name, strings.Join(KnownAnalyzers(extra), ", "))
+}
+
+// KnownAnalyzers are the names a Job with extra for its Analyzers may give
+// as its Analyzer, sorted: AnalyzerSignal and the non-nil entries of extra.
+func KnownAnalyzers(extra map[string]Analyzer) []string {
 	known := []string{AnalyzerSignal}
 	for n, a := range extra {
 		if a != nil && n != AnalyzerSignal {
@@ -104,7 +112,7 @@ func pickAnalyzer(name string, extra map[string]Analyzer) (string, Analyzer, err
 		}
 	}
 	slices.Sort(known)
-	return "", nil, fmt.Errorf("unknown analyzer %q: known analyzers are %s", name, strings.Join(known, ", "))
+	return known
 }
 
 // analyze runs the analyzer, reporting progress 0 before and 1 after and

@@ -206,7 +206,7 @@ func Run(ctx context.Context, job Job, progress ProgressFunc) (*Result, error) {
 	if err := checkVideoJob(job); err != nil {
 		return nil, &StageError{Stage: protocol.StageVideoReconstruction, Err: err}
 	}
-	name, analyzer, err := pickAnalyzer(job.Analyzer, job.Analyzers)
+	name, analyzer, err := PickAnalyzer(job.Analyzer, job.Analyzers)
 	if err != nil {
 		return nil, &StageError{Stage: protocol.StageAnalysis, Err: err}
 	}

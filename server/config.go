@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
@@ -118,7 +117,7 @@ type Config struct {
 	// flight. Default 64.
 	Window int
 	// ProcessingWorkers bounds how many sessions are processed at once.
-	// Default the number of CPUs.
+	// Default GOMAXPROCS: the CPUs this process may use.
 	ProcessingWorkers int
 	// KeepaliveTimeout is how long a connection may stay silent (no message,
 	// no pong) before the peer is taken for gone; pings go out at nine
@@ -240,15 +239,8 @@ func (c Config) withDefaults() (Config, error) {
 			bad("allowed origin %q: want scheme://host[:port], e.g. https://club.example, or *", o)
 		}
 	}
-	if c.Analyzer != "" && c.Analyzer != pipeline.AnalyzerSignal && c.Analyzers[c.Analyzer] == nil {
-		known := []string{pipeline.AnalyzerSignal}
-		for name, a := range c.Analyzers {
-			if a != nil && name != pipeline.AnalyzerSignal {
-				known = append(known, name)
-			}
-		}
-		slices.Sort(known)
-		bad("analyzer %q: known analyzers are %s", c.Analyzer, strings.Join(known, ", "))
+	if _, _, err := pipeline.PickAnalyzer(c.Analyzer, c.Analyzers); err != nil {
+		bad("analyzer %q: known analyzers are %s", c.Analyzer, strings.Join(pipeline.KnownAnalyzers(c.Analyzers), ", "))
 	}
 	switch c.VideoFormat {
 	case "", pipeline.VideoFormatMJPEG, pipeline.VideoFormatH264:
@@ -283,7 +275,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.MaxMessageBytes, DefaultMaxMessageBytes)
 	setDefault(&c.MaxUploadBytes, DefaultMaxUploadBytes)
 	setDefault(&c.Window, DefaultWindow)
-	setDefault(&c.ProcessingWorkers, runtime.NumCPU())
+	setDefault(&c.ProcessingWorkers, runtime.GOMAXPROCS(0))
 	setDefault(&c.KeepaliveTimeout, DefaultKeepaliveTimeout)
 	setDefault(&c.MaxFramesPerSession, DefaultMaxFrames)
 	setDefault(&c.MaxConnsPerAddr, DefaultMaxConnsPerAddr)

@@ -207,10 +207,12 @@ func parseSOF(seg []byte) ([]jpegComponent, int, int, error) {
 func parseDHT(seg []byte, huff *[2][4]bool) error {
 	for len(seg) > 0 {
 		if len(seg) < 17 {
+			//lint:ignore ST1005 Huffman is a proper name
 			return errors.New("Huffman table cut off")
 		}
 		class, id := seg[0]>>4, seg[0]&15
 		if class > 1 || id > 3 {
+			//lint:ignore ST1005 Huffman is a proper name
 			return fmt.Errorf("Huffman table class %d id %d", class, id)
 		}
 		total, code := 0, 0
@@ -219,11 +221,13 @@ func parseDHT(seg []byte, huff *[2][4]bool) error {
 			total += count
 			code += count
 			if code > 1<<l {
+				//lint:ignore ST1005 Huffman is a proper name
 				return errors.New("Huffman code lengths that make no prefix code")
 			}
 			code <<= 1
 		}
 		if total == 0 || total > 256 || len(seg) < 17+total {
+			//lint:ignore ST1005 Huffman is a proper name
 			return fmt.Errorf("Huffman table of %d symbols", total)
 		}
 		if class == 0 {

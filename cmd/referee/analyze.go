@@ -38,11 +38,32 @@ type analyzerOptions struct {
 	PoseTimeout     time.Duration
 }
 
+// analyzerChoices are the analyzers --analyzer names, in the order its help
+// and the shell completion give them, each with what decides the phrase.
+// newAnalyzers builds them; serve, analyze and worker take the same.
+var analyzerChoices = []struct{ name, what string }{
+	{motion.Name, "right-of-way from the video"},
+	{pipeline.AnalyzerSignal, "the box's lights only"},
+	{external.Name, "--analyzer-cmd"},
+	{pose.Name, "right-of-way from --pose-cmd's poses"},
+}
+
 // analyzerNames are the values of --analyzer.
-var analyzerNames = []string{motion.Name, pipeline.AnalyzerSignal, external.Name, pose.Name}
+func analyzerNames() []string {
+	names := make([]string, len(analyzerChoices))
+	for i, c := range analyzerChoices {
+		names[i] = c.name
+	}
+	return names
+}
 
 func addAnalyzerFlags(f *pflag.FlagSet, opts *analyzerOptions) {
-	f.StringVar(&opts.Analyzer, "analyzer", motion.Name, "what decides a phrase: motion (right-of-way from the video), signal (the box's lights only), external (--analyzer-cmd) or pose (right-of-way from --pose-cmd's poses)")
+	what := make([]string, len(analyzerChoices))
+	for i, c := range analyzerChoices {
+		what[i] = c.name + " (" + c.what + ")"
+	}
+	last := len(what) - 1
+	f.StringVar(&opts.Analyzer, "analyzer", motion.Name, "what decides a phrase: "+strings.Join(what[:last], ", ")+" or "+what[last])
 	f.StringVar(&opts.AnalyzerCmd, "analyzer-cmd", "", "command of the external analyzer, run without a shell; {video}, {signal} and {out} are replaced by the paths; it writes {\"winner\",\"reason\"} JSON to {out}")
 	f.DurationVar(&opts.AnalyzerTimeout, "analyzer-timeout", external.DefaultTimeout, "how long the external analyzer may run")
 	f.StringVar(&opts.PoseCmd, "pose-cmd", pose.DefaultCommand, "pose estimator of the pose analyzer, run without a shell: {frames} (a directory of 000000.jpg, ...), {video}, {fps} and {out} are replaced; it writes a referee-tracks/1 file to {out}; the default is the project's estimator, which make build installs")
@@ -54,8 +75,8 @@ func addAnalyzerFlags(f *pflag.FlagSet, opts *analyzerOptions) {
 // set, pose when --pose-cmd is (its default is the project's estimator).
 // Errors are usage errors.
 func newAnalyzers(opts analyzerOptions) (map[string]pipeline.Analyzer, error) {
-	if !slices.Contains(analyzerNames, opts.Analyzer) {
-		return nil, usageErrorf("--analyzer %q: want %s", opts.Analyzer, strings.Join(analyzerNames, ", "))
+	if !slices.Contains(analyzerNames(), opts.Analyzer) {
+		return nil, usageErrorf("--analyzer %q: want %s", opts.Analyzer, strings.Join(analyzerNames(), ", "))
 	}
 	m := map[string]pipeline.Analyzer{motion.Name: &motion.Analyzer{}}
 	if opts.PoseCmd != "" {

@@ -7,14 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/referee-project/referee/client"
+	"github.com/referee-project/referee/cmd/referee/internal/bench"
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/synth"
 	"github.com/referee-project/referee/pipeline/videoio"
@@ -47,14 +46,14 @@ func TestBenchShortRunMeasuresBothProtocolsOverBothLinks(t *testing.T) {
 	if err := runBench(context.Background(), opts); err != nil {
 		t.Fatalf("runBench: %v\n%s", err, out.String())
 	}
-	var rep benchReport
+	var rep bench.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("bench --json output %q: %v", out.String(), err)
 	}
 	if len(rep.Runs) != 4 {
 		t.Fatalf("%d runs, want 4 (v1 and v2, loopback and relay): %+v", len(rep.Runs), rep.Runs)
 	}
-	byName := map[string]benchRun{}
+	byName := map[string]bench.Row{}
 	for _, r := range rep.Runs {
 		byName[r.Protocol+" "+r.Link] = r
 		if !r.Verified || r.Problem != "" || r.Frames != 36 || r.Sessions != 1 {
@@ -71,7 +70,7 @@ func TestBenchShortRunMeasuresBothProtocolsOverBothLinks(t *testing.T) {
 			t.Errorf("%s %s: v2/v1 ratio %v, want one on v2 rows only", r.Protocol, r.Link, r.V2OverV1)
 		}
 	}
-	for _, link := range []string{linkLoopback, linkRelay} {
+	for _, link := range []string{bench.LinkLoopback, bench.LinkRelay} {
 		v1, v2 := byName["v1 "+link], byName["v2 "+link]
 		if v1.FPS > 0 && v2.V2OverV1 != v2.FPS/v1.FPS {
 			t.Errorf("%s: v2/v1 %v, want %v / %v", link, v2.V2OverV1, v2.FPS, v1.FPS)
@@ -151,7 +150,7 @@ func TestBenchCluster(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("bench --cluster: exit %d: %s", code, errs)
 	}
-	var rep clusterReport
+	var rep bench.ClusterReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("report %q: %v", out, err)
 	}
@@ -198,8 +197,7 @@ func TestVerifyBenchSessionFailsOnLostOrReorderedFrames(t *testing.T) {
 			if err := vw.Close(); err != nil {
 				t.Fatal(err)
 			}
-			res := &client.Result{Frames: tc.sent, Raw: json.RawMessage(fmt.Sprintf(`{"artifacts":{"video":%q}}`, path))}
-			err = verifyBenchSession(context.Background(), res)
+			err = verifyBenchSession(context.Background(), tc.sent, json.RawMessage(fmt.Sprintf(`{"artifacts":{"video":%q}}`, path)))
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("verify: %v, want no error", err)
@@ -208,41 +206,7 @@ func TestVerifyBenchSessionFailsOnLostOrReorderedFrames(t *testing.T) {
 			}
 		})
 	}
-	res := &client.Result{Frames: 1, Raw: json.RawMessage(`{"status":"success"}`)}
-	if err := verifyBenchSession(context.Background(), res); err == nil || err.Error() != `the result names no video (artifacts.video): {"status":"success"}` {
+	if err := verifyBenchSession(context.Background(), 1, json.RawMessage(`{"status":"success"}`)); err == nil || err.Error() != `the result names no video (artifacts.video): {"status":"success"}` {
 		t.Errorf("verify a result without a video: %v", err)
-	}
-}
-
-func TestMedianRunPicksTheMedianOrTheFailure(t *testing.T) {
-	ok := func(fps float64) benchRun { return benchRun{FPS: fps, Mbps: fps / 10, Verified: true} }
-	for _, tc := range []struct {
-		name string
-		runs []benchRun
-		want benchRun
-	}{
-		{"one", []benchRun{ok(5)}, benchRun{FPS: 5, Mbps: 0.5, Verified: true, Repeats: 1, FPSAll: []float64{5}}},
-		{"three", []benchRun{ok(30), ok(10), ok(20)}, benchRun{FPS: 20, Mbps: 2, Verified: true, Repeats: 3, FPSAll: []float64{30, 10, 20}}},
-		{"two: the lower", []benchRun{ok(30), ok(10)}, benchRun{FPS: 10, Mbps: 1, Verified: true, Repeats: 2, FPSAll: []float64{30, 10}}},
-		{"a failure shows", []benchRun{ok(30), {FPS: 40, Problem: "lost frame 3"}, ok(20)},
-			benchRun{FPS: 40, Problem: "lost frame 3", Repeats: 3, FPSAll: []float64{30, 40, 20}}},
-	} {
-		if got := medianRun(tc.runs); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%s: medianRun = %+v, want %+v", tc.name, got, tc.want)
-		}
-	}
-}
-
-func TestListeningAddr(t *testing.T) {
-	for _, tc := range []struct{ line, want string }{
-		{`time=2026-01-01T00:00:00Z level=INFO msg=listening addr=127.0.0.1:41234 version=0.1.0 data_dir=/tmp/x`, "127.0.0.1:41234"},
-		{`time=2026-01-01T00:00:00Z level=INFO msg=listening addr=[::1]:8080`, "[::1]:8080"},
-		{`time=2026-01-01T00:00:00Z level=INFO msg="listening soon" addr=127.0.0.1:1`, ""},
-		{`time=2026-01-01T00:00:00Z level=INFO msg=listening addr=nonsense`, ""},
-		{`time=2026-01-01T00:00:00Z level=INFO msg=created addr=127.0.0.1:1`, ""},
-	} {
-		if got := listeningAddr(tc.line); got != tc.want {
-			t.Errorf("listeningAddr(%q) = %q, want %q", tc.line, got, tc.want)
-		}
 	}
 }

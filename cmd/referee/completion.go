@@ -18,7 +18,7 @@ func flagValues() map[string][]string {
 		scenarios = append(scenarios, s.Name+"\tcall: "+s.Call)
 	}
 	return map[string][]string{
-		"analyzer":     analyzerNames,
+		"analyzer":     analyzerNames(),
 		"protocol":     {protocol.V2, protocol.V1},
 		"pattern":      {patternNoise, patternCounter, patternFencers},
 		"scenario":     scenarios,

@@ -18,41 +18,14 @@ import (
 	"github.com/referee-project/referee/server"
 )
 
-// serveOptions is the resolved configuration of "referee serve".
+// serveOptions is the resolved configuration of "referee serve". The
+// server's flags are bound to the fields of Server, the --nats flags to
+// those of NATS.
 type serveOptions struct {
+	Server server.Config
 	analyzerOptions
-	NATS              natsOptions
-	Host              string
-	Port              int
-	DataDir           string
-	OutputDir         string
-	MaxSessions       int
-	MaxMemoryMB       int
-	SessionTimeout    time.Duration
-	VideoFormat       string
-	MaxFrameBytes     int64
-	MaxFramePixels    int64
-	MaxSignalBytes    int64
-	MaxMessageBytes   int64
-	MaxUploadBytes    int64
-	MaxUploads        int
-	MaxUploadsPerAddr int
-	MaxQueuedUploads  int
-	UploadTimeout     time.Duration
-	Window            int
-	ProcessingWorkers int
-	KeepaliveTimeout  time.Duration
-	ShutdownTimeout   time.Duration
-	MaxFrames         int
-	MaxConnsPerAddr   int
-	MaxSpoolBytes     int64
-	ResumeGrace       time.Duration
-	MaxHeldPerAddr    int
-	IdleConnTimeout   time.Duration
-	Token             string
-	TLSCert           string
-	TLSKey            string
-	AllowedOrigins    []string
+	NATS            natsjobs.Options
+	ShutdownTimeout time.Duration
 	// CPUProfile, when set, receives a pprof CPU profile of the whole run.
 	CPUProfile string
 
@@ -150,38 +123,38 @@ in use, or a bad setting, exits with status 2.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Host, "host", "0.0.0.0", "address to listen on (0.0.0.0: every interface; 127.0.0.1: this machine only)")
-	f.IntVar(&opts.Port, "port", 8080, "TCP port to listen on (0: any free port, given in the \"listening\" log line)")
-	f.StringVar(&opts.DataDir, "data-dir", server.DefaultDataDir, "directory for the frame spools and, unless --output-dir is set, the artifacts")
-	f.StringVar(&opts.OutputDir, "output-dir", "", "directory for each session's artifacts: video, signal.txt, result.json (default DATA-DIR/sessions)")
-	f.IntVar(&opts.MaxSessions, "max-streaming-sessions", server.DefaultMaxSessions, "streaming sessions at once; more are refused (SESSION_START_FAILED)")
-	f.IntVar(&opts.MaxMemoryMB, "max-streaming-memory-mb", server.DefaultMaxMemoryMB, "MB of RAM sessions may hold for frames not yet written to disk; a session start beyond it is refused")
-	f.DurationVar(&opts.SessionTimeout, "streaming-session-timeout", server.DefaultSessionTimeout, "end a streaming session that sends nothing for this long (e.g. 300s, 5m)")
+	f.StringVar(&opts.Server.Host, "host", "0.0.0.0", "address to listen on (0.0.0.0: every interface; 127.0.0.1: this machine only)")
+	f.IntVar(&opts.Server.Port, "port", 8080, "TCP port to listen on (0: any free port, given in the \"listening\" log line)")
+	f.StringVar(&opts.Server.DataDir, "data-dir", server.DefaultDataDir, "directory for the frame spools and, unless --output-dir is set, the artifacts")
+	f.StringVar(&opts.Server.OutputDir, "output-dir", "", "directory for each session's artifacts: video, signal.txt, result.json (default DATA-DIR/sessions)")
+	f.IntVar(&opts.Server.MaxSessions, "max-streaming-sessions", server.DefaultMaxSessions, "streaming sessions at once; more are refused (SESSION_START_FAILED)")
+	f.IntVar(&opts.Server.MaxMemoryMB, "max-streaming-memory-mb", server.DefaultMaxMemoryMB, "MB of RAM sessions may hold for frames not yet written to disk; a session start beyond it is refused")
+	f.DurationVar(&opts.Server.SessionTimeout, "streaming-session-timeout", server.DefaultSessionTimeout, "end a streaming session that sends nothing for this long (e.g. 300s, 5m)")
 	addAnalyzerFlags(f, &opts.analyzerOptions)
-	f.StringVar(&opts.VideoFormat, "video-format", pipeline.VideoFormatMJPEG, "rebuilt video: mjpeg (AVI, JPEG frames stored as received) or h264 (MP4 that browsers play, slower)")
-	f.Int64Var(&opts.MaxFrameBytes, "max-frame-bytes", server.DefaultMaxFrameBytes, "largest frame accepted, in bytes")
-	f.Int64Var(&opts.MaxFramePixels, "max-frame-pixels", server.DefaultMaxFramePixels, "largest picture accepted, in pixels (width x height; no side over 8192): a session_start beyond it is refused, a frame beyond it rejected before it is decoded")
-	f.Int64Var(&opts.MaxSignalBytes, "max-signal-bytes", server.DefaultMaxSignalBytes, "largest phrase log accepted, in bytes (at most 1 MiB)")
-	f.Int64Var(&opts.MaxMessageBytes, "max-message-bytes", server.DefaultMaxMessageBytes, "largest JSON control message accepted, in bytes")
-	f.Int64Var(&opts.MaxUploadBytes, "max-upload-bytes", server.DefaultMaxUploadBytes, "largest POST /analyze upload, in bytes")
-	f.IntVar(&opts.MaxUploads, "max-uploads", server.DefaultMaxUploads, "POST /analyze requests taken at once, received or processed; more are answered 503")
-	f.IntVar(&opts.MaxUploadsPerAddr, "max-uploads-per-address", server.DefaultMaxUploadsPerAddr, "POST /analyze requests one remote address may have in progress; more are answered 429")
-	f.IntVar(&opts.MaxQueuedUploads, "max-queued-uploads", server.DefaultMaxQueuedUploads, "received uploads that may wait for a processing worker (streamed phrases go first); the next is answered 503")
-	f.DurationVar(&opts.UploadTimeout, "upload-timeout", server.DefaultUploadTimeout, "time to receive a POST /analyze body; a slower upload is answered 408")
-	f.IntVar(&opts.Window, "v2-window", server.DefaultWindow, "frames a protocol v2 client may send ahead of the server's acknowledgement")
-	f.IntVar(&opts.ProcessingWorkers, "processing-workers", 0, "sessions processed at once (0: one per CPU)")
-	f.DurationVar(&opts.KeepaliveTimeout, "keepalive-timeout", server.DefaultKeepaliveTimeout, "drop a connection silent this long (no message, no pong); pings go out at 9/10 of it")
-	f.IntVar(&opts.MaxFrames, "max-frames-per-session", server.DefaultMaxFrames, "distinct frames one session may hold; the next ends it with LIMIT_EXCEEDED")
-	f.IntVar(&opts.MaxConnsPerAddr, "max-connections-per-address", server.DefaultMaxConnsPerAddr, "WebSocket connections one remote address may hold open; more are answered 429")
-	f.Int64Var(&opts.MaxSpoolBytes, "max-spool-bytes", server.DefaultMaxSpoolBytes, "bytes of disk the frame spools of all sessions may use; beyond it starts are refused and the frame that passes it ends its session")
-	f.DurationVar(&opts.ResumeGrace, "streaming-resume-grace", server.DefaultResumeGrace, "keep a session whose client disconnected before session_end, or recovered from the data dir at start, this long for the client to resume it")
-	f.IntVar(&opts.MaxHeldPerAddr, "max-held-sessions-per-address", server.DefaultMaxHeldPerAddr, "sessions one remote address may have waiting to be resumed (they hold no --max-streaming-sessions slot); beyond it the oldest is dropped")
-	f.DurationVar(&opts.IdleConnTimeout, "idle-connection-timeout", server.DefaultIdleConnTimeout, "close a WebSocket connection that has had no session for this long")
-	f.StringVar(&opts.Token, "token", "", "shared secret clients must send as \"Authorization: Bearer <token>\" (or ?token= on /stream) to use every endpoint but /health; empty: no token")
-	f.StringVar(&opts.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS and WSS only (with --tls-key)")
-	f.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
+	f.StringVar(&opts.Server.VideoFormat, "video-format", pipeline.VideoFormatMJPEG, "rebuilt video: mjpeg (AVI, JPEG frames stored as received) or h264 (MP4 that browsers play, slower)")
+	f.Int64Var(&opts.Server.MaxFrameBytes, "max-frame-bytes", server.DefaultMaxFrameBytes, "largest frame accepted, in bytes")
+	f.Int64Var(&opts.Server.MaxFramePixels, "max-frame-pixels", server.DefaultMaxFramePixels, "largest picture accepted, in pixels (width x height; no side over 8192): a session_start beyond it is refused, a frame beyond it rejected before it is decoded")
+	f.Int64Var(&opts.Server.MaxSignalBytes, "max-signal-bytes", server.DefaultMaxSignalBytes, "largest phrase log accepted, in bytes (at most 1 MiB)")
+	f.Int64Var(&opts.Server.MaxMessageBytes, "max-message-bytes", server.DefaultMaxMessageBytes, "largest JSON control message accepted, in bytes")
+	f.Int64Var(&opts.Server.MaxUploadBytes, "max-upload-bytes", server.DefaultMaxUploadBytes, "largest POST /analyze upload, in bytes")
+	f.IntVar(&opts.Server.MaxUploads, "max-uploads", server.DefaultMaxUploads, "POST /analyze requests taken at once, received or processed; more are answered 503")
+	f.IntVar(&opts.Server.MaxUploadsPerAddr, "max-uploads-per-address", server.DefaultMaxUploadsPerAddr, "POST /analyze requests one remote address may have in progress; more are answered 429")
+	f.IntVar(&opts.Server.MaxQueuedUploads, "max-queued-uploads", server.DefaultMaxQueuedUploads, "received uploads that may wait for a processing worker (streamed phrases go first); the next is answered 503")
+	f.DurationVar(&opts.Server.UploadTimeout, "upload-timeout", server.DefaultUploadTimeout, "time to receive a POST /analyze body; a slower upload is answered 408")
+	f.IntVar(&opts.Server.Window, "v2-window", server.DefaultWindow, "frames a protocol v2 client may send ahead of the server's acknowledgement")
+	f.IntVar(&opts.Server.ProcessingWorkers, "processing-workers", 0, "sessions processed at once (0: one per CPU)")
+	f.DurationVar(&opts.Server.KeepaliveTimeout, "keepalive-timeout", server.DefaultKeepaliveTimeout, "drop a connection silent this long (no message, no pong); pings go out at 9/10 of it")
+	f.IntVar(&opts.Server.MaxFramesPerSession, "max-frames-per-session", server.DefaultMaxFrames, "distinct frames one session may hold; the next ends it with LIMIT_EXCEEDED")
+	f.IntVar(&opts.Server.MaxConnsPerAddr, "max-connections-per-address", server.DefaultMaxConnsPerAddr, "WebSocket connections one remote address may hold open; more are answered 429")
+	f.Int64Var(&opts.Server.MaxSpoolBytes, "max-spool-bytes", server.DefaultMaxSpoolBytes, "bytes of disk the frame spools of all sessions may use; beyond it starts are refused and the frame that passes it ends its session")
+	f.DurationVar(&opts.Server.ResumeGrace, "streaming-resume-grace", server.DefaultResumeGrace, "keep a session whose client disconnected before session_end, or recovered from the data dir at start, this long for the client to resume it")
+	f.IntVar(&opts.Server.MaxHeldPerAddr, "max-held-sessions-per-address", server.DefaultMaxHeldPerAddr, "sessions one remote address may have waiting to be resumed (they hold no --max-streaming-sessions slot); beyond it the oldest is dropped")
+	f.DurationVar(&opts.Server.IdleConnTimeout, "idle-connection-timeout", server.DefaultIdleConnTimeout, "close a WebSocket connection that has had no session for this long")
+	f.StringVar(&opts.Server.Token, "token", "", "shared secret clients must send as \"Authorization: Bearer <token>\" (or ?token= on /stream) to use every endpoint but /health; empty: no token")
+	f.StringVar(&opts.Server.TLSCertFile, "tls-cert", "", "PEM certificate file: serve HTTPS and WSS only (with --tls-key)")
+	f.StringVar(&opts.Server.TLSKeyFile, "tls-key", "", "PEM private key file of --tls-cert")
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a pprof CPU profile of the server to FILE until it stops")
-	f.StringSliceVar(&opts.AllowedOrigins, "allowed-origins", nil, "browser origins (https://host[:port], or *) allowed to open /stream besides pages of this server")
+	f.StringSliceVar(&opts.Server.AllowedOrigins, "allowed-origins", nil, "browser origins (https://host[:port], or *) allowed to open /stream besides pages of this server")
 	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for sessions and processing to stop before dropping them")
 	addNATSFlags(f, &opts.NATS, "NATS JetStream servers (nats://host:4222[,...]) to hand the analysis to \"referee worker\"s; empty: analyse in this process")
 	return cmd
@@ -211,58 +184,23 @@ func runServe(ctx context.Context, opts serveOptions) error {
 	}
 	var queue jobs.Queue
 	if opts.NATS.URL != "" {
-		nopts := opts.NATS.natsjobs()
-		nopts.Logger = log
-		conn, err := natsjobs.Open(nopts)
+		conn, err := openNATS(opts.NATS, log)
 		if err != nil {
-			return withExit(exitUsage, fmt.Errorf("%w (check the --nats flags or their REFEREE_* variables)", err))
+			return err
 		}
 		defer conn.Close()
 		queue = conn
 	}
-	srv, err := server.New(server.Config{
-		Jobs:                queue,
-		Host:                opts.Host,
-		Port:                opts.Port,
-		DataDir:             opts.DataDir,
-		OutputDir:           opts.OutputDir,
-		MaxSessions:         opts.MaxSessions,
-		MaxMemoryMB:         opts.MaxMemoryMB,
-		SessionTimeout:      opts.SessionTimeout,
-		Analyzer:            opts.Analyzer,
-		Analyzers:           analyzers,
-		VideoFormat:         opts.VideoFormat,
-		MaxFrameBytes:       opts.MaxFrameBytes,
-		MaxFramePixels:      opts.MaxFramePixels,
-		MaxSignalBytes:      opts.MaxSignalBytes,
-		MaxMessageBytes:     opts.MaxMessageBytes,
-		MaxUploadBytes:      opts.MaxUploadBytes,
-		MaxUploads:          opts.MaxUploads,
-		MaxUploadsPerAddr:   opts.MaxUploadsPerAddr,
-		MaxQueuedUploads:    opts.MaxQueuedUploads,
-		UploadTimeout:       opts.UploadTimeout,
-		Window:              opts.Window,
-		ProcessingWorkers:   opts.ProcessingWorkers,
-		KeepaliveTimeout:    opts.KeepaliveTimeout,
-		MaxFramesPerSession: opts.MaxFrames,
-		MaxConnsPerAddr:     opts.MaxConnsPerAddr,
-		MaxSpoolBytes:       opts.MaxSpoolBytes,
-		ResumeGrace:         opts.ResumeGrace,
-		MaxHeldPerAddr:      opts.MaxHeldPerAddr,
-		IdleConnTimeout:     opts.IdleConnTimeout,
-		Token:               opts.Token,
-		TLSCertFile:         opts.TLSCert,
-		TLSKeyFile:          opts.TLSKey,
-		AllowedOrigins:      opts.AllowedOrigins,
-		Logger:              log,
-		Version:             opts.Version,
-	})
+	cfg := opts.Server
+	cfg.Analyzer, cfg.Analyzers = opts.Analyzer, analyzers
+	cfg.Jobs, cfg.Logger, cfg.Version = queue, log, opts.Version
+	srv, err := server.New(cfg)
 	if err != nil {
 		return withExit(exitUsage, fmt.Errorf("%w (check the serve flags or their REFEREE_* variables)", err))
 	}
 	if err := srv.Start(ctx); err != nil {
 		srv.Close()
-		addr := net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port))
+		addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return usageErrorf("cannot listen on %s: the address is already in use (another referee serve?); stop that program or choose another --port", addr)
 		}

@@ -23,33 +23,16 @@ import (
 	"github.com/referee-project/referee/protocol"
 )
 
-// streamOptions is the resolved configuration of "referee stream".
+// streamOptions is the resolved configuration of "referee stream". The
+// client's flags are bound to the fields of Client; its ResumeTries 0
+// means never resume here, as --resume-tries 0 says.
 type streamOptions struct {
-	Server      string
-	Video       string
-	Signal      string
-	SignalWait  time.Duration
-	Camera      int
-	Duration    time.Duration
-	SessionID   string
-	Encoding    string
-	JPEGQuality int
-	FPS         float64
-	Output      string
+	Client client.Options
+	Output string
 	// JSON prints the result JSON on a terminal too, instead of the
 	// summary.
-	JSON     bool
-	Timeout  time.Duration
-	Protocol string
-	// Token is the server's shared secret; CA a PEM bundle of the CAs
-	// trusted for an https server.
-	Token string
-	CA    string
-	// ResumeTries (0: never resume) and ResumeTimeout bound the attempts
-	// to resume the session after a lost connection.
-	ResumeTries   int
-	ResumeTimeout time.Duration
-	Verbose       bool
+	JSON    bool
+	Verbose bool
 
 	Logger *slog.Logger
 	In     io.Reader
@@ -63,7 +46,7 @@ type streamOptions struct {
 }
 
 func newStreamCmd(a *app) *cobra.Command {
-	opts := streamOptions{Camera: -1, Timeout: client.DefaultTimeout, SignalWait: client.DefaultSignalWait, ResumeTries: client.DefaultResumeTries, ResumeTimeout: client.DefaultResumeTimeout}
+	opts := streamOptions{Client: client.Options{Camera: -1, Timeout: client.DefaultTimeout, SignalWait: client.DefaultSignalWait, ResumeTries: client.DefaultResumeTries, ResumeTimeout: client.DefaultResumeTimeout}}
 	cmd := &cobra.Command{
 		Use:   "stream SERVER (--video FILE|URL | --camera N --duration S) --signal FILE",
 		Short: "Stream a phrase's video and signal to a referee server and print the verdict",
@@ -128,7 +111,7 @@ interrupted (Ctrl-C).`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Server = args[0]
+			opts.Client.Server = args[0]
 			opts.Verbose = a.verbose
 			opts.Logger = a.logger
 			opts.In, opts.Out, opts.Err = a.streams.In, a.streams.Out, a.streams.Err
@@ -138,23 +121,23 @@ interrupted (Ctrl-C).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Video, "video", "", "video file to stream (anything OpenCV reads: .avi, .mp4, ...), or a network source's URL (rtsp://, http(s):// MJPEG)")
-	f.StringVar(&opts.Signal, "signal", "", "the scoring box's phrase log (.txt) sent after the frames, - for standard input (required)")
-	f.Var((*streamSeconds)(&opts.SignalWait), "signal-wait", "live capture: how long to wait, once it ends, for the phrase log to appear and stop growing: seconds or a duration")
-	f.IntVar(&opts.Camera, "camera", -1, "capture from camera N instead of a file (-1: none); needs --duration")
-	f.Var((*streamSeconds)(&opts.Duration), "duration", "how long to capture from the camera or a live --video URL: seconds or a duration (8, 8s, 1m)")
-	f.StringVar(&opts.SessionID, "session-id", "", "session id (default: date_time_phraseNN_RANDOM from the clock, the signal's phrase number and 64 random bits)")
-	f.StringVar(&opts.Encoding, "encoding", protocol.EncodingJPEG, "frame encoding: jpeg, png or raw")
-	f.IntVar(&opts.JPEGQuality, "jpeg-quality", protocol.DefaultJPEGQuality, "JPEG quality, 1 to 100")
-	f.Float64Var(&opts.FPS, "fps", 0, "cap on the frames sent per second, paced like a live camera (0: as fast as possible); also the camera's frame rate (default 30 there)")
+	f.StringVar(&opts.Client.Video, "video", "", "video file to stream (anything OpenCV reads: .avi, .mp4, ...), or a network source's URL (rtsp://, http(s):// MJPEG)")
+	f.StringVar(&opts.Client.Signal, "signal", "", "the scoring box's phrase log (.txt) sent after the frames, - for standard input (required)")
+	f.Var((*streamSeconds)(&opts.Client.SignalWait), "signal-wait", "live capture: how long to wait, once it ends, for the phrase log to appear and stop growing: seconds or a duration")
+	f.IntVar(&opts.Client.Camera, "camera", -1, "capture from camera N instead of a file (-1: none); needs --duration")
+	f.Var((*streamSeconds)(&opts.Client.Duration), "duration", "how long to capture from the camera or a live --video URL: seconds or a duration (8, 8s, 1m)")
+	f.StringVar(&opts.Client.SessionID, "session-id", "", "session id (default: date_time_phraseNN_RANDOM from the clock, the signal's phrase number and 64 random bits)")
+	f.StringVar(&opts.Client.Encoding, "encoding", protocol.EncodingJPEG, "frame encoding: jpeg, png or raw")
+	f.IntVar(&opts.Client.JPEGQuality, "jpeg-quality", protocol.DefaultJPEGQuality, "JPEG quality, 1 to 100")
+	f.Float64Var(&opts.Client.FPS, "fps", 0, "cap on the frames sent per second, paced like a live camera (0: as fast as possible); also the camera's frame rate (default 30 there)")
 	f.BoolVar(&opts.JSON, "json", false, "print the result JSON on a terminal too (without a terminal it always is)")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result JSON to this file instead of stdout (a regular file is replaced atomically; a device or FIFO is written to; links are followed)")
-	f.Var((*streamSeconds)(&opts.Timeout), "timeout", "connect and response timeout: seconds or a duration")
-	f.StringVar(&opts.Protocol, "protocol", protocol.V2, "streaming protocol: v2 (windowed, falls back to v1 if the server lacks it) or v1 (one ack per frame, as the existing service's clients)")
-	f.StringVar(&opts.Token, "token", "", "the server's shared token, sent as \"Authorization: Bearer TOKEN\" (prefer REFEREE_TOKEN: a flag shows in the process list)")
-	f.StringVar(&opts.CA, "ca", "", "PEM file of the CA certificates to trust for an https server (default: the system's)")
-	f.IntVar(&opts.ResumeTries, "resume-tries", client.DefaultResumeTries, "how many times to reconnect and resume the session after a lost connection (0: never)")
-	f.Var((*streamSeconds)(&opts.ResumeTimeout), "resume-timeout", "how long one outage may last before the run fails: seconds or a duration")
+	f.Var((*streamSeconds)(&opts.Client.Timeout), "timeout", "connect and response timeout: seconds or a duration")
+	f.StringVar(&opts.Client.Protocol, "protocol", protocol.V2, "streaming protocol: v2 (windowed, falls back to v1 if the server lacks it) or v1 (one ack per frame, as the existing service's clients)")
+	f.StringVar(&opts.Client.Token, "token", "", "the server's shared token, sent as \"Authorization: Bearer TOKEN\" (prefer REFEREE_TOKEN: a flag shows in the process list)")
+	f.StringVar(&opts.Client.CAFile, "ca", "", "PEM file of the CA certificates to trust for an https server (default: the system's)")
+	f.IntVar(&opts.Client.ResumeTries, "resume-tries", client.DefaultResumeTries, "how many times to reconnect and resume the session after a lost connection (0: never)")
+	f.Var((*streamSeconds)(&opts.Client.ResumeTimeout), "resume-timeout", "how long one outage may last before the run fails: seconds or a duration")
 	return cmd
 }
 
@@ -167,27 +150,9 @@ func runStream(ctx context.Context, opts streamOptions) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	copts := client.Options{
-		Server:        opts.Server,
-		Video:         opts.Video,
-		Camera:        opts.Camera,
-		Duration:      opts.Duration,
-		Signal:        opts.Signal,
-		Stdin:         opts.In,
-		SignalWait:    opts.SignalWait,
-		SessionID:     opts.SessionID,
-		Encoding:      opts.Encoding,
-		JPEGQuality:   opts.JPEGQuality,
-		FPS:           opts.FPS,
-		Timeout:       opts.Timeout,
-		Protocol:      opts.Protocol,
-		Token:         opts.Token,
-		CAFile:        opts.CA,
-		ResumeTries:   opts.ResumeTries,
-		ResumeTimeout: opts.ResumeTimeout,
-		Logger:        log,
-	}
-	if opts.ResumeTries == 0 {
+	copts := opts.Client
+	copts.Stdin, copts.Logger = opts.In, log
+	if copts.ResumeTries == 0 {
 		// Never resume: to the client, 0 would mean its default.
 		copts.ResumeTries = -1
 	}
@@ -196,7 +161,7 @@ func runStream(ctx context.Context, opts streamOptions) error {
 	}
 	res, err := client.Run(ctx, copts)
 	if err != nil {
-		return streamExit(err)
+		return streamExit(flagHint(err))
 	}
 	log.Info(fmt.Sprintf("Streamed %d frames in %.1f s (%.1f FPS, %.1f Mbps) with protocol %s",
 		res.Frames, res.StreamTime.Seconds(), fpsOf(res), mbpsOf(res), res.Protocol), "session_id", res.SessionID)
@@ -235,43 +200,40 @@ func writeStreamSummary(w io.Writer, raw json.RawMessage, indented []byte) error
 }
 
 // check validates the flags: every mistake is a usage error (exit 2) found
-// before anything is opened.
+// before anything is opened. The client validates what it takes
+// (client.Options.Validate); the rest is the command line's own.
 func (o *streamOptions) check() error {
+	c := &o.Client
 	switch {
-	case o.Video != "" && o.Camera >= 0:
+	case c.Video != "" && c.Camera >= 0:
 		return usageErrorf("give --video FILE or --camera N, not both")
-	case o.Video == "" && o.Camera < 0:
+	case c.Video == "" && c.Camera < 0:
 		return usageErrorf("nothing to stream: give --video FILE (or --camera N with --duration S)")
-	case o.Camera < -1:
-		return usageErrorf("--camera %d: want a camera index, 0 or more (-1: none)", o.Camera)
-	case o.Camera >= 0 && o.Duration <= 0:
-		return usageErrorf("--camera %d needs --duration S: how many seconds to capture", o.Camera)
-	case o.Camera < 0 && o.Duration != 0 && !videoio.IsURL(o.Video):
+	case c.Camera < -1:
+		return usageErrorf("--camera %d: want a camera index, 0 or more (-1: none)", c.Camera)
+	case c.Camera >= 0 && c.Duration <= 0:
+		return usageErrorf("--camera %d needs --duration S: how many seconds to capture", c.Camera)
+	case c.Camera < 0 && c.Duration != 0 && !videoio.IsURL(c.Video):
 		return usageErrorf("--duration applies to --camera and --video URL only; a video file streams whole")
-	case o.Duration < 0:
-		return usageErrorf("--duration %v: want a positive duration", o.Duration)
-	case o.SignalWait <= 0:
-		return usageErrorf("--signal-wait %v: want a positive duration", o.SignalWait)
-	case o.Signal == "":
+	case c.Duration < 0:
+		return usageErrorf("--duration %v: want a positive duration", c.Duration)
+	case c.SignalWait <= 0:
+		return usageErrorf("--signal-wait %v: want a positive duration", c.SignalWait)
+	case c.Signal == "":
 		return usageErrorf("--signal FILE is required: the scoring box's phrase log for this phrase")
-	case o.Encoding != protocol.EncodingJPEG && o.Encoding != protocol.EncodingPNG && o.Encoding != protocol.EncodingRaw:
-		return usageErrorf("--encoding %q: want jpeg, png or raw", o.Encoding)
-	case o.JPEGQuality < 1 || o.JPEGQuality > 100:
-		return usageErrorf("--jpeg-quality %d: want 1 to 100", o.JPEGQuality)
-	case o.FPS < 0 || math.IsNaN(o.FPS) || math.IsInf(o.FPS, 0):
-		return usageErrorf("--fps %v: want 0 (as fast as possible) or a positive rate", o.FPS)
-	case o.Timeout <= 0:
-		return usageErrorf("--timeout %v: want a positive duration", o.Timeout)
-	case o.Protocol != protocol.V1 && o.Protocol != protocol.V2:
-		return usageErrorf("--protocol %q: want v1 or v2", o.Protocol)
-	case o.ResumeTries < 0:
-		return usageErrorf("--resume-tries %d: want 0 (never resume) or more", o.ResumeTries)
-	case o.ResumeTimeout <= 0:
-		return usageErrorf("--resume-timeout %v: want a positive duration", o.ResumeTimeout)
-	case o.SessionID != "" && !protocol.ValidSessionID(o.SessionID):
-		return usageErrorf("--session-id %q: want 1 to %d characters of A-Z, a-z, 0-9, _ and -", o.SessionID, protocol.MaxSessionIDLength)
 	}
-	if _, err := client.ResolveEndpoints(o.Server); err != nil {
+	if err := c.Validate(); err != nil {
+		return withExit(exitUsage, flagHint(err))
+	}
+	switch {
+	case c.Timeout <= 0:
+		return usageErrorf("--timeout %v: want a positive duration", c.Timeout)
+	case c.ResumeTries < 0:
+		return usageErrorf("--resume-tries %d: want 0 (never resume) or more", c.ResumeTries)
+	case c.ResumeTimeout <= 0:
+		return usageErrorf("--resume-timeout %v: want a positive duration", c.ResumeTimeout)
+	}
+	if _, err := client.ResolveEndpoints(c.Server); err != nil {
 		return withExit(exitUsage, err)
 	}
 	if o.Output != "" {

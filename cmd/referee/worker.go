@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/spf13/cobra"
@@ -14,7 +13,7 @@ import (
 // workerOptions is the resolved configuration of "referee worker".
 type workerOptions struct {
 	analyzerOptions
-	NATS              natsOptions
+	NATS              natsjobs.Options
 	DataDir           string
 	ProcessingWorkers int
 
@@ -85,18 +84,16 @@ func runWorker(ctx context.Context, opts workerOptions) error {
 	if err != nil {
 		return err
 	}
-	nopts := opts.NATS.natsjobs()
-	nopts.Logger = log
-	conn, err := natsjobs.Open(nopts)
+	conn, err := openNATS(opts.NATS, log)
 	if err != nil {
-		return withExit(exitUsage, fmt.Errorf("%w (check the --nats flags or their REFEREE_* variables)", err))
+		return err
 	}
 	defer conn.Close()
-	return worker.Run(ctx, worker.Config{
+	return flagHint(worker.Run(ctx, worker.Config{
 		Source:    conn,
 		DataDir:   opts.DataDir,
 		Workers:   opts.ProcessingWorkers,
 		Analyzers: analyzers,
 		Logger:    log.With("node", conn.Name()),
-	})
+	}))
 }

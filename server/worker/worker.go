@@ -28,8 +28,8 @@ type Config struct {
 	// DataDir is the scratch space: a job's inputs and artifacts live in
 	// DataDir/jobs/<phrase key>-<try> while it runs, and are removed after.
 	DataDir string
-	// Workers is the number of jobs analysed at once. Default the number
-	// of CPUs.
+	// Workers is the number of jobs analysed at once. Default GOMAXPROCS:
+	// the CPUs this process may use.
 	Workers int
 	// Analyzers are the analyzers a job may name besides the built-in
 	// pipeline.AnalyzerSignal, set up to run on this machine.
@@ -41,20 +41,20 @@ type Config struct {
 // Run takes and analyses jobs, Workers at a time, until ctx ends; then it
 // gives back the jobs it holds (another worker takes them at once) and
 // returns nil once its goroutines have. A data directory that cannot be
-// created is an error.
+// created is a *DataDirError.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Source == nil {
 		return errors.New("worker: no job source")
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = runtime.NumCPU()
+		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	scratch := filepath.Join(cfg.DataDir, "jobs")
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
-		return fmt.Errorf("create the worker's scratch directory %s: %w (check --data-dir and its permissions)", scratch, err)
+		return &DataDirError{fmt.Errorf("create the worker's scratch directory %s: %w", scratch, err)}
 	}
 	cfg.Logger.Info("worker started", "processing_workers", cfg.Workers, "data_dir", cfg.DataDir)
 	var wg sync.WaitGroup
@@ -127,14 +127,9 @@ func run(ctx context.Context, cfg Config, d jobs.Delivery, dir string) ([]byte, 
 	if analyzers == nil {
 		analyzers = map[string]pipeline.Analyzer{}
 	}
-	name := spec.Analyzer
-	if name == "" {
-		name = pipeline.AnalyzerSignal
-	}
-	if a := analyzers[name]; a != nil {
+	// An unknown analyzer fails in pipeline.Run, which says so.
+	if name, a, err := pipeline.PickAnalyzer(spec.Analyzer, analyzers); err == nil {
 		analyzers[name] = withExtra{a, spec.Extra}
-	} else if name == pipeline.AnalyzerSignal {
-		analyzers[name] = withExtra{pipeline.SignalAnalyzer{}, spec.Extra}
 	}
 	out := filepath.Join(dir, "out")
 	var stats any
@@ -146,7 +141,7 @@ func run(ctx context.Context, cfg Config, d jobs.Delivery, dir string) ([]byte, 
 		VideoPath:      video,
 		Signal:         sig,
 		ArtifactDir:    out,
-		Analyzer:       name,
+		Analyzer:       spec.Analyzer,
 		Analyzers:      analyzers,
 		StreamingStats: stats,
 	}, d.Progress)
@@ -159,6 +154,12 @@ func run(ctx context.Context, cfg Config, d jobs.Delivery, dir string) ([]byte, 
 	}
 	return result, out, nil
 }
+
+// DataDirError is a Config.DataDir the worker cannot work in.
+type DataDirError struct{ Err error }
+
+func (e *DataDirError) Error() string { return e.Err.Error() }
+func (e *DataDirError) Unwrap() error { return e.Err }
 
 // withExtra is an analyzer whose verdict also carries the job's Extra, as
 // the serve node would have added it analysing in place.
