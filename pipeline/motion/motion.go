@@ -35,7 +35,7 @@ import (
 	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/bgr"
-	"github.com/referee-project/referee/pipeline/internal/ordered"
+	"github.com/referee-project/referee/pipeline/ordered"
 	"github.com/referee-project/referee/pipeline/rightofway"
 	"github.com/referee-project/referee/pipeline/tracked"
 	"github.com/referee-project/referee/pipeline/tracks"
