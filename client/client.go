@@ -238,7 +238,7 @@ func (o *Options) check() error {
 		o.SignalWait = DefaultSignalWait
 	}
 	switch {
-	case o.Encoding != protocol.EncodingJPEG && o.Encoding != protocol.EncodingPNG && o.Encoding != protocol.EncodingRaw:
+	case !protocol.KnownEncoding(o.Encoding):
 		return inputErrorf("encoding %q: want jpeg, png or raw", o.Encoding)
 	case o.JPEGQuality < 1 || o.JPEGQuality > 100:
 		return inputErrorf("JPEG quality %d: want 1 to 100", o.JPEGQuality)
