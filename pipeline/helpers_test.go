@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/synth"
 	"github.com/referee-project/referee/pipeline/videoio"
+	"github.com/referee-project/referee/pipeline/videoio/videotest"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -122,42 +122,14 @@ func encodeCounter(t testing.TB, i, w, h int, encoding string, channels int) []b
 	return []byte("not a picture")
 }
 
-// readCounters reads every frame of the video at path and returns the
-// counter index of each (-1 where none decodes) and the frame count the
-// reader reports.
-func readCounters(t testing.TB, path string) (indices []int, frameCount int) {
-	t.Helper()
-	r, err := videoio.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var img bgr.Image
-	for {
-		err := r.Read(&img)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("%s: frame %d: %v", path, len(indices), err)
-		}
-		idx, err := synth.DecodeCounter(img)
-		if err != nil {
-			idx = -1
-		}
-		indices = append(indices, idx)
-	}
-	return indices, r.Info().FrameCount
-}
-
 // checkCounters checks that the video at path holds counter frames 0..n-1
 // in order, and that OpenCV reports n frames.
 func checkCounters(t testing.TB, path string, n int) {
 	t.Helper()
-	indices, count := readCounters(t, path)
+	indices, info := videotest.ReadCounters(t, path)
 	rep := synth.VerifySequence(indices)
-	if !rep.SequenceOK || rep.Frames != n || count != n {
-		t.Errorf("%s: %d frames read, %d reported, want %d in order: %+v", filepath.Base(path), rep.Frames, count, n, rep)
+	if count := info.FrameCount; !rep.SequenceOK || rep.Frames != n || count != n {
+		t.Errorf("%s: %d frames read, %d reported, want %d in order: %+v", filepath.Base(path), rep.Frames, info.FrameCount, n, rep)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/synth"
 	"github.com/referee-project/referee/pipeline/videoio"
+	"github.com/referee-project/referee/pipeline/videoio/videotest"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -496,34 +497,8 @@ func checkResult(t testing.TB, res map[string]any, want []int) {
 	if !bytes.Equal(a, b) {
 		t.Errorf("result.json differs from the result sent:\n%s\n%s", a, b)
 	}
-	if got := readCounters(t, videoPath); !slices.Equal(got, want) {
+	if got, _ := videotest.ReadCounters(t, videoPath); !slices.Equal(got, want) {
 		t.Errorf("video %s shows frames %v, want %v", videoPath, got, want)
-	}
-}
-
-// readCounters reads a video and decodes the counter of every frame.
-func readCounters(t testing.TB, path string) []int {
-	t.Helper()
-	r, err := videoio.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var got []int
-	img := bgr.New(r.Info().Width, r.Info().Height)
-	for {
-		err := r.Read(&img)
-		if errors.Is(err, io.EOF) {
-			return got
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := synth.DecodeCounter(img)
-		if err != nil {
-			t.Fatalf("frame %d of %s: %v", len(got), path, err)
-		}
-		got = append(got, n)
 	}
 }
 
