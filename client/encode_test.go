@@ -196,8 +196,8 @@ func TestEncoderMemoryIsBounded(t *testing.T) {
 }
 
 // BenchmarkEncodeParallel measures the client's encode stage: frames/s
-// through reader, JPEG workers (q85) and orderer for a 640x480 fencing
-// scene, with one worker and with one per CPU.
+// read, encoded as JPEG (q85) on the ordered pool and handed out in order,
+// for a 640x480 fencing scene, with one worker and with one per CPU.
 func BenchmarkEncodeParallel(b *testing.B) {
 	sc := synth.Scenarios()[0]
 	img := bgr.New(640, 480)
