@@ -8,9 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/synth"
-	"github.com/referee-project/referee/pipeline/videoio"
 	"github.com/referee-project/referee/pipeline/videoio/videotest"
 	"github.com/referee-project/referee/protocol"
 )
@@ -84,42 +82,30 @@ func (s *counterSource) Each(ctx context.Context, fn func(EncodedFrame) error) e
 	return nil
 }
 
-// encodeCounter returns counter frame i, w x h, in the given encoding.
+// encodeCounter returns counter frame i, w x h, in the given encoding; raw
+// frames with the given number of channels (1, 3 or 4); "not a picture"
+// for an unknown encoding.
 func encodeCounter(t testing.TB, i, w, h int, encoding string, channels int) []byte {
 	t.Helper()
-	img := bgr.New(w, h)
-	synth.DrawCounter(img, i)
-	switch encoding {
-	case protocol.EncodingJPEG:
-		data, err := videoio.EncodeJPEG(img, protocol.DefaultJPEGQuality)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return data
-	case protocol.EncodingPNG:
-		data, err := videoio.EncodePNG(img)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return data
-	case protocol.EncodingRaw:
-		switch channels {
-		case 1:
-			gray := make([]byte, w*h)
-			for p := range gray {
-				gray[p] = img.Gray(p%w, p/w)
-			}
-			return protocol.AppendRaw(nil, h, w, 1, gray)
-		case 4:
-			bgra := make([]byte, 0, w*h*4)
-			for p := 0; p < len(img.Pix); p += 3 {
-				bgra = append(bgra, img.Pix[p], img.Pix[p+1], img.Pix[p+2], 255)
-			}
-			return protocol.AppendRaw(nil, h, w, 4, bgra)
-		}
-		return protocol.AppendRaw(nil, h, w, 3, img.Pix)
+	if !protocol.KnownEncoding(encoding) {
+		return []byte("not a picture")
 	}
-	return []byte("not a picture")
+	if encoding != protocol.EncodingRaw || channels != 1 && channels != 4 {
+		return videotest.EncodeCounter(t, i, w, h, encoding)
+	}
+	img := videotest.CounterPicture(i, w, h)
+	if channels == 1 {
+		gray := make([]byte, w*h)
+		for p := range gray {
+			gray[p] = img.Gray(p%w, p/w)
+		}
+		return protocol.AppendRaw(nil, h, w, 1, gray)
+	}
+	bgra := make([]byte, 0, w*h*4)
+	for p := 0; p < len(img.Pix); p += 3 {
+		bgra = append(bgra, img.Pix[p], img.Pix[p+1], img.Pix[p+2], 255)
+	}
+	return protocol.AppendRaw(nil, h, w, 4, bgra)
 }
 
 // checkCounters checks that the video at path holds counter frames 0..n-1

@@ -23,9 +23,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/referee-project/referee/pipeline"
-	"github.com/referee-project/referee/pipeline/bgr"
-	"github.com/referee-project/referee/pipeline/synth"
-	"github.com/referee-project/referee/pipeline/videoio"
 	"github.com/referee-project/referee/pipeline/videoio/videotest"
 	"github.com/referee-project/referee/protocol"
 )
@@ -330,33 +327,16 @@ func (c *wsClient) closedLater() <-chan *websocket.CloseError {
 type frames struct {
 	t    testing.TB
 	w, h int
-	img  bgr.Image
 }
 
 func newFrames(t testing.TB, w, h int) *frames {
-	return &frames{t: t, w: w, h: h, img: bgr.New(w, h)}
+	return &frames{t: t, w: w, h: h}
 }
 
 // encode returns frame i in the encoding.
 func (f *frames) encode(i int, encoding string) []byte {
 	f.t.Helper()
-	synth.DrawCounter(f.img, i)
-	var data []byte
-	var err error
-	switch encoding {
-	case protocol.EncodingJPEG:
-		data, err = videoio.EncodeJPEG(f.img, protocol.DefaultJPEGQuality)
-	case protocol.EncodingPNG:
-		data, err = videoio.EncodePNG(f.img)
-	case protocol.EncodingRaw:
-		data = protocol.AppendRaw(nil, f.h, f.w, 3, f.img.Pix)
-	default:
-		f.t.Fatalf("unknown encoding %q", encoding)
-	}
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return data
+	return videotest.EncodeCounter(f.t, i, f.w, f.h, encoding)
 }
 
 func (f *frames) jpeg(i int) []byte { return f.encode(i, protocol.EncodingJPEG) }

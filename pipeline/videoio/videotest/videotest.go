@@ -11,14 +11,21 @@ import (
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/synth"
 	"github.com/referee-project/referee/pipeline/videoio"
+	"github.com/referee-project/referee/protocol"
 )
 
-// CounterFrames returns n counter pictures of w x h: picture i shows i.
+// CounterPicture returns counter picture i of w x h: it shows i.
+func CounterPicture(i, w, h int) bgr.Image {
+	img := bgr.New(w, h)
+	synth.DrawCounter(img, i)
+	return img
+}
+
+// CounterFrames returns counter pictures 0 to n-1 of w x h.
 func CounterFrames(n, w, h int) []bgr.Image {
 	out := make([]bgr.Image, n)
 	for i := range out {
-		out[i] = bgr.New(w, h)
-		synth.DrawCounter(out[i], i)
+		out[i] = CounterPicture(i, w, h)
 	}
 	return out
 }
@@ -38,6 +45,31 @@ func CounterJPEGs(t testing.TB, n, w, h, quality int) [][]byte {
 		out[i] = data
 	}
 	return out
+}
+
+// EncodeCounter returns counter picture i of w x h as the payload of a
+// frame in the encoding: protocol.EncodingJPEG (at the default quality),
+// EncodingPNG, or EncodingRaw (3 channels, with its header). Any other
+// encoding fails the test.
+func EncodeCounter(t testing.TB, i, w, h int, encoding string) []byte {
+	t.Helper()
+	img := CounterPicture(i, w, h)
+	var data []byte
+	var err error
+	switch encoding {
+	case protocol.EncodingJPEG:
+		data, err = videoio.EncodeJPEG(img, protocol.DefaultJPEGQuality)
+	case protocol.EncodingPNG:
+		data, err = videoio.EncodePNG(img)
+	case protocol.EncodingRaw:
+		data = protocol.AppendRaw(nil, h, w, 3, img.Pix)
+	default:
+		t.Fatalf("unknown encoding %q", encoding)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // WriteCounterVideo writes a video of n counter frames of w x h at fps to
