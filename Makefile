@@ -142,7 +142,7 @@ man: build
 # browser test with a phrase streamed, analysed and reviewed, into
 # examples/ where the README shows them.
 screenshots: deps
-	REFEREE_SCREENSHOTS=$(CURDIR)/examples $(GO) test -count=1 -run TestScreenshots -v ./server/webtest
+	REFEREE_SCREENSHOTS=$(CURDIR)/examples $(GO) test -count=1 -run TestScreenshots -v ./server/internal/webtest
 
 clean:
 	rm -rf bin man

@@ -269,7 +269,7 @@ func (o Options) Validate() error {
 		return &Error{Kind: KindInput, Err: &OptionError{Field: field, Name: name, Value: value, Want: want}}
 	}
 	switch {
-	case o.Encoding != protocol.EncodingJPEG && o.Encoding != protocol.EncodingPNG && o.Encoding != protocol.EncodingRaw:
+	case !protocol.KnownEncoding(o.Encoding):
 		return bad("Encoding", "encoding", o.Encoding, "jpeg, png or raw")
 	case o.JPEGQuality < 1 || o.JPEGQuality > 100:
 		return bad("JPEGQuality", "JPEG quality", o.JPEGQuality, "1 to 100")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/ordered"
 	"github.com/referee-project/referee/pipeline/videoio"
 	"github.com/referee-project/referee/protocol"
 )
@@ -42,10 +43,10 @@ type encodeConfig struct {
 	workers int
 }
 
-// encoder runs the read and encode stages: a reader goroutine feeds workers
-// that encode in parallel, and an orderer hands the results out in frame
-// order. Frames in flight are bounded by the channel capacities, about
-// three per worker, whatever the length of the video.
+// encoder runs the read and encode stages on an ordered worker pool: the
+// source is read on one goroutine, frames are encoded in parallel and
+// handed out in frame order. Frames in flight are bounded by the pool's
+// lookahead, three per worker, whatever the length of the video.
 type encoder struct {
 	cfg    encodeConfig
 	src    frameSource
@@ -55,37 +56,46 @@ type encoder struct {
 	wg     sync.WaitGroup
 }
 
-// job is one frame between the reader and the orderer; done is closed when
-// a worker has filled res.
-type job struct {
-	img  *bgr.Image
-	res  encodedFrame
-	done chan struct{}
+// rawFrame is one frame read, on its way to an encoder.
+type rawFrame struct {
+	img      *bgr.Image
+	number   int
+	captured time.Time
 }
 
 // startEncoder starts the stages. first is the frame already read by the
 // preflight; src yields the following ones. The caller must call stop
 // before closing src.
 func startEncoder(ctx context.Context, src frameSource, first bgr.Image, cfg encodeConfig) *encoder {
-	if cfg.workers <= 0 {
-		cfg.workers = 1
-	}
+	cfg.workers = max(cfg.workers, 1)
+	lookahead := 3 * cfg.workers
 	ctx, cancel := context.WithCancel(ctx)
 	e := &encoder{
 		cfg:    cfg,
 		src:    src,
 		out:    make(chan encodedFrame, 1),
-		free:   make(chan *bgr.Image, 3*cfg.workers+2),
+		free:   make(chan *bgr.Image, lookahead+2),
 		cancel: cancel,
 	}
-	work := make(chan *job, cfg.workers)
-	ordered := make(chan *job, 2*cfg.workers)
-	e.wg.Add(2 + cfg.workers)
-	go e.read(ctx, first, work, ordered)
-	for range cfg.workers {
-		go e.encodeLoop(work)
-	}
-	go e.order(ctx, ordered)
+	e.wg.Go(func() {
+		defer close(e.out)
+		err := ordered.Run(ctx, cfg.workers, lookahead, func(put func(rawFrame) error) error {
+			return e.read(first, put)
+		}, e.encodeFrame, func(f encodedFrame) error {
+			select {
+			case e.out <- f:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if err != nil && ctx.Err() == nil {
+			select {
+			case e.out <- encodedFrame{err: err}:
+			case <-ctx.Done():
+			}
+		}
+	})
 	return e
 }
 
@@ -110,53 +120,37 @@ func (e *encoder) stop() {
 	e.wg.Wait()
 }
 
-func (e *encoder) read(ctx context.Context, first bgr.Image, work, ordered chan<- *job) {
-	defer e.wg.Done()
-	defer close(work)
-	defer close(ordered)
+// read puts first and then every frame of the source, until its end, the
+// time limit of a live capture, or a failure, which it returns.
+func (e *encoder) read(first bgr.Image, put func(rawFrame) error) error {
 	w, h := first.Width, first.Height
 	for n := 0; ; n++ {
 		img := &first
-		var err error
 		captured := e.cfg.start.Add(time.Duration(float64(n) / e.cfg.fps * float64(time.Second)))
 		if n > 0 {
 			img = e.buffer()
-			err = e.src.Read(img)
+			err := e.src.Read(img)
 			if e.cfg.live {
 				captured = time.Now()
 			}
 			switch {
 			case errors.Is(err, io.EOF):
-				return
+				return nil
 			case err != nil:
 				//lint:ignore ST1005 the old client's words, which users know and search for
-				err = fmt.Errorf("Failed to read frame %d: %w", n, err)
+				return fmt.Errorf("Failed to read frame %d: %w", n, err)
 			case img.Width != w || img.Height != h:
 				//lint:ignore ST1005 the old client's words, which users know and search for
-				err = fmt.Errorf("Failed to read frame %d: it is %dx%d but the video started at %dx%d", n, img.Width, img.Height, w, h)
+				return fmt.Errorf("Failed to read frame %d: it is %dx%d but the video started at %dx%d", n, img.Width, img.Height, w, h)
 			}
 		} else if e.cfg.live {
 			captured = time.Now()
 		}
 		if e.cfg.live && e.cfg.maxTime > 0 && n > 0 && time.Since(e.cfg.start) >= e.cfg.maxTime {
-			return
+			return nil
 		}
-		j := &job{img: img, res: encodedFrame{number: n, captured: captured, err: err}, done: make(chan struct{})}
-		if err != nil {
-			close(j.done)
-		}
-		select {
-		case ordered <- j:
-		case <-ctx.Done():
-			return
-		}
-		if err != nil {
-			return
-		}
-		select {
-		case work <- j:
-		case <-ctx.Done():
-			return
+		if err := put(rawFrame{img: img, number: n, captured: captured}); err != nil {
+			return err
 		}
 	}
 }
@@ -178,17 +172,14 @@ func (e *encoder) recycle(img *bgr.Image) {
 	}
 }
 
-func (e *encoder) encodeLoop(work <-chan *job) {
-	defer e.wg.Done()
-	for j := range work {
-		j.res.data, j.res.size, j.res.err = e.encode(*j.img, j.res.number, j.res.captured)
-		if j.res.number > 0 {
-			// The first frame belongs to the preflight; the others are ours.
-			e.recycle(j.img)
-		}
-		j.img = nil
-		close(j.done)
+// encodeFrame is the work of the pool's workers.
+func (e *encoder) encodeFrame(f rawFrame, _ *struct{}) (encodedFrame, error) {
+	data, size, err := e.encode(*f.img, f.number, f.captured)
+	if f.number > 0 {
+		// The first frame belongs to the preflight; the others are ours.
+		e.recycle(f.img)
 	}
+	return encodedFrame{number: f.number, captured: f.captured, data: data, size: size}, err
 }
 
 // encode compresses img and, for v2, wraps it in its frame header. The
@@ -234,26 +225,4 @@ func (e *encoder) encode(img bgr.Image, n int, captured time.Time) ([]byte, int,
 		return nil, 0, fmt.Errorf("Failed to encode frame %d: %w", n, err)
 	}
 	return append(msg, payload...), len(payload), nil
-}
-
-// order hands the results out in frame order, each as soon as its worker
-// is done.
-func (e *encoder) order(ctx context.Context, ordered <-chan *job) {
-	defer e.wg.Done()
-	defer close(e.out)
-	for j := range ordered {
-		select {
-		case <-j.done:
-		case <-ctx.Done():
-			return
-		}
-		select {
-		case e.out <- j.res:
-		case <-ctx.Done():
-			return
-		}
-		if j.res.err != nil {
-			return
-		}
-	}
 }

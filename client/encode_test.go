@@ -12,6 +12,7 @@ import (
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/synth"
 	"github.com/referee-project/referee/pipeline/videoio"
+	"github.com/referee-project/referee/pipeline/videoio/videotest"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -42,16 +43,6 @@ func (s *memSource) Read(dst *bgr.Image) error {
 	return nil
 }
 
-// counterFrames returns n counter pictures of w x h.
-func counterFrames(n, w, h int) []bgr.Image {
-	out := make([]bgr.Image, n)
-	for i := range out {
-		out[i] = bgr.New(w, h)
-		synth.DrawCounter(out[i], i)
-	}
-	return out
-}
-
 func drain(t *testing.T, e *encoder) []encodedFrame {
 	t.Helper()
 	var out []encodedFrame
@@ -71,7 +62,7 @@ func drain(t *testing.T, e *encoder) []encodedFrame {
 
 func TestEncoderKeepsOrder(t *testing.T) {
 	const n = 60
-	frames := counterFrames(n, 160, 120)
+	frames := videotest.CounterFrames(n, 160, 120)
 	start := time.Unix(1_700_000_000, 0)
 	for _, tc := range []struct {
 		encoding string
@@ -129,7 +120,7 @@ func TestEncoderKeepsOrder(t *testing.T) {
 }
 
 func TestEncoderStopsAtFirstFailure(t *testing.T) {
-	frames := counterFrames(20, 96, 64)
+	frames := videotest.CounterFrames(20, 96, 64)
 	errBad := errors.New("bad sector")
 	resized := append([]bgr.Image(nil), frames...)
 	resized[5] = bgr.New(64, 48)
@@ -165,7 +156,7 @@ func TestEncoderStopsAtFirstFailure(t *testing.T) {
 }
 
 func TestEncoderStopsEarly(t *testing.T) {
-	frames := counterFrames(200, 160, 120)
+	frames := videotest.CounterFrames(200, 160, 120)
 	src := &memSource{frames: frames[1:]}
 	e := startEncoder(context.Background(), src, frames[0], encodeConfig{encoding: protocol.EncodingPNG, fps: 25, workers: 2})
 	for range 3 {
@@ -195,7 +186,7 @@ func TestEncoderStopsEarly(t *testing.T) {
 func TestEncoderMemoryIsBounded(t *testing.T) {
 	// A consumer that takes nothing: the reader must stop after a few
 	// frames instead of decoding the whole source into memory.
-	src := &memSource{frames: counterFrames(500, 64, 48)[1:]}
+	src := &memSource{frames: videotest.CounterFrames(500, 64, 48)[1:]}
 	e := startEncoder(context.Background(), src, bgr.New(64, 48), encodeConfig{encoding: protocol.EncodingRaw, fps: 25, workers: 2})
 	time.Sleep(200 * time.Millisecond)
 	e.stop()
@@ -205,8 +196,8 @@ func TestEncoderMemoryIsBounded(t *testing.T) {
 }
 
 // BenchmarkEncodeParallel measures the client's encode stage: frames/s
-// through reader, JPEG workers (q85) and orderer for a 640x480 fencing
-// scene, with one worker and with one per CPU.
+// read, encoded as JPEG (q85) on the ordered pool and handed out in order,
+// for a 640x480 fencing scene, with one worker and with one per CPU.
 func BenchmarkEncodeParallel(b *testing.B) {
 	sc := synth.Scenarios()[0]
 	img := bgr.New(640, 480)

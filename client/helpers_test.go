@@ -13,6 +13,7 @@ import (
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/synth"
 	"github.com/referee-project/referee/pipeline/videoio"
+	"github.com/referee-project/referee/pipeline/videoio/videotest"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -56,20 +57,7 @@ func signalFile(t testing.TB) (string, []byte) {
 func counterVideo(t testing.TB, dir, name string, n, w, h int, fps float64) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
-	vw, err := videoio.Create(path, "", fps, w, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := bgr.New(w, h)
-	for i := range n {
-		synth.DrawCounter(img, i)
-		if err := vw.Write(img); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := vw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	videotest.WriteCounterVideo(t, path, "", fps, n, w, h)
 	return path
 }
 

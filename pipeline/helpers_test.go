@@ -3,15 +3,13 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/synth"
-	"github.com/referee-project/referee/pipeline/videoio"
+	"github.com/referee-project/referee/pipeline/videoio/videotest"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -84,80 +82,40 @@ func (s *counterSource) Each(ctx context.Context, fn func(EncodedFrame) error) e
 	return nil
 }
 
-// encodeCounter returns counter frame i, w x h, in the given encoding.
+// encodeCounter returns counter frame i, w x h, in the given encoding; raw
+// frames with the given number of channels (1, 3 or 4); "not a picture"
+// for an unknown encoding.
 func encodeCounter(t testing.TB, i, w, h int, encoding string, channels int) []byte {
 	t.Helper()
-	img := bgr.New(w, h)
-	synth.DrawCounter(img, i)
-	switch encoding {
-	case protocol.EncodingJPEG:
-		data, err := videoio.EncodeJPEG(img, protocol.DefaultJPEGQuality)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return data
-	case protocol.EncodingPNG:
-		data, err := videoio.EncodePNG(img)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return data
-	case protocol.EncodingRaw:
-		switch channels {
-		case 1:
-			gray := make([]byte, w*h)
-			for p := range gray {
-				gray[p] = img.Gray(p%w, p/w)
-			}
-			return protocol.AppendRaw(nil, h, w, 1, gray)
-		case 4:
-			bgra := make([]byte, 0, w*h*4)
-			for p := 0; p < len(img.Pix); p += 3 {
-				bgra = append(bgra, img.Pix[p], img.Pix[p+1], img.Pix[p+2], 255)
-			}
-			return protocol.AppendRaw(nil, h, w, 4, bgra)
-		}
-		return protocol.AppendRaw(nil, h, w, 3, img.Pix)
+	if !protocol.KnownEncoding(encoding) {
+		return []byte("not a picture")
 	}
-	return []byte("not a picture")
-}
-
-// readCounters reads every frame of the video at path and returns the
-// counter index of each (-1 where none decodes) and the frame count the
-// reader reports.
-func readCounters(t testing.TB, path string) (indices []int, frameCount int) {
-	t.Helper()
-	r, err := videoio.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
+	if encoding != protocol.EncodingRaw || channels != 1 && channels != 4 {
+		return videotest.EncodeCounter(t, i, w, h, encoding)
 	}
-	defer r.Close()
-	var img bgr.Image
-	for {
-		err := r.Read(&img)
-		if errors.Is(err, io.EOF) {
-			break
+	img := videotest.CounterPicture(i, w, h)
+	if channels == 1 {
+		gray := make([]byte, w*h)
+		for p := range gray {
+			gray[p] = img.Gray(p%w, p/w)
 		}
-		if err != nil {
-			t.Fatalf("%s: frame %d: %v", path, len(indices), err)
-		}
-		idx, err := synth.DecodeCounter(img)
-		if err != nil {
-			idx = -1
-		}
-		indices = append(indices, idx)
+		return protocol.AppendRaw(nil, h, w, 1, gray)
 	}
-	return indices, r.Info().FrameCount
+	bgra := make([]byte, 0, w*h*4)
+	for p := 0; p < len(img.Pix); p += 3 {
+		bgra = append(bgra, img.Pix[p], img.Pix[p+1], img.Pix[p+2], 255)
+	}
+	return protocol.AppendRaw(nil, h, w, 4, bgra)
 }
 
 // checkCounters checks that the video at path holds counter frames 0..n-1
 // in order, and that OpenCV reports n frames.
 func checkCounters(t testing.TB, path string, n int) {
 	t.Helper()
-	indices, count := readCounters(t, path)
+	indices, info := videotest.ReadCounters(t, path)
 	rep := synth.VerifySequence(indices)
-	if !rep.SequenceOK || rep.Frames != n || count != n {
-		t.Errorf("%s: %d frames read, %d reported, want %d in order: %+v", filepath.Base(path), rep.Frames, count, n, rep)
+	if count := info.FrameCount; !rep.SequenceOK || rep.Frames != n || count != n {
+		t.Errorf("%s: %d frames read, %d reported, want %d in order: %+v", filepath.Base(path), rep.Frames, info.FrameCount, n, rep)
 	}
 }
 

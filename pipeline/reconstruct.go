@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"image/jpeg"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
 	"runtime"
 
 	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/ordered"
 	"github.com/referee-project/referee/pipeline/tracks"
 	"github.com/referee-project/referee/pipeline/videoio"
 	"github.com/referee-project/referee/protocol"
@@ -81,9 +83,9 @@ func reconstruct(ctx context.Context, job Job, dir string, progress func(float64
 //
 // An MJPEG video is written by package avi: JPEG frames go in as received,
 // other frames are decoded and encoded as JPEG. An H.264 video is encoded
-// by OpenCV from decoded frames. Unless every frame can go in as received,
-// frames are decoded (and encoded) on one goroutine per CPU, a few frames
-// ahead of the writer.
+// by OpenCV from decoded frames. Unless the frames can go in as received,
+// as the first frame tells, frames are decoded (and encoded) on one
+// goroutine per CPU, a few frames ahead of the writer.
 func rebuild(ctx context.Context, job Job, dir string, progress func(float64, string)) (_ string, _ VideoSummary, err error) {
 	total := job.Frames.Count()
 	out, err := createVideo(job, dir)
@@ -111,37 +113,38 @@ func rebuild(ctx context.Context, job Job, dir string, progress func(float64, st
 		}
 		return nil
 	}
-	var (
-		c    *conveyor
-		last = -1
-	)
-	defer func() {
-		if c != nil {
-			c.close()
-		}
-	}()
-	err = job.Frames.Each(ctx, func(f EncodedFrame) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if f.Number <= last {
-			return fmt.Errorf("frame %d came after frame %d: the frame source must yield frames in order, each once", f.Number, last)
-		}
-		last = f.Number
-		if c == nil {
-			workers := runtime.GOMAXPROCS(0)
-			if out.codec == codecMJPEG && f.Encoding == protocol.EncodingJPEG {
-				// Frames that go in as received cost less than handing
-				// them to another goroutine.
-				workers = 0
-			}
-			c = newConveyor(ctx, workers, out.prepare, emit)
-		}
-		return c.add(f)
-	})
-	if err == nil && c != nil {
-		err = c.finish()
+	frames := pullFrames(ctx, job.Frames)
+	defer frames.stop()
+	first, ok := frames.next()
+	workers := runtime.GOMAXPROCS(0)
+	if ok && out.codec == codecMJPEG && first.Encoding == protocol.EncodingJPEG {
+		// Frames that go in as received cost less than handing them to
+		// another goroutine.
+		workers = 0
 	}
+	last := -1
+	err = ordered.Run(ctx, workers, rebuildWindow(workers), func(put func(EncodedFrame) error) error {
+		for f := first; ok; f, ok = frames.next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if f.Number <= last {
+				return fmt.Errorf("frame %d came after frame %d: the frame source must yield frames in order, each once", f.Number, last)
+			}
+			last = f.Number
+			if workers > 0 {
+				// The source may reuse Data once the next frame is pulled.
+				f.Data = bytes.Clone(f.Data)
+			}
+			if err := put(f); err != nil {
+				return err
+			}
+		}
+		return frames.err
+	}, func(f EncodedFrame, _ *struct{}) (prepared, error) {
+		p := out.prepare(f)
+		return p, p.err
+	}, emit)
 	if cerr := ctx.Err(); cerr != nil {
 		return "", VideoSummary{}, fmt.Errorf("canceled after %d of %d frames: %w", written, total, cerr)
 	}
@@ -165,6 +168,35 @@ func rebuild(ctx context.Context, job Job, dir string, progress func(float64, st
 	progress(1, fmt.Sprintf("%d frames in %s (%s)", written, name, out.describe()))
 	return out.path, VideoSummary{Frames: written, FPS: job.FPS, Width: job.Width, Height: job.Height, Codec: out.codec}, nil
 }
+
+// framePuller yields the frames of a FrameSource one at a time, so that
+// the first frame can decide how the others are prepared.
+type framePuller struct {
+	// next returns the next frame, whose Data is valid until the
+	// following call, or false after the last frame or a failure.
+	next func() (EncodedFrame, bool)
+	// stop ends the source's Each early; it must be called in any case.
+	stop func()
+	// err is the error of the source's Each, set once next returns false.
+	err error
+}
+
+func pullFrames(ctx context.Context, src FrameSource) *framePuller {
+	p := &framePuller{}
+	p.next, p.stop = iter.Pull(func(yield func(EncodedFrame) bool) {
+		p.err = src.Each(ctx, func(f EncodedFrame) error {
+			if !yield(f) {
+				return errStopped
+			}
+			return nil
+		})
+	})
+	return p
+}
+
+// errStopped ends a frame source's Each when its frames are no longer
+// pulled.
+var errStopped = errors.New("stopped")
 
 // copyVideo checks that OpenCV reads the video at src and copies it into dir
 // as "video" with src's extension.
@@ -296,6 +328,12 @@ type prepared struct {
 	err     error
 }
 
+// rebuildWindow is the number of frames in flight while rebuilding with
+// the given number of workers: enough that no worker waits while the
+// writer works. Each holds a copy of its data and its prepared form, so
+// memory stays bounded whatever the session's length.
+func rebuildWindow(workers int) int { return 2 * workers }
+
 // converter turns encoded frames into JPEG bytes or BGR pictures of the
 // session's size. Its methods are safe for concurrent use, except that
 // encoded is counted by the writer alone.
@@ -308,7 +346,7 @@ type converter struct {
 }
 
 func newConverter(width, height int) *converter {
-	inFlight := conveyorWindow(runtime.GOMAXPROCS(0)) + 1
+	inFlight := rebuildWindow(runtime.GOMAXPROCS(0)) + 1
 	return &converter{width: width, height: height, free: make(chan []byte, inFlight)}
 }
 

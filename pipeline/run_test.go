@@ -14,10 +14,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/signal"
-	"github.com/referee-project/referee/pipeline/synth"
 	"github.com/referee-project/referee/pipeline/videoio"
+	"github.com/referee-project/referee/pipeline/videoio/videotest"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -403,20 +402,7 @@ func (s *fixedSource) Each(ctx context.Context, fn func(EncodedFrame) error) err
 func TestRunVideoPath(t *testing.T) {
 	const n, w, h = 12, 320, 240
 	src := filepath.Join(t.TempDir(), "upload.mp4")
-	vw, err := videoio.Create(src, "", 25, w, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := bgr.New(w, h)
-	for i := range n {
-		synth.DrawCounter(img, i)
-		if err := vw.Write(img); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := vw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	videotest.WriteCounterVideo(t, src, "", 25, n, w, h)
 	info, err := videoio.Probe(src)
 	if err != nil {
 		t.Fatal(err)

@@ -15,13 +15,6 @@ const FrameHeaderSize = 16
 // (a v1 frame payload, a signal) is never taken for a v2 frame.
 var frameMagic = [2]byte{'R', 'F'}
 
-// encoding numbers on the wire; 0 is never valid.
-var encodingCodes = map[string]byte{EncodingJPEG: 1, EncodingPNG: 2, EncodingRaw: 3}
-
-// encodingNames is encodingCodes reversed, indexed by code, for the per-frame
-// parse.
-var encodingNames = [...]string{1: EncodingJPEG, 2: EncodingPNG, 3: EncodingRaw}
-
 // FrameHeader is the header of a v2 frame message. On the wire, all little
 // endian:
 //
@@ -45,7 +38,7 @@ var ErrBadFrameHeader = errors.New("bad v2 frame header")
 
 // AppendFrame appends h and payload as one v2 frame message to dst.
 func AppendFrame(dst []byte, h FrameHeader, payload []byte) ([]byte, error) {
-	code, ok := encodingCodes[h.Encoding]
+	code, ok := EncodingCode(h.Encoding)
 	if !ok {
 		return dst, fmt.Errorf("%w: unknown encoding %q", ErrBadFrameHeader, h.Encoding)
 	}
@@ -74,10 +67,8 @@ func ParseFrame(msg []byte) (FrameHeader, []byte, error) {
 		FrameNumber:     int(binary.LittleEndian.Uint32(msg[4:8])),
 		TimestampMicros: int64(binary.LittleEndian.Uint64(msg[8:16])),
 	}
-	if int(msg[3]) < len(encodingNames) {
-		h.Encoding = encodingNames[msg[3]]
-	}
-	if h.Encoding == "" {
+	var ok bool
+	if h.Encoding, ok = EncodingName(msg[3]); !ok {
 		return FrameHeader{}, nil, fmt.Errorf("%w: unknown encoding code %d", ErrBadFrameHeader, msg[3])
 	}
 	return h, msg[FrameHeaderSize:], nil

@@ -36,13 +36,6 @@ const (
 	TypePong            = "pong"
 )
 
-// Frame encodings.
-const (
-	EncodingJPEG = "jpeg"
-	EncodingPNG  = "png"
-	EncodingRaw  = "raw"
-)
-
 // DefaultJPEGQuality is the quality a v1 frame without "quality" was encoded with.
 const DefaultJPEGQuality = 85
 

@@ -84,7 +84,7 @@ func TestFrameCheck(t *testing.T) {
 	srv := checkedFrameServer(t)
 	s := &session{start: protocol.SessionStart{Width: testWidth, Height: testHeight}, state: stateStreaming}
 	fr := newFrames(t, testWidth, testHeight)
-	synthImg := fr.img
+	synthImg := bgr.New(testWidth, testHeight)
 	for _, q := range []int{1, 50, 85, 100} {
 		data, err := videoio.EncodeJPEG(synthImg, q)
 		if err != nil {

@@ -23,9 +23,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/referee-project/referee/pipeline"
-	"github.com/referee-project/referee/pipeline/bgr"
-	"github.com/referee-project/referee/pipeline/synth"
-	"github.com/referee-project/referee/pipeline/videoio"
+	"github.com/referee-project/referee/pipeline/videoio/videotest"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -329,33 +327,16 @@ func (c *wsClient) closedLater() <-chan *websocket.CloseError {
 type frames struct {
 	t    testing.TB
 	w, h int
-	img  bgr.Image
 }
 
 func newFrames(t testing.TB, w, h int) *frames {
-	return &frames{t: t, w: w, h: h, img: bgr.New(w, h)}
+	return &frames{t: t, w: w, h: h}
 }
 
 // encode returns frame i in the encoding.
 func (f *frames) encode(i int, encoding string) []byte {
 	f.t.Helper()
-	synth.DrawCounter(f.img, i)
-	var data []byte
-	var err error
-	switch encoding {
-	case protocol.EncodingJPEG:
-		data, err = videoio.EncodeJPEG(f.img, protocol.DefaultJPEGQuality)
-	case protocol.EncodingPNG:
-		data, err = videoio.EncodePNG(f.img)
-	case protocol.EncodingRaw:
-		data = protocol.AppendRaw(nil, f.h, f.w, 3, f.img.Pix)
-	default:
-		f.t.Fatalf("unknown encoding %q", encoding)
-	}
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return data
+	return videotest.EncodeCounter(f.t, i, f.w, f.h, encoding)
 }
 
 func (f *frames) jpeg(i int) []byte { return f.encode(i, protocol.EncodingJPEG) }
@@ -496,34 +477,8 @@ func checkResult(t testing.TB, res map[string]any, want []int) {
 	if !bytes.Equal(a, b) {
 		t.Errorf("result.json differs from the result sent:\n%s\n%s", a, b)
 	}
-	if got := readCounters(t, videoPath); !slices.Equal(got, want) {
+	if got, _ := videotest.ReadCounters(t, videoPath); !slices.Equal(got, want) {
 		t.Errorf("video %s shows frames %v, want %v", videoPath, got, want)
-	}
-}
-
-// readCounters reads a video and decodes the counter of every frame.
-func readCounters(t testing.TB, path string) []int {
-	t.Helper()
-	r, err := videoio.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var got []int
-	img := bgr.New(r.Info().Width, r.Info().Height)
-	for {
-		err := r.Read(&img)
-		if errors.Is(err, io.EOF) {
-			return got
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := synth.DecodeCounter(img)
-		if err != nil {
-			t.Fatalf("frame %d of %s: %v", len(got), path, err)
-		}
-		got = append(got, n)
 	}
 }
 

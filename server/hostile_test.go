@@ -21,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/referee-project/referee/pipeline"
+	"github.com/referee-project/referee/pipeline/videoio/videotest"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -389,7 +390,7 @@ func TestHostileStartValidation(t *testing.T) {
 func (ts *testServer) upload(n int) <-chan uploadAnswer {
 	ts.t.Helper()
 	videoPath := filepath.Join(ts.t.TempDir(), "phrase.avi")
-	writeCounterVideo(ts.t, videoPath, n)
+	videotest.WriteCounterVideo(ts.t, videoPath, "", 15, n, testWidth, testHeight)
 	video, err := os.ReadFile(videoPath)
 	if err != nil {
 		ts.t.Fatal(err)

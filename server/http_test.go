@@ -20,9 +20,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/referee-project/referee/pipeline/bgr"
-	"github.com/referee-project/referee/pipeline/synth"
-	"github.com/referee-project/referee/pipeline/videoio"
+	"github.com/referee-project/referee/pipeline/videoio/videotest"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -182,25 +180,6 @@ func TestStartPortInUse(t *testing.T) {
 	}
 }
 
-// writeCounterVideo writes an MJPEG AVI of n counter frames.
-func writeCounterVideo(t testing.TB, path string, n int) {
-	t.Helper()
-	w, err := videoio.Create(path, "", 15, testWidth, testHeight)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := bgr.New(testWidth, testHeight)
-	for i := range n {
-		synth.DrawCounter(img, i)
-		if err := w.Write(img); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // part is one field of a multipart upload.
 type part struct{ field, filename, content string }
 
@@ -238,7 +217,7 @@ func multipartBody(t testing.TB, parts []part) (string, *bytes.Buffer) {
 func TestAnalyze(t *testing.T) {
 	ts := startServer(t, func(c *Config) { c.MaxUploadBytes = 1 << 20 })
 	videoPath := filepath.Join(t.TempDir(), "phrase.avi")
-	writeCounterVideo(t, videoPath, 10)
+	videotest.WriteCounterVideo(t, videoPath, "", 15, 10, testWidth, testHeight)
 	video, err := os.ReadFile(videoPath)
 	if err != nil {
 		t.Fatal(err)

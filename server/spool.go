@@ -27,7 +27,7 @@ import (
 //	offset size field
 //	0      4    magic "RFSP"
 //	4      4    frame number (uint32)
-//	8      1    encoding: 1 jpeg, 2 png, 3 raw
+//	8      1    encoding: 1 jpeg, 2 png, 3 raw (protocol.EncodingCode)
 //	9      3    zero
 //	12     4    payload length (uint32)
 //	16     4    CRC-32C (Castagnoli) of the payload
@@ -46,11 +46,6 @@ const spoolBufferSize = 1 << 20
 var spoolMagic = [4]byte{'R', 'F', 'S', 'P'}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-var spoolEncodings = map[string]byte{protocol.EncodingJPEG: 1, protocol.EncodingPNG: 2, protocol.EncodingRaw: 3}
-
-// spoolEncodingNames is spoolEncodings reversed, indexed by code.
-var spoolEncodingNames = [...]string{1: protocol.EncodingJPEG, 2: protocol.EncodingPNG, 3: protocol.EncodingRaw}
 
 // errSpoolClosed is returned by the methods of a closed spool.
 var errSpoolClosed = errors.New("spool is closed")
@@ -134,7 +129,7 @@ func createSpool(path string, budget *diskBudget) (*spool, error) {
 // The payload is copied into the write buffer (or written through), so the
 // caller may reuse it.
 func (s *spool) Append(number int, encoding string, payload []byte) (duplicate bool, err error) {
-	code, ok := spoolEncodings[encoding]
+	code, ok := protocol.EncodingCode(encoding)
 	if !ok {
 		return false, fmt.Errorf("spool frame %d: unknown encoding %q", number, encoding)
 	}
@@ -269,9 +264,7 @@ func recordAt(f *os.File, off, size int64, payload *[]byte) (scannedRecord, stri
 		return rec, "no record magic", nil
 	}
 	rec.number, rec.length = int(binary.LittleEndian.Uint32(h[4:8])), binary.LittleEndian.Uint32(h[12:16])
-	if code := h[8]; int(code) < len(spoolEncodingNames) {
-		rec.encoding = spoolEncodingNames[code]
-	}
+	rec.encoding, _ = protocol.EncodingName(h[8])
 	switch {
 	case rec.encoding == "":
 		return rec, fmt.Sprintf("unknown encoding code %d", h[8]), nil

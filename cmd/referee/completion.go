@@ -22,7 +22,7 @@ func flagValues() map[string][]string {
 		"protocol":     {protocol.V2, protocol.V1},
 		"pattern":      {patternNoise, patternCounter, patternFencers},
 		"scenario":     scenarios,
-		"encoding":     {protocol.EncodingJPEG, protocol.EncodingPNG, protocol.EncodingRaw},
+		"encoding":     protocol.Encodings(),
 		"video-format": {pipeline.VideoFormatMJPEG, pipeline.VideoFormatH264},
 		"log-level":    {"debug", "info", "warn", "error"},
 		"log-format":   {"text", "json"},

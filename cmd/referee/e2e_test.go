@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/referee-project/referee/pipeline/videoio/videotest"
 	"github.com/referee-project/referee/server/servertest"
 
 	"github.com/referee-project/referee/client"
@@ -55,9 +56,7 @@ func startServer(t *testing.T, edit func(*server.Config)) (*server.Server, strin
 func counterVideo(t *testing.T, ext string, frames, w, h int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "phrase"+ext)
-	if err := writeCounterVideo(context.Background(), path, frames, w, h); err != nil {
-		t.Fatal(err)
-	}
+	videotest.WriteCounterVideo(t, path, "", benchFPS, frames, w, h)
 	return path
 }
 

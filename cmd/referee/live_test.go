@@ -10,25 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/referee-project/referee/pipeline/bgr"
-	"github.com/referee-project/referee/pipeline/synth"
-	"github.com/referee-project/referee/pipeline/videoio"
 	"github.com/referee-project/referee/pipeline/videoio/mjpegtest"
+	"github.com/referee-project/referee/pipeline/videoio/videotest"
 )
 
 // startCamera serves n counter frames of 320x240 at fps as an IP camera's
 // MJPEG stream, which then stops.
 func startCamera(t *testing.T, n int, fps float64) string {
 	t.Helper()
-	img := bgr.New(320, 240)
-	frames := make([][]byte, n)
-	for i := range frames {
-		synth.DrawCounter(img, i)
-		data, err := videoio.EncodeJPEG(img, 90)
-		must(t, err)
-		frames[i] = data
-	}
-	cam := mjpegtest.Start(frames, fps)
+	cam := mjpegtest.Start(videotest.CounterJPEGs(t, n, 320, 240, 90), fps)
 	t.Cleanup(cam.Close)
 	return cam.URL
 }

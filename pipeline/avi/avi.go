@@ -1,8 +1,9 @@
-// Package avi writes AVI files holding one Motion-JPEG video stream, storing
-// each frame's JPEG bytes as they are: no decoding, no re-encoding. It is
-// how the server turns a session's JPEG frames into a video at the speed of
-// a file copy. MJPEGChunks indexes such a file (or any Motion-JPEG AVI) so
-// that its frames can be read back as the JPEGs they are.
+// Package avi writes and reads AVI files holding one Motion-JPEG video
+// stream, storing each frame's JPEG bytes as they are: no decoding, no
+// re-encoding. It is how the server turns a session's JPEG frames into a
+// video at the speed of a file copy. Open (or MJPEGChunks) indexes such a
+// file, or any Motion-JPEG AVI, so that its frames can be read back as the
+// JPEGs they are.
 //
 // A file stays a plain AVI 1.0 file (one RIFF 'AVI ' with an 'idx1' index)
 // while it fits in one RIFF of at most 1 GiB, the size every reader handles.

@@ -4,7 +4,57 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
 )
+
+// Reader reads the frames of a Motion-JPEG AVI file, each as the JPEG
+// bytes it holds. Its methods are safe for concurrent use, so that frames
+// can be read and decoded in parallel.
+type Reader struct {
+	f      *os.File
+	chunks []Chunk
+}
+
+// Open opens the file at path and indexes its frames with MJPEGChunks. A
+// file that is not a Motion-JPEG AVI gives an error wrapping ErrNotMJPEG;
+// one that cannot be opened, the error of os.Open or os.File.Stat.
+func Open(path string) (*Reader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	chunks, err := MJPEGChunks(f, st.Size())
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Reader{f: f, chunks: chunks}, nil
+}
+
+// Frames returns the number of frames.
+func (r *Reader) Frames() int { return len(r.chunks) }
+
+// ReadFrame returns the JPEG bytes of frame k, from 0 to Frames()-1, read
+// into buf when it has room and into a new slice otherwise.
+func (r *Reader) ReadFrame(k int, buf []byte) ([]byte, error) {
+	c := r.chunks[k]
+	if cap(buf) < c.Size {
+		buf = make([]byte, c.Size)
+	}
+	buf = buf[:c.Size]
+	if _, err := r.f.ReadAt(buf, c.Off); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// Close closes the file.
+func (r *Reader) Close() error { return r.f.Close() }
 
 // Chunk is where one frame's bytes lie in a file.
 type Chunk struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/synth"
 	"github.com/referee-project/referee/pipeline/videoio"
+	"github.com/referee-project/referee/pipeline/videoio/videotest"
 )
 
 // TestReadBackOpenCV writes real JPEG counter frames and reads them back
@@ -28,19 +29,10 @@ func TestReadBackOpenCV(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			img := bgr.New(w, h)
-			var (
-				frames [][]byte
-				size   int64
-			)
-			for i := range tc.n {
-				synth.DrawCounter(img, i)
-				data, err := videoio.EncodeJPEG(img, 85)
-				if err != nil {
-					t.Fatal(err)
-				}
-				frames = append(frames, data)
-				size += int64(len(data))
+			frames := videotest.CounterJPEGs(t, tc.n, w, h, 85)
+			var size int64
+			for _, f := range frames {
+				size += int64(len(f))
 			}
 			var limit int64 // the default
 			if tc.riffs > 1 {

@@ -15,8 +15,8 @@ import (
 	"github.com/referee-project/referee/pipeline/atomicfile"
 	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/internal/timeline"
 	"github.com/referee-project/referee/pipeline/rightofway"
-	"github.com/referee-project/referee/pipeline/timeline"
 	"github.com/referee-project/referee/pipeline/videoio"
 )
 

@@ -9,10 +9,10 @@ import (
 	"testing"
 
 	"github.com/referee-project/referee/pipeline/bgr"
+	"github.com/referee-project/referee/pipeline/internal/timeline"
 	"github.com/referee-project/referee/pipeline/rightofway"
 	"github.com/referee-project/referee/pipeline/signal"
 	"github.com/referee-project/referee/pipeline/synth"
-	"github.com/referee-project/referee/pipeline/timeline"
 	"github.com/referee-project/referee/pipeline/videoio"
 )
 

@@ -28,14 +28,13 @@ import (
 	"io"
 	"maps"
 	"math"
-	"os"
 	"runtime"
 	"slices"
 
 	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/bgr"
-	"github.com/referee-project/referee/pipeline/internal/ordered"
+	"github.com/referee-project/referee/pipeline/ordered"
 	"github.com/referee-project/referee/pipeline/rightofway"
 	"github.com/referee-project/referee/pipeline/tracked"
 	"github.com/referee-project/referee/pipeline/tracks"
@@ -211,23 +210,18 @@ const lookahead = 8
 // having called neither, if the file is not such an AVI.
 func eachMJPEG[T any](ctx context.Context, path string, minWidth func(w, h int) int,
 	work func(k int, jpeg []byte, img bgr.Image) (T, error), fn func(k, n int, jpeg []byte, out T) error) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("open the video to analyse: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("open the video to analyse: %w", err)
-	}
-	chunks, err := avi.MJPEGChunks(f, st.Size())
-	if err != nil {
+	r, err := avi.Open(path)
+	if errors.Is(err, avi.ErrNotMJPEG) {
 		return err
 	}
-	n := len(chunks)
+	if err != nil {
+		return fmt.Errorf("open the video to analyse: %w", err)
+	}
+	defer r.Close()
+	n := r.Frames()
 	read := func(k int) ([]byte, error) {
-		buf := make([]byte, chunks[k].Size)
-		if _, err := f.ReadAt(buf, chunks[k].Off); err != nil {
+		buf, err := r.ReadFrame(k, nil)
+		if err != nil {
 			return nil, fmt.Errorf("read frame %d of %s: %w", k, path, err)
 		}
 		return buf, nil

@@ -43,36 +43,27 @@ func WriteFrames(ctx context.Context, path, dir string) (int, error) {
 // returns an error wrapping avi.ErrNotMJPEG, having written nothing, if
 // the file is not one.
 func copyMJPEG(ctx context.Context, path, dir string) (int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, fmt.Errorf("open the video to pose: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return 0, fmt.Errorf("open the video to pose: %w", err)
-	}
-	chunks, err := avi.MJPEGChunks(f, st.Size())
-	if err != nil {
+	r, err := avi.Open(path)
+	if errors.Is(err, avi.ErrNotMJPEG) {
 		return 0, err
 	}
+	if err != nil {
+		return 0, fmt.Errorf("open the video to pose: %w", err)
+	}
+	defer r.Close()
 	var buf []byte
-	for k, c := range chunks {
+	for k := range r.Frames() {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		if cap(buf) < c.Size {
-			buf = make([]byte, c.Size)
-		}
-		buf = buf[:c.Size]
-		if _, err := f.ReadAt(buf, c.Off); err != nil {
+		if buf, err = r.ReadFrame(k, buf); err != nil {
 			return 0, fmt.Errorf("read frame %d of %s: %w", k, path, err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, FrameName(k)), buf, 0o644); err != nil {
 			return 0, fmt.Errorf("write frame %d for the pose tool: %w", k, err)
 		}
 	}
-	return len(chunks), nil
+	return r.Frames(), nil
 }
 
 // encodeFrames decodes the video with OpenCV and writes each frame as a

@@ -13,9 +13,9 @@ import (
 	"github.com/referee-project/referee/pipeline/atomicfile"
 	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/bgr"
-	"github.com/referee-project/referee/pipeline/internal/ordered"
+	"github.com/referee-project/referee/pipeline/internal/timeline"
+	"github.com/referee-project/referee/pipeline/ordered"
 	"github.com/referee-project/referee/pipeline/rightofway"
-	"github.com/referee-project/referee/pipeline/timeline"
 	"github.com/referee-project/referee/pipeline/tracks"
 	"github.com/referee-project/referee/pipeline/videoio"
 )

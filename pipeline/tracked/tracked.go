@@ -13,8 +13,8 @@ import (
 
 	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/pipeline/atomicfile"
+	"github.com/referee-project/referee/pipeline/internal/timeline"
 	"github.com/referee-project/referee/pipeline/rightofway"
-	"github.com/referee-project/referee/pipeline/timeline"
 	"github.com/referee-project/referee/pipeline/tracks"
 )
 

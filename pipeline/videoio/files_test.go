@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/referee-project/referee/pipeline/avi"
 	"github.com/referee-project/referee/pipeline/bgr"
 )
 
@@ -40,11 +41,12 @@ func TestProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cut := bytes.Index(data, []byte("movi"))
-	if cut < 0 {
-		t.Fatal("no movi list in the AVI")
+	chunks, err := avi.MJPEGChunks(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := os.WriteFile(truncated, data[:cut+4], 0o644); err != nil {
+	// Cut before the header of the first frame's chunk.
+	if err := os.WriteFile(truncated, data[:chunks[0].Off-8], 0o644); err != nil {
 		t.Fatal(err)
 	}
 

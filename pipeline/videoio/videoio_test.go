@@ -254,7 +254,9 @@ func TestOpenCameraErrors(t *testing.T) {
 	}
 }
 
-// writeCounterVideo writes n counter frames of w x h at 15 fps.
+// writeCounterVideo writes n counter frames of w x h at 15 fps. It and
+// readCounters are videotest's helpers for this package's own tests, which
+// cannot import videotest: it imports videoio.
 func writeCounterVideo(t testing.TB, path, fourcc string, n, w, h int) {
 	t.Helper()
 	vw, err := Create(path, fourcc, 15, w, h)
