@@ -104,7 +104,9 @@ func Run[In, S, Out any](ctx context.Context, workers, lookahead int,
 			return ctx.Err()
 		}
 		if !ok {
-			return nil
+			// The producer may have stopped because ctx was canceled
+			// before it put anything: that is no success.
+			return ctx.Err()
 		}
 		var r result
 		select {
