@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -313,11 +314,16 @@ type phraseList struct {
 	// remote are the cluster's entries of the phrases of all that this
 	// node holds no directory of, by key.
 	remote map[string]jobs.Entry
-	// partial, when not "", says why all holds only this node's phrases
-	// (the cluster's list could not be read), or lacks the sessions the
-	// other nodes are streaming (their list could not be read).
+	// partial, when not "", says why all holds only this node's phrases:
+	// the cluster's list could not be read.
 	partial string
+	// noStreaming, when not "", says why all lacks the sessions the other
+	// nodes are streaming: their list could not be read.
+	noStreaming string
 }
+
+// incomplete says why the list lacks phrases of the cluster, or "".
+func (l phraseList) incomplete() string { return cmp.Or(l.partial, l.noStreaming) }
 
 // listTimeout bounds the reading of the cluster's list, so that a page's
 // poll falls back to this node's phrases rather than hang.
@@ -347,7 +353,7 @@ func (s *Server) phrases(ctx context.Context) (phraseList, error) {
 		others, err = q.Live(lctx)
 		cancel()
 		if err != nil {
-			l.partial = fmt.Sprintf("the sessions the other nodes are streaming are not listed: the cluster's list of them cannot be read (%v)", err)
+			l.noStreaming = fmt.Sprintf("the sessions the other nodes are streaming are not listed: the cluster's list of them cannot be read (%v)", err)
 			s.log.Debug("cannot read the cluster's list of sessions streaming; listing this node's", "err", err)
 		}
 	}

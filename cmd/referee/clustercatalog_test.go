@@ -248,8 +248,18 @@ func TestClusterCatalog(t *testing.T) {
 		}
 	}
 
+	// The agreement counts strip1's review on both nodes.
+	for _, n := range []*testNode{a, b} {
+		status, _, body := call(t, "GET", n.url+server.PathAgreement, "", nil)
+		var agreement server.Agreement
+		if status != http.StatusOK || json.Unmarshal(body, &agreement) != nil || agreement.Reviewed != 1 || agreement.Partial != "" {
+			t.Errorf("%s's agreement: %d %s, want strip1's review counted", n.url, status, body)
+		}
+	}
+
 	// JetStream gone: each node lists its own phrases at once and says
-	// why; a review is refused, and nothing of it is kept.
+	// why, as its agreement does; a review is refused, and nothing of it
+	// is kept.
 	tc.js.stop()
 	began := time.Now()
 	l := b.list(t)
@@ -258,6 +268,11 @@ func TestClusterCatalog(t *testing.T) {
 	}
 	if !strings.Contains(l.Partial, "only this node's phrases are listed: the cluster's list cannot be read") || len(l.Sessions) != 1 || l.Sessions[0]["node"] != "serve-2" {
 		t.Errorf("serve-2's list with JetStream gone: %+v", l)
+	}
+	status, _, body = call(t, "GET", b.url+server.PathAgreement, "", nil)
+	var agreement server.Agreement
+	if status != http.StatusOK || json.Unmarshal(body, &agreement) != nil || agreement.Reviewed != 0 || !strings.Contains(agreement.Partial, "only this node's phrases are listed") {
+		t.Errorf("serve-2's agreement with JetStream gone: %d %s, want serve-2's own (none reviewed), saying why", status, body)
 	}
 	status, _, body = call(t, "POST", b.url+server.PathSessions+"/strip1/review", `{"call":"abstain","referee":"Cy"}`, nil)
 	refused(t, "review with JetStream gone", status, body, http.StatusServiceUnavailable, "the cluster cannot be asked")
