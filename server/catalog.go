@@ -371,10 +371,13 @@ func (s *Server) phrases(ctx context.Context) (phraseList, error) {
 		if _, ok := processing[key]; ok {
 			continue
 		}
-		if e, ok := entries[key]; ok && e.Review != nil {
-			sum.Review = s.syncReview(key, sum.Review, e.Review)
-		}
 		sum.Node = s.nodeName()
+		if e, ok := entries[key]; ok {
+			if e.Review != nil {
+				sum.Review = s.syncReview(key, sum.Review, e.Review)
+			}
+			s.catchUp(ctx, e, sum)
+		}
 		l.all = append(l.all, sum)
 	}
 	for _, sum := range processing {

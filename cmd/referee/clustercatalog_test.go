@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -374,6 +375,41 @@ func TestClusterStreaming(t *testing.T) {
 		if len(strip3) != 1 || strip3[0]["session_id"] != "strip3" || strip3[0]["status"] != server.StatusDone || strip3[0]["frames"] != float64(40) || l.Partial != "" {
 			t.Errorf("%s lists after the result %v (partial %q), want strip3 once, done with 40 frames", n.url, strip3, l.Partial)
 		}
+	}
+
+	// serve-1 stopped between claiming a phrase's key and submitting it
+	// (killed while rebuilding the video): its directory has no end, the
+	// cluster has the phrase as processing. Once serve-1 lists it, failed
+	// since it stopped during it, serve-2 lists it so too.
+	var res struct {
+		ArtifactDir string `json:"artifact_dir"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	bg := context.Background()
+	key, err := a.conn.Reserve(bg, "strip5", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.conn.Publish(bg, key, json.RawMessage(`{"session_id":"strip5","started_at":"2026-01-02T10:00:00Z","frames":3,"status":"processing","node":"serve-1"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(filepath.Dir(res.ArtifactDir), key), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.listed(t, key); s == nil || s["status"] != server.StatusProcessing {
+		t.Errorf("serve-2 lists the phrase serve-1 stopped during as %v before serve-1 lists it, want processing", s)
+	}
+	stopped := func(s map[string]any) bool {
+		f, _ := s["failure"].(map[string]any)
+		return s != nil && s["status"] == server.StatusFailed && s["node"] == "serve-1" && f != nil && strings.Contains(f["reason"].(string), "the server stopped during it")
+	}
+	if s := a.listed(t, key); !stopped(s) {
+		t.Errorf("serve-1 lists the phrase it stopped during as %v", s)
+	}
+	if s := b.listed(t, key); !stopped(s) {
+		t.Errorf("serve-2 lists the phrase serve-1 stopped during as %v once serve-1 listed it, want failed", s)
 	}
 
 	// A node dies mid-stream: first its link to the cluster, so that it

@@ -208,6 +208,9 @@ type Entry struct {
 	// Node has published the phrase's end since (it may have stopped).
 	Analysed json.RawMessage
 	Failed   string
+	// Submitted says whether Node queued a job for the phrase: false
+	// while the key is only reserved.
+	Submitted bool
 }
 
 // Artifact is one file a worker stored for a phrase.

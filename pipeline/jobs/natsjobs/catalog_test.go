@@ -53,7 +53,7 @@ func TestCatalog(t *testing.T) {
 		t.Fatalf("entries: %v, %v", entries, err)
 	}
 	e := entries[k1]
-	if e.Node != "serve-1" || string(e.Summary) != `{"status":"done"}` || string(e.Files["result.json"]) != string(result) || e.Review != nil {
+	if e.Node != "serve-1" || string(e.Summary) != `{"status":"done"}` || string(e.Files["result.json"]) != string(result) || e.Review != nil || e.Submitted {
 		t.Errorf("serve-2's entry of %s: %+v", k1, e)
 	}
 
