@@ -69,9 +69,16 @@ func (s *Server) announceLive() {
 
 // streamingSummaries returns what the review API lists of the sessions
 // on this node that have no phrase key yet, encoded, by session id: those
-// streaming, and those whose processing has not claimed its key yet.
+// streaming, and those whose processing has not claimed its key yet; none
+// once the server is shutting down.
 func (s *Server) streamingSummaries() map[string]json.RawMessage {
 	out := map[string]json.RawMessage{}
+	if s.isClosing() {
+		// Its streams are cut, and no client may resume them here until
+		// it starts again: the others stop listing them now, not when the
+		// processing being drained ends.
+		return out
+	}
 	for _, sess := range s.reg.list() {
 		sum, key, ok := s.liveSummary(sess)
 		if !ok || key != "" {
