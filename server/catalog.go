@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -202,41 +203,108 @@ func readReview(dir string) (*Review, error) {
 	return &r, nil
 }
 
-// livePhrase is a streamed session not yet processed to a result or a
-// failure, as the review API lists it.
-type livePhrase struct {
-	sess    *session
-	summary PhraseSummary
+// liveSummary is what the review API lists of sess while it streams
+// (disconnected and awaiting resume counts) or is being processed, with
+// the key its processing claimed ("" until then); ok is false for a
+// session whose directory says more (processed, failed).
+func (s *Server) liveSummary(sess *session) (sum PhraseSummary, key string, ok bool) {
+	if sess.delivered.Load() {
+		return sum, "", false
+	}
+	sess.mu.Lock()
+	state, key, failed, created := sess.state, sess.key, sess.failed, sess.created
+	sess.mu.Unlock()
+	switch {
+	case state == stateStreaming, state == stateDisconnected && failed == "":
+		sum.Status, key = StatusStreaming, ""
+	case state == stateProcessing:
+		sum.Status = StatusProcessing
+	default:
+		return sum, "", false
+	}
+	sum.StartedAt, sum.Frames, sum.Node = created.UTC().Format(time.RFC3339Nano), sess.spool.Count(), s.nodeName()
+	return sum, key, true
 }
 
-// livePhrases returns the sessions streaming or being processed by key:
-// the key claimed, or for a session still streaming the key its phrase
-// would take now (passing over those taken reports, besides the
-// directories).
-func (s *Server) livePhrases(taken func(key string) bool) map[string]livePhrase {
-	out := map[string]livePhrase{}
+// streamingPhrase is a session streaming on some node of the cluster (or
+// on this server), or whose processing has not claimed its key yet: it
+// has no key until then.
+type streamingPhrase struct {
+	sessionID string
+	summary   PhraseSummary
+}
+
+// livePhrases returns the sessions being processed here by key, and
+// those without a key yet: here, and with a cluster those the other nodes
+// set (others, from Catalog.Live), less those whose record, in entries,
+// has taken over.
+func (s *Server) livePhrases(others []jobs.Live, entries map[string]jobs.Entry) (map[string]PhraseSummary, []streamingPhrase) {
+	processing := map[string]PhraseSummary{}
+	var streaming []streamingPhrase
 	for _, sess := range s.reg.list() {
-		if sess.delivered.Load() {
+		sum, key, ok := s.liveSummary(sess)
+		switch {
+		case !ok:
+		case key != "":
+			sum.SessionID = key
+			processing[key] = sum
+		default:
+			streaming = append(streaming, streamingPhrase{sess.id, sum})
+		}
+	}
+	if len(others) == 0 {
+		return processing, streaming
+	}
+	// A phrase whose processing began has its record, published at once;
+	// its node stops setting it within a beat, meanwhile both may be read.
+	recorded := map[string]bool{}
+	for _, e := range entries {
+		var sum struct {
+			StartedAt string `json:"started_at"`
+		}
+		if json.Unmarshal(e.Summary, &sum) == nil {
+			recorded[e.Node+"\x00"+parseTime(sum.StartedAt).Format(time.RFC3339Nano)] = true
+		}
+	}
+	for _, o := range others {
+		var sum PhraseSummary
+		if o.Node == s.nodeName() || json.Unmarshal(o.Summary, &sum) != nil {
 			continue
 		}
-		sess.mu.Lock()
-		state, key, failed, created := sess.state, sess.key, sess.failed, sess.created
-		sess.mu.Unlock()
-		var status string
-		switch {
-		case state == stateStreaming, state == stateDisconnected && failed == "":
-			status = StatusStreaming
-		case state == stateProcessing:
-			status = StatusProcessing
-		default:
-			continue // processed or failed: its directory says so
+		if recorded[o.Node+"\x00"+parseTime(sum.StartedAt).Format(time.RFC3339Nano)] {
+			continue
 		}
-		if key == "" {
-			key = nextFreeKey(s.cfg.OutputDir, sess.id, taken)
+		if sum.Status != StatusStreaming && sum.Status != StatusProcessing {
+			continue
 		}
-		out[key] = livePhrase{sess, PhraseSummary{SessionID: key, StartedAt: created.UTC().Format(time.RFC3339Nano), Frames: sess.spool.Count(), Status: status, Node: s.nodeName()}}
+		sum.Node, sum.Review = o.Node, nil
+		streaming = append(streaming, streamingPhrase{o.SessionID, sum})
 	}
-	return out
+	return processing, streaming
+}
+
+// streamingKeys gives each phrase of streaming the key it would take now:
+// the first of its session id that no phrase of the cluster (entries), of
+// this node (its directories, processing) nor one streaming before it
+// has. Every node gives the same keys when it has the same list.
+func (s *Server) streamingKeys(streaming []streamingPhrase, processing map[string]PhraseSummary, entries map[string]jobs.Entry) {
+	slices.SortFunc(streaming, func(a, b streamingPhrase) int {
+		if c := parseTime(a.summary.StartedAt).Compare(parseTime(b.summary.StartedAt)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.summary.Node+"\x00"+a.sessionID, b.summary.Node+"\x00"+b.sessionID)
+	})
+	given := map[string]bool{}
+	taken := func(key string) bool {
+		_, recorded := entries[key]
+		_, busy := processing[key]
+		return recorded || busy || given[key]
+	}
+	for i := range streaming {
+		key := nextFreeKey(s.cfg.OutputDir, streaming[i].sessionID, taken)
+		given[key] = true
+		streaming[i].summary.SessionID = key
+	}
 }
 
 // phraseList is every phrase the review API knows.
@@ -249,7 +317,13 @@ type phraseList struct {
 	// partial, when not "", says why all holds only this node's phrases:
 	// the cluster's list could not be read.
 	partial string
+	// noStreaming, when not "", says why all lacks the sessions the other
+	// nodes are streaming: their list could not be read.
+	noStreaming string
 }
+
+// incomplete says why the list lacks phrases of the cluster, or "".
+func (l phraseList) incomplete() string { return cmp.Or(l.partial, l.noStreaming) }
 
 // listTimeout bounds the reading of the cluster's list, so that a page's
 // poll falls back to this node's phrases rather than hang.
@@ -257,7 +331,8 @@ const listTimeout = 3 * time.Second
 
 // phrases returns every phrase: those on disk, the sessions streaming or
 // being processed, and with a cluster (Config.Jobs) the phrases the other
-// nodes published, with the reviews of all from the cluster.
+// nodes published and the sessions they stream, with the reviews of all
+// from the cluster.
 func (s *Server) phrases(ctx context.Context) (phraseList, error) {
 	var l phraseList
 	var entries map[string]jobs.Entry
@@ -271,36 +346,51 @@ func (s *Server) phrases(ctx context.Context) (phraseList, error) {
 			s.log.Debug("cannot read the cluster's list of phrases; listing this node's", "err", err)
 		}
 	}
-	live := s.livePhrases(func(key string) bool {
-		_, ok := entries[key]
-		return ok
-	})
+	var others []jobs.Live
+	if q := s.cfg.Jobs; q != nil && l.partial == "" {
+		lctx, cancel := context.WithTimeout(ctx, listTimeout)
+		var err error
+		others, err = q.Live(lctx)
+		cancel()
+		if err != nil {
+			l.noStreaming = fmt.Sprintf("the sessions the other nodes are streaming are not listed: the cluster's list of them cannot be read (%v)", err)
+			s.log.Debug("cannot read the cluster's list of sessions streaming; listing this node's", "err", err)
+		}
+	}
+	processing, streaming := s.livePhrases(others, entries)
+	s.streamingKeys(streaming, processing, entries)
 	disk, err := s.catalog.summaries(func(key string) bool {
-		_, ok := live[key]
+		_, ok := processing[key]
 		return ok || s.reg.isUpload(key)
 	})
 	if err != nil {
 		return l, err
 	}
-	l.all = make([]PhraseSummary, 0, len(disk)+len(live)+len(entries))
+	l.all = make([]PhraseSummary, 0, len(disk)+len(processing)+len(streaming)+len(entries))
 	for key, sum := range disk {
-		if _, ok := live[key]; ok {
+		if _, ok := processing[key]; ok {
 			continue
 		}
-		if e, ok := entries[key]; ok && e.Review != nil {
-			sum.Review = s.syncReview(key, sum.Review, e.Review)
-		}
 		sum.Node = s.nodeName()
+		if e, ok := entries[key]; ok {
+			if e.Review != nil {
+				sum.Review = s.syncReview(key, sum.Review, e.Review)
+			}
+			s.catchUp(ctx, e, sum)
+		}
 		l.all = append(l.all, sum)
 	}
-	for _, lp := range live {
-		l.all = append(l.all, lp.summary)
+	for _, sum := range processing {
+		l.all = append(l.all, sum)
+	}
+	for _, p := range streaming {
+		l.all = append(l.all, p.summary)
 	}
 	for key, e := range entries {
 		if _, ok := disk[key]; ok {
 			continue
 		}
-		if _, ok := live[key]; ok {
+		if _, ok := processing[key]; ok {
 			continue
 		}
 		var sum PhraseSummary

@@ -105,17 +105,23 @@ func (srv *Server) publish(ctx context.Context, s *session, dir string) {
 		s.log.Warn("cannot encode the phrase's summary for the cluster", "phrase", key, "err", err)
 		return
 	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	if err := q.Publish(pctx, key, summary, nodeFiles(dir)); err != nil {
+		s.log.Warn("cannot publish the phrase to the cluster: the other nodes list it as it was before", "phrase", key, "status", sum.Status, "err", err)
+	}
+}
+
+// nodeFiles returns the files of the phrase in dir that the node writes
+// itself, by name, for the catalogue.
+func nodeFiles(dir string) map[string][]byte {
 	files := map[string][]byte{}
 	for _, name := range []string{pipeline.ResultFileName, FailureFileName} {
 		if data, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
 			files[name] = data
 		}
 	}
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
-	defer cancel()
-	if err := q.Publish(pctx, key, summary, files); err != nil {
-		s.log.Warn("cannot publish the phrase to the cluster: the other nodes list it as it was before", "phrase", key, "status", sum.Status, "err", err)
-	}
+	return files
 }
 
 // forget removes from the catalogue the phrase in dir, whose run a
@@ -131,6 +137,43 @@ func (srv *Server) forget(s *session, dir string) {
 	if err := q.Forget(ctx, filepath.Base(dir)); err != nil {
 		s.log.Warn("cannot remove a cancelled phrase from the cluster: the other nodes list it as processing until --nats-retention", "phrase", filepath.Base(dir), "err", err)
 	}
+}
+
+// catchUp publishes again the phrase of e, which this node holds and
+// lists as sum, when the cluster still has it as this node published it
+// last but the directory has moved on since: the node could not publish
+// the phrase's end (the cluster unreachable then), or it stopped between
+// claiming the key and submitting the job (a crash, a kill), which
+// nothing else would ever report. A phrase whose job was queued and whose
+// directory has no end yet is left: the job's end is in the cluster, and
+// the node's restart awaits it.
+func (s *Server) catchUp(ctx context.Context, e jobs.Entry, sum PhraseSummary) {
+	if e.Node != s.nodeName() || sum.Status == StatusProcessing {
+		return
+	}
+	var published struct {
+		Status string `json:"status"`
+	}
+	if json.Unmarshal(e.Summary, &published) != nil || published.Status == sum.Status {
+		return
+	}
+	dir := filepath.Join(s.cfg.OutputDir, e.Key)
+	files := nodeFiles(dir)
+	if _, recorded := files[FailureFileName]; sum.Status == StatusFailed && !recorded && e.Submitted {
+		return
+	}
+	sum.Review = nil
+	summary, err := json.Marshal(sum)
+	if err != nil {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	if err := s.cfg.Jobs.Publish(pctx, e.Key, summary, files); err != nil {
+		s.log.Warn("cannot bring the cluster's view of a phrase up to its directory: the other nodes list it as before", "phrase", e.Key, "listed", published.Status, "status", sum.Status, "err", err)
+		return
+	}
+	s.log.Info("the cluster's view of a phrase was behind its directory: brought up to it", "phrase", e.Key, "listed", published.Status, "status", sum.Status)
 }
 
 // syncReview returns the cluster's review of the phrase key, held here

@@ -39,7 +39,12 @@ const (
 	DefaultMaxQueuedUploads  = 4
 	DefaultUploadTimeout     = 2 * time.Minute
 	DefaultIdleConnTimeout   = 30 * time.Second
+	DefaultLivePeriod        = 5 * time.Second
 )
+
+// maxLivePeriod bounds LivePeriod, so that the sessions of a node that
+// stopped leave the lists within minutes (liveTTL is a few periods).
+const maxLivePeriod = time.Minute
 
 // maxFrameBytesLimit bounds MaxFrameBytes: a spool record holds a 32-bit
 // length, and no camera frame comes near it.
@@ -172,6 +177,11 @@ type Config struct {
 	// serves and records for every node. Nil (the default): phrases are
 	// analysed in this process.
 	Jobs jobs.Queue
+	// LivePeriod is, with Jobs, how often the server tells the other
+	// nodes of the sessions streaming on it (which have no phrase key
+	// yet); they list them for three periods after, so those of a node
+	// that stopped leave their lists then. Default 5 s, at most 1 min.
+	LivePeriod time.Duration
 	// Logger receives the server's logs. Default: discarded.
 	Logger *slog.Logger
 	// Version is reported by GET /health. Default "dev".
@@ -226,10 +236,14 @@ func (c Config) withDefaults() (Config, error) {
 		{c.ResumeGrace, "resume grace %v: want a positive duration"},
 		{c.IdleConnTimeout, "idle connection timeout %v: want a positive duration"},
 		{c.UploadTimeout, "upload timeout %v: want a positive duration"},
+		{c.LivePeriod, "live period %v: want a positive duration"},
 	} {
 		if d.v < 0 {
 			bad(d.format, d.v)
 		}
+	}
+	if c.LivePeriod > maxLivePeriod {
+		bad("live period %v: want at most %v", c.LivePeriod, maxLivePeriod)
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		bad("TLS certificate %q and key %q: give both or neither", c.TLSCertFile, c.TLSKeyFile)
@@ -271,6 +285,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.MaxUploadsPerAddr, DefaultMaxUploadsPerAddr)
 	setDefault(&c.MaxQueuedUploads, DefaultMaxQueuedUploads)
 	setDefault(&c.UploadTimeout, DefaultUploadTimeout)
+	setDefault(&c.LivePeriod, DefaultLivePeriod)
 	setDefault(&c.MaxSignalBytes, DefaultMaxSignalBytes)
 	setDefault(&c.MaxMessageBytes, DefaultMaxMessageBytes)
 	setDefault(&c.MaxUploadBytes, DefaultMaxUploadBytes)

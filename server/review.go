@@ -167,7 +167,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 type sessionList struct {
 	Sessions []PhraseSummary `json:"sessions"`
 	// Partial, in a cluster, says why only this node's phrases are
-	// listed; absent when the list is the cluster's.
+	// listed, or why the sessions the other nodes stream are not; absent
+	// when the list is the cluster's.
 	Partial string `json:"partial,omitempty"`
 }
 
@@ -178,7 +179,7 @@ func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, nil, &httpError{http.StatusInternalServerError, protocol.CodeInternalError, err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, sessionList{Sessions: l.all, Partial: l.partial})
+	writeJSON(w, http.StatusOK, sessionList{Sessions: l.all, Partial: l.incomplete()})
 }
 
 // FileInfo is one file of a phrase's directory in GET /api/sessions/{id}.
@@ -221,8 +222,8 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, key string) (Phr
 			return p, nil, true
 		}
 	}
-	if l.partial != "" {
-		s.writeError(w, nil, clusterUnreachable(fmt.Sprintf("this node holds no session %q", clip(key)), errors.New(l.partial)))
+	if l.incomplete() != "" {
+		s.writeError(w, nil, clusterUnreachable(fmt.Sprintf("this node holds no session %q", clip(key)), errors.New(l.incomplete())))
 		return PhraseSummary{}, nil, false
 	}
 	s.writeError(w, nil, notFound)
@@ -489,6 +490,9 @@ type Agreement struct {
 	Agreeing int                   `json:"agreeing"`
 	Rate     *float64              `json:"rate"`
 	ByCall   map[string]*CallTally `json:"by_call"`
+	// Partial, in a cluster, says why only this node's phrases are
+	// counted, as GET /api/sessions does; absent when all are.
+	Partial string `json:"partial,omitempty"`
 }
 
 // CallTally counts the reviews of one call.
@@ -506,7 +510,7 @@ func (s *Server) agreement(ctx context.Context) (Agreement, error) {
 		return Agreement{}, err
 	}
 	list := l.all
-	a := Agreement{ByCall: map[string]*CallTally{}}
+	a := Agreement{ByCall: map[string]*CallTally{}, Partial: l.partial}
 	for _, c := range []string{rightofway.CallLeft, rightofway.CallRight, rightofway.CallSimultaneous, rightofway.CallAbstain} {
 		a.ByCall[c] = &CallTally{}
 	}

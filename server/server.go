@@ -157,6 +157,13 @@ func (s *Server) Start(ctx context.Context) error {
 		defer s.wg.Done()
 		s.reaper()
 	}()
+	if s.cfg.Jobs != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.announceLive()
+		}()
+	}
 	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "token", s.cfg.Token != "", "version", s.cfg.Version,
 		"data_dir", s.cfg.DataDir, "output_dir", s.cfg.OutputDir,
 		"max_sessions", s.cfg.MaxSessions, "max_memory_mb", s.cfg.MaxMemoryMB,

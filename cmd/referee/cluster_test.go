@@ -109,6 +109,8 @@ type testCluster struct {
 	started chan string
 	// unknownAnalyzer makes the workers unable to run the nodes' analyzer.
 	unknownAnalyzer bool
+	// livePeriod is the nodes' server.Config.LivePeriod; 0 the default.
+	livePeriod time.Duration
 }
 
 func newTestCluster(t *testing.T, delay time.Duration, edit func(*natsjobs.Options)) *testCluster {
@@ -162,7 +164,7 @@ func (tc *testCluster) node(name string) *testNode {
 	srv, err := server.New(server.Config{
 		Host: "127.0.0.1", DataDir: tc.t.TempDir(), Logger: logs.Logger().With("node", name),
 		Analyzer: "slow", Analyzers: map[string]pipeline.Analyzer{"slow": slowAnalyzer{}},
-		Jobs: conn,
+		Jobs: conn, LivePeriod: tc.livePeriod,
 	})
 	if err != nil {
 		tc.t.Fatal(err)

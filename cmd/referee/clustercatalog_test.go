@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/referee-project/referee/client"
 	"github.com/referee-project/referee/protocol"
 	"github.com/referee-project/referee/server"
 )
@@ -246,8 +249,18 @@ func TestClusterCatalog(t *testing.T) {
 		}
 	}
 
+	// The agreement counts strip1's review on both nodes.
+	for _, n := range []*testNode{a, b} {
+		status, _, body := call(t, "GET", n.url+server.PathAgreement, "", nil)
+		var agreement server.Agreement
+		if status != http.StatusOK || json.Unmarshal(body, &agreement) != nil || agreement.Reviewed != 1 || agreement.Partial != "" {
+			t.Errorf("%s's agreement: %d %s, want strip1's review counted", n.url, status, body)
+		}
+	}
+
 	// JetStream gone: each node lists its own phrases at once and says
-	// why; a review is refused, and nothing of it is kept.
+	// why, as its agreement does; a review is refused, and nothing of it
+	// is kept.
 	tc.js.stop()
 	began := time.Now()
 	l := b.list(t)
@@ -256,6 +269,11 @@ func TestClusterCatalog(t *testing.T) {
 	}
 	if !strings.Contains(l.Partial, "only this node's phrases are listed: the cluster's list cannot be read") || len(l.Sessions) != 1 || l.Sessions[0]["node"] != "serve-2" {
 		t.Errorf("serve-2's list with JetStream gone: %+v", l)
+	}
+	status, _, body = call(t, "GET", b.url+server.PathAgreement, "", nil)
+	var agreement server.Agreement
+	if status != http.StatusOK || json.Unmarshal(body, &agreement) != nil || agreement.Reviewed != 0 || !strings.Contains(agreement.Partial, "only this node's phrases are listed") {
+		t.Errorf("serve-2's agreement with JetStream gone: %d %s, want serve-2's own (none reviewed), saying why", status, body)
 	}
 	status, _, body = call(t, "POST", b.url+server.PathSessions+"/strip1/review", `{"call":"abstain","referee":"Cy"}`, nil)
 	refused(t, "review with JetStream gone", status, body, http.StatusServiceUnavailable, "the cluster cannot be asked")
@@ -271,5 +289,157 @@ func TestClusterCatalog(t *testing.T) {
 	}
 	if l := b.list(t); l.Partial != "" || len(l.Sessions) != 3 {
 		t.Errorf("after JetStream's return serve-2 lists %d phrases (partial %q), want 3", len(l.Sessions), l.Partial)
+	}
+}
+
+// TestClusterStreaming: a session streaming through one node is listed by
+// the other as streaming on it, from when it starts, with the fields its
+// own node lists; once processed, both list it once, done; a node that
+// dies mid-stream (its NATS connection gone, then the node) leaves the
+// other's list within the few periods its sessions are listed for.
+func TestClusterStreaming(t *testing.T) {
+	tc := newTestCluster(t, 0, nil)
+	tc.livePeriod = 300 * time.Millisecond
+	a, b := tc.node("serve-1"), tc.node("serve-2")
+	tc.worker("worker-1")
+
+	// waitListed polls n's list for up to 10 s until ok says yes of the
+	// phrase key (nil when not listed).
+	waitListed := func(n *testNode, key string, ok func(map[string]any) bool) map[string]any {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s := n.listed(t, key)
+			if ok(s) || time.Now().After(deadline) {
+				return s
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	streaming := func(node string) func(map[string]any) bool {
+		return func(s map[string]any) bool {
+			return s != nil && s["status"] == server.StatusStreaming && s["node"] == node
+		}
+	}
+
+	// 40 frames at 10 frames/s: 4 s streaming through serve-1.
+	done := make(chan []byte, 1)
+	go func() {
+		res, err := streamPhrase(t, a.url, "strip3", 40, 10)
+		if err != nil {
+			t.Errorf("stream strip3 through serve-1: %v\nlog:\n%s", err, a.logs.String())
+			done <- nil
+			return
+		}
+		done <- res.Raw
+	}()
+	onB := waitListed(b, "strip3", streaming("serve-1"))
+	onA := a.listed(t, "strip3")
+	if !streaming("serve-1")(onB) || !streaming("serve-1")(onA) || onB["started_at"] != onA["started_at"] || onA["started_at"] == "" {
+		t.Fatalf("strip3 streaming through serve-1 is listed by serve-1 as %v and by serve-2 as %v", onA, onB)
+	}
+	if _, ok := onB["frames"].(float64); !ok {
+		t.Errorf("serve-2 lists strip3 without its frames: %v", onB)
+	}
+	// Its frames grow on serve-2 too, a beat behind.
+	grown := waitListed(b, "strip3", func(s map[string]any) bool {
+		f, _ := s["frames"].(float64)
+		return streaming("serve-1")(s) && f > onB["frames"].(float64)
+	})
+	if f, _ := grown["frames"].(float64); f <= onB["frames"].(float64) {
+		t.Errorf("strip3's frames on serve-2 stay at %v while it streams: %v", onB["frames"], grown)
+	}
+	status, _, body := call(t, "GET", b.url+server.PathSessions+"/strip3", "", nil)
+	var d map[string]any
+	if status != http.StatusOK || json.Unmarshal(body, &d) != nil || d["status"] != server.StatusStreaming {
+		t.Errorf("GET strip3 on serve-2 while it streams: %d %s", status, body)
+	}
+	status, _, body = call(t, "POST", b.url+server.PathSessions+"/strip3/review", `{"call":"left","referee":"Ann"}`, nil)
+	refused(t, "review on serve-2 while streaming", status, body, http.StatusConflict, "session strip3 is still streaming")
+
+	raw := recv(t, done)
+	if raw == nil {
+		return
+	}
+	if key := phraseKey(t, raw); key != "strip3" {
+		t.Fatalf("strip3's phrase has the key %s", key)
+	}
+	for _, n := range []*testNode{a, b} {
+		l := n.list(t)
+		var strip3 []map[string]any
+		for _, s := range l.Sessions {
+			if strings.HasPrefix(s["session_id"].(string), "strip3") || s["status"] == server.StatusStreaming {
+				strip3 = append(strip3, s)
+			}
+		}
+		if len(strip3) != 1 || strip3[0]["session_id"] != "strip3" || strip3[0]["status"] != server.StatusDone || strip3[0]["frames"] != float64(40) || l.Partial != "" {
+			t.Errorf("%s lists after the result %v (partial %q), want strip3 once, done with 40 frames", n.url, strip3, l.Partial)
+		}
+	}
+
+	// serve-1 stopped between claiming a phrase's key and submitting it
+	// (killed while rebuilding the video): its directory has no end, the
+	// cluster has the phrase as processing. Once serve-1 lists it, failed
+	// since it stopped during it, serve-2 lists it so too.
+	var res struct {
+		ArtifactDir string `json:"artifact_dir"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	bg := context.Background()
+	key, err := a.conn.Reserve(bg, "strip5", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.conn.Publish(bg, key, json.RawMessage(`{"session_id":"strip5","started_at":"2026-01-02T10:00:00Z","frames":3,"status":"processing","node":"serve-1"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(filepath.Dir(res.ArtifactDir), key), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.listed(t, key); s == nil || s["status"] != server.StatusProcessing {
+		t.Errorf("serve-2 lists the phrase serve-1 stopped during as %v before serve-1 lists it, want processing", s)
+	}
+	stopped := func(s map[string]any) bool {
+		f, _ := s["failure"].(map[string]any)
+		return s != nil && s["status"] == server.StatusFailed && s["node"] == "serve-1" && f != nil && strings.Contains(f["reason"].(string), "the server stopped during it")
+	}
+	if s := a.listed(t, key); !stopped(s) {
+		t.Errorf("serve-1 lists the phrase it stopped during as %v", s)
+	}
+	if s := b.listed(t, key); !stopped(s) {
+		t.Errorf("serve-2 lists the phrase serve-1 stopped during as %v once serve-1 listed it, want failed", s)
+	}
+
+	// A node dies mid-stream: first its link to the cluster, so that it
+	// cannot say its sessions ended, then the node.
+	c := tc.node("serve-3")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		_, err := client.Run(ctx, client.Options{Server: c.url, Video: counterVideo(t, ".avi", 200, 160, 120), Signal: sampleSignal, SessionID: "strip4", FPS: 10, Timeout: 20 * time.Second})
+		if err == nil {
+			t.Error("a stream through a node that died succeeded")
+		}
+	}()
+	if s := waitListed(b, "strip4", streaming("serve-3")); !streaming("serve-3")(s) {
+		t.Fatalf("serve-2 lists strip4 streaming through serve-3 as %v", s)
+	}
+	c.conn.Close()
+	died := time.Now()
+	c.srv.Close()
+	cancel()
+	<-ended
+	if s := waitListed(b, "strip4", func(s map[string]any) bool { return s == nil }); s != nil {
+		t.Errorf("serve-2 still lists strip4 %s after serve-3 died: %v", time.Since(died), s)
+	}
+	if took := time.Since(died); took > 5*time.Second {
+		t.Errorf("serve-2 listed strip4 for %s after serve-3 died, want about 3 periods of %s", took, tc.livePeriod)
+	}
+	if s := a.listed(t, "strip4"); s != nil {
+		t.Errorf("serve-1 lists strip4 after serve-3 died: %v", s)
 	}
 }

@@ -165,6 +165,29 @@ type Catalog interface {
 	// FetchArtifact writes the artifact name of the phrase key, as its
 	// worker stored it, to the file dst.
 	FetchArtifact(ctx context.Context, key, name, dst string) error
+	// SetLive replaces what this node tells the others of the sessions it
+	// is streaming now, which have no phrase key yet: live holds what it
+	// lists of each (verbatim) by session id. Each is listed for ttl
+	// after it is set (at most MaxLiveTTL): a node sets its sessions again
+	// well within ttl, so that those of a node that stopped drop out of
+	// every list once ttl has passed.
+	SetLive(ctx context.Context, live map[string]json.RawMessage, ttl time.Duration) error
+	// Live returns the sessions every node (this one too) streams now, as
+	// they set them within their ttl. It fails at once when the cluster
+	// is known to be unreachable.
+	Live(ctx context.Context) ([]Live, error)
+}
+
+// MaxLiveTTL bounds the ttl of Catalog.SetLive.
+const MaxLiveTTL = 5 * time.Minute
+
+// Live is a session a node is streaming, as Catalog.Live gives it.
+type Live struct {
+	// Node is the serve node the session streams to.
+	Node      string
+	SessionID string
+	// Summary is what Node lists of the session, as it set it.
+	Summary json.RawMessage
 }
 
 // Entry is a phrase as the catalogue holds it.
@@ -185,6 +208,9 @@ type Entry struct {
 	// Node has published the phrase's end since (it may have stopped).
 	Analysed json.RawMessage
 	Failed   string
+	// Submitted says whether Node queued a job for the phrase: false
+	// while the key is only reserved.
+	Submitted bool
 }
 
 // Artifact is one file a worker stored for a phrase.

@@ -99,7 +99,7 @@ func (c *Conn) Entry(ctx context.Context, key string) (jobs.Entry, error) {
 
 // entry is the catalogue's view of a record.
 func entry(key string, rec Record) jobs.Entry {
-	e := jobs.Entry{Key: key, Node: rec.Node, Summary: rec.Summary, Files: rec.NodeFiles, Artifacts: rec.Objects, Review: rec.Review}
+	e := jobs.Entry{Key: key, Node: rec.Node, Summary: rec.Summary, Files: rec.NodeFiles, Artifacts: rec.Objects, Review: rec.Review, Submitted: rec.State != StateReserved}
 	switch rec.State {
 	case StateDone:
 		e.Analysed = rec.Result

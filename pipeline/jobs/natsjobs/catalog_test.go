@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/referee-project/referee/pipeline/jobs"
 )
@@ -51,7 +53,7 @@ func TestCatalog(t *testing.T) {
 		t.Fatalf("entries: %v, %v", entries, err)
 	}
 	e := entries[k1]
-	if e.Node != "serve-1" || string(e.Summary) != `{"status":"done"}` || string(e.Files["result.json"]) != string(result) || e.Review != nil {
+	if e.Node != "serve-1" || string(e.Summary) != `{"status":"done"}` || string(e.Files["result.json"]) != string(result) || e.Review != nil || e.Submitted {
 		t.Errorf("serve-2's entry of %s: %+v", k1, e)
 	}
 
@@ -131,5 +133,75 @@ func BenchmarkEntries(b *testing.B) {
 		if err != nil || len(entries) != 200 {
 			b.Fatalf("%d entries, %v", len(entries), err)
 		}
+	}
+}
+
+// TestLive: the sessions set by a node are listed by every node with the
+// node's name (any characters in it), replaced by the next set, gone once
+// their ttl has passed without a new set, and cleared by an empty set; a
+// closed connection fails at once.
+func TestLive(t *testing.T) {
+	conn := open(t)
+	a, b := conn("serve 1.club/a"), conn("serve-2")
+	ctx := context.Background()
+	live := func(c *Conn) []string {
+		t.Helper()
+		l, err := c.Live(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, s := range l {
+			out = append(out, s.Node+":"+s.SessionID+":"+string(s.Summary))
+		}
+		return out
+	}
+	if got := live(b); len(got) != 0 {
+		t.Errorf("before any set: %q", got)
+	}
+	set := func(c *Conn, ttl time.Duration, ids ...string) {
+		t.Helper()
+		m := map[string]json.RawMessage{}
+		for _, id := range ids {
+			m[id] = json.RawMessage(`{"frames":` + fmt.Sprint(len(id)) + `}`)
+		}
+		if err := c.SetLive(ctx, m, ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(a, time.Minute, "s1", "strip-22")
+	set(b, time.Minute, "s1")
+	want := []string{`serve 1.club/a:s1:{"frames":2}`, `serve 1.club/a:strip-22:{"frames":8}`, `serve-2:s1:{"frames":2}`}
+	if got := live(b); !slices.Equal(got, want) {
+		t.Errorf("listed %q, want %q", got, want)
+	}
+	set(a, time.Minute, "strip-22")
+	want = []string{`serve 1.club/a:strip-22:{"frames":8}`, `serve-2:s1:{"frames":2}`}
+	if got := live(a); !slices.Equal(got, want) {
+		t.Errorf("after serve-1 dropped s1: %q, want %q", got, want)
+	}
+
+	// Not set again within its ttl: gone, the other node's kept.
+	set(a, 300*time.Millisecond, "strip-22")
+	time.Sleep(1500 * time.Millisecond)
+	want = []string{`serve-2:s1:{"frames":2}`}
+	if got := live(a); !slices.Equal(got, want) {
+		t.Errorf("after serve-1's ttl: %q, want %q", got, want)
+	}
+	set(b, time.Minute)
+	if got := live(a); len(got) != 0 {
+		t.Errorf("after serve-2's empty set: %q", got)
+	}
+
+	a.Close()
+	began := time.Now()
+	if err := a.SetLive(ctx, nil, time.Minute); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Errorf("set on a closed connection: %v", err)
+	}
+	if _, err := a.Live(ctx); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Errorf("list on a closed connection: %v", err)
+	}
+	if took := time.Since(began); took > time.Second {
+		t.Errorf("a closed connection took %s to fail", took)
 	}
 }

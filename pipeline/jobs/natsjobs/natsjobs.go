@@ -11,6 +11,9 @@
 //     state (reserved, queued, running, done, failed) and, once done, its
 //     result; what the serve node holding the phrase lists of it, and its
 //     review (the catalogue: jobs.Catalog);
+//   - the key-value bucket referee-live: the sessions each serve node is
+//     streaming, which have no phrase key yet, set again by their node
+//     every few seconds and listed for a ttl it gives (jobs.Catalog.SetLive);
 //   - the object store referee-files: a job's inputs (<key>/in/<name>)
 //     until its serve node has the result, and its artifacts
 //     (<key>/out/<try>/<name>) for Retention.
@@ -182,11 +185,15 @@ type Conn struct {
 	mu       sync.Mutex
 	h        *handles // nil until the streams and buckets are set up
 	notReady error    // why jobs cannot be submitted; nil when they can
+
+	liveMu   sync.Mutex
+	liveKeys map[string]bool // the keys of LiveBucket SetLive has set
 }
 
 // handles are the streams and buckets, once set up.
 type handles struct {
 	kv    jetstream.KeyValue
+	live  jetstream.KeyValue
 	files jetstream.ObjectStore
 	cons  jetstream.Consumer
 }
@@ -390,6 +397,18 @@ func (c *Conn) setup(ctx context.Context) (*handles, error) {
 			return nil, fmt.Errorf("key-value bucket %s: %w", StateBucket, err)
 		}
 	}
+	live, err := c.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:   LiveBucket,
+		MaxBytes: liveBucketBytes,
+		TTL:      liveBucketTTL,
+		Replicas: o.Replicas,
+		Storage:  jetstream.FileStorage,
+	})
+	if err != nil {
+		if live, err = c.js.KeyValue(ctx, LiveBucket); err != nil {
+			return nil, fmt.Errorf("key-value bucket %s: %w", LiveBucket, err)
+		}
+	}
 	files, err := c.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:   FilesBucket,
 		MaxBytes: o.MaxBytes,
@@ -402,7 +421,7 @@ func (c *Conn) setup(ctx context.Context) (*handles, error) {
 			return nil, fmt.Errorf("object store %s: %w", FilesBucket, err)
 		}
 	}
-	return &handles{kv: kv, files: files, cons: cons}, nil
+	return &handles{kv: kv, live: live, files: files, cons: cons}, nil
 }
 
 // transient reports whether err may go away by itself: NATS or JetStream
