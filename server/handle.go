@@ -397,7 +397,7 @@ func checkPicture(encoding string, payload []byte, width, height int, maxPixels 
 		}
 		w, h = rw, rh
 	default:
-		return fmt.Sprintf("unknown encoding %q: want jpeg, png or raw", clip(encoding))
+		return fmt.Sprintf("unknown encoding %q: want %s", clip(encoding), protocol.EncodingChoices())
 	}
 	if pixels := int64(w) * int64(h); pixels > maxPixels || w > maxDimension || h > maxDimension {
 		return fmt.Sprintf("the picture is %dx%d, over the limit of %d pixels and %d a side (max frame pixels)", w, h, maxPixels, maxDimension)
