@@ -263,12 +263,15 @@ type registry struct {
 	// processed: one namespace with the sessions', so that a stream never
 	// takes an upload's id, nor its artifact directory.
 	uploads map[string]struct{}
-	closed  bool
-	phrase  int // the last phrase number of a generated id
+	// starting are the ids of sessions that create is writing to disk
+	// without the lock: taken, and counted by the session limit.
+	starting map[string]struct{}
+	closed   bool
+	phrase   int // the last phrase number of a generated id
 }
 
 func newRegistry(cfg Config, memory *memBudget) *registry {
-	return &registry{cfg: cfg, disk: &diskBudget{limit: cfg.MaxSpoolBytes}, memory: memory, sessions: make(map[string]*session), uploads: make(map[string]struct{})}
+	return &registry{cfg: cfg, disk: &diskBudget{limit: cfg.MaxSpoolBytes}, memory: memory, sessions: make(map[string]*session), uploads: make(map[string]struct{}), starting: make(map[string]struct{})}
 }
 
 // startError is a refused session_start: Code and the message for the
@@ -282,58 +285,21 @@ func (e *startError) Error() string { return e.msg }
 
 // create admits a new session with the client's id, or a generated one
 // when id is "", and creates its spool; active is the number of sessions
-// with it. It refuses a taken id and a start
-// over the session or memory limit.
+// with it. It refuses a taken id and a start over the session or memory
+// limit. The id is reserved under r.mu, the spool and session.json are
+// written without it: a slow disk holds up this start, not every other
+// one, nor the stats and the reaper.
 func (r *registry) create(id string, start protocol.SessionStart, proto string, c *conn) (s *session, active int, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, "the server is shutting down"}
+	id, err = r.reserveStart(id)
+	if err != nil {
+		return nil, 0, err
 	}
-	if id == "" {
-		id = r.generateIDLocked()
-	} else if _, upload := r.uploads[id]; upload {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s is taken by an upload being analysed (POST /analyze); use another session_id", id)}
-	} else if held := r.sessions[id]; held != nil && !r.dropDeliveredLocked(held) {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s already exists: another connection is streaming it, or it waits to be resumed (session_start with \"resume\": true); use another session_id or wait until it ends", id)}
-	}
-	if n := r.liveLocked(); n >= r.cfg.MaxSessions {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session limit reached: %d of %d streaming sessions active (max streaming sessions); try again when one has ended", n, r.cfg.MaxSessions)}
-	}
-	if used := r.disk.used.Load(); used >= r.disk.limit {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("spool disk limit reached: the spools hold %d bytes (%d sessions), the limit is %d (max spool bytes); try again when one has ended", used, r.countLocked(), r.disk.limit)}
-	}
-	if !r.memory.reserve(spoolBufferSize) {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("memory limit reached: the server holds %.1f MB for %d sessions and their connections, and a new session needs %.1f MB, over the %d MB limit (max streaming memory MB)",
-			float64(r.memory.used.Load())/(1<<20), r.countLocked(), float64(spoolBufferSize)/(1<<20), r.cfg.MaxMemoryMB)}
-	}
-	// From here the reservation is the session's, or given back on failure.
-	fail := func(code protocol.ErrorCode, format string, args ...any) (*session, int, error) {
-		r.memory.release(spoolBufferSize)
-		return nil, 0, &startError{code, fmt.Sprintf(format, args...)}
-	}
-
 	token := rand.Text()
 	dir := filepath.Join(r.cfg.DataDir, "spool", id)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fail(protocol.CodeInternalError, "cannot create the spool directory for session %s: %v", id, err)
-	}
-	// The spool first: writeMeta's directory sync then makes both names
-	// durable, and a crash between the two leaves an empty spool without
-	// metadata, which recovery removes.
-	sp, err := createSpool(filepath.Join(dir, spoolFileName), r.disk)
+	sp, err := createSessionDir(dir, sessionMeta{SessionID: id, FPS: start.FPS, Width: start.Width, Height: start.Height, ExpectedFrames: start.ExpectedFrames, Protocol: proto, ResumeToken: token, Host: remoteHost(c.remote)}, r.disk)
 	if err != nil {
-		os.RemoveAll(dir)
-		return fail(protocol.CodeInternalError, "cannot create the spool for session %s: %v", id, err)
-	}
-	err = writeMeta(dir, sessionMeta{SessionID: id, FPS: start.FPS, Width: start.Width, Height: start.Height, ExpectedFrames: start.ExpectedFrames, Protocol: proto, ResumeToken: token, Host: remoteHost(c.remote)})
-	if err == nil {
-		err = atomicfile.SyncDir(filepath.Dir(dir))
-	}
-	if err != nil {
-		sp.Close()
-		os.RemoveAll(dir)
-		return fail(protocol.CodeInternalError, "cannot save the metadata of session %s: %v (check the data directory's disk)", id, err)
+		r.unreserveStart(id)
+		return nil, 0, &startError{protocol.CodeInternalError, err.Error()}
 	}
 	now := time.Now()
 	s = &session{
@@ -353,8 +319,79 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 		gapsBelow:    -1,
 	}
 	s.bufferCounted.Store(true)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.starting, id)
 	r.sessions[id] = s
 	return s, r.countLocked(), nil
+}
+
+// reserveStart checks that a new session may start with id (generated
+// when ""), reserves the id and the memory of its spool buffer, and
+// returns the id. The reservation counts as a live session until create
+// installs the session or unreserveStart drops it.
+func (r *registry) reserveStart(id string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return "", &startError{protocol.CodeSessionStartFailed, "the server is shutting down"}
+	}
+	_, starting := r.starting[id]
+	if id == "" {
+		id = r.generateIDLocked()
+	} else if _, upload := r.uploads[id]; upload {
+		return "", &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s is taken by an upload being analysed (POST /analyze); use another session_id", id)}
+	} else if held := r.sessions[id]; starting || held != nil && !r.dropDeliveredLocked(held) {
+		return "", &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s already exists: another connection is streaming it, or it waits to be resumed (session_start with \"resume\": true); use another session_id or wait until it ends", id)}
+	}
+	if n := r.liveLocked(); n >= r.cfg.MaxSessions {
+		return "", &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session limit reached: %d of %d streaming sessions active (max streaming sessions); try again when one has ended", n, r.cfg.MaxSessions)}
+	}
+	if used := r.disk.used.Load(); used >= r.disk.limit {
+		return "", &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("spool disk limit reached: the spools hold %d bytes (%d sessions), the limit is %d (max spool bytes); try again when one has ended", used, r.countLocked(), r.disk.limit)}
+	}
+	if !r.memory.reserve(spoolBufferSize) {
+		return "", &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("memory limit reached: the server holds %.1f MB for %d sessions and their connections, and a new session needs %.1f MB, over the %d MB limit (max streaming memory MB)",
+			float64(r.memory.used.Load())/(1<<20), r.countLocked(), float64(spoolBufferSize)/(1<<20), r.cfg.MaxMemoryMB)}
+	}
+	r.starting[id] = struct{}{}
+	return id, nil
+}
+
+// unreserveStart gives back what reserveStart took for a session that
+// could not be created.
+func (r *registry) unreserveStart(id string) {
+	r.mu.Lock()
+	delete(r.starting, id)
+	r.mu.Unlock()
+	r.memory.release(spoolBufferSize)
+}
+
+// createSessionDir creates the spool directory dir of a new session, its
+// spool and its session.json, and makes them durable. On failure it
+// leaves nothing behind, and its error says what to check.
+func createSessionDir(dir string, meta sessionMeta, disk *diskBudget) (*spool, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create the spool directory for session %s: %w", meta.SessionID, err)
+	}
+	// The spool first: writeMeta's directory sync then makes both names
+	// durable, and a crash between the two leaves an empty spool without
+	// metadata, which recovery removes.
+	sp, err := createSpool(filepath.Join(dir, spoolFileName), disk)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("cannot create the spool for session %s: %w", meta.SessionID, err)
+	}
+	err = writeMeta(dir, meta)
+	if err == nil {
+		err = atomicfile.SyncDir(filepath.Dir(dir))
+	}
+	if err != nil {
+		sp.Close()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("cannot save the metadata of session %s: %w (check the data directory's disk)", meta.SessionID, err)
+	}
+	return sp, nil
 }
 
 // dropDeliveredLocked removes s from the registry, whose lock the caller
@@ -384,7 +421,8 @@ func (r *registry) generateIDLocked() string {
 		id := protocol.NewSessionID(time.Now(), r.phrase)
 		_, session := r.sessions[id]
 		_, upload := r.uploads[id]
-		if !session && !upload {
+		_, starting := r.starting[id]
+		if !session && !upload && !starting {
 			return id
 		}
 	}
@@ -443,8 +481,9 @@ func (r *registry) count() int {
 // counts: attached to a connection, or being processed. A session held for
 // its client to resume (disconnected, processed without a client) holds
 // no slot: clients that start sessions and go cannot lock others out.
+// A session being created counts.
 func (r *registry) liveLocked() int {
-	n := 0
+	n := len(r.starting)
 	for _, s := range r.sessions {
 		s.mu.Lock()
 		if s.conn != nil || s.state == stateProcessing {
