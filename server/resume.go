@@ -210,22 +210,10 @@ func (r *registry) resume(m protocol.SessionStart, proto string, c *conn) (*sess
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("cannot resume session %s: it was started at %vfps %dx%d, the resume asks for %vfps %dx%d",
 			s.id, s.start.FPS, s.start.Width, s.start.Height, m.FPS, m.Width, m.Height)}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	previous, state := s.conn, s.state
-	switch state {
-	case stateDisconnected, stateStreaming:
-		s.state = stateStreaming
-		r.countBuffer(s)
-		s.ended, s.totalFrames, s.signal, s.failed = false, 0, nil, ""
-		s.gapsBelow = s.maxNumber
-	case stateProcessing, stateProcessed:
-		s.ready, s.replayEnd, s.replaySignal = false, true, true
-	default:
+	previous, state, ok := s.resumeBy(c, proto, r)
+	if !ok {
 		return nil, 0, nil
 	}
-	s.conn, s.protocol, s.host = c, proto, remoteHost(c.remote)
-	s.ackBase, s.lastActivity = s.messages, time.Now()
 	if previous != nil && previous != c {
 		previous.closeWith(closePolicy, "session "+s.id+" resumed on another connection")
 	}
@@ -280,24 +268,11 @@ func (srv *Server) replace(s *session, c *conn, what string) bool {
 // the grace period, so that its client can resume it for the result.
 func (srv *Server) detach(s *session, c *conn, reason string) {
 	closing := srv.isClosing()
-	s.mu.Lock()
-	if s.conn != c {
-		s.mu.Unlock()
+	state, d, parkErr, ok := s.disconnect(c, closing, srv.reg)
+	if !ok {
 		return
 	}
-	state, host := s.state, s.host
-	var parkErr error
-	switch {
-	case state == stateStreaming && !closing:
-		s.state, s.conn, s.disconnected = stateDisconnected, nil, time.Now()
-		// Parked, the session holds no write buffer while it waits; under
-		// s.mu, so that a resume counts the buffer after this uncounts it.
-		parkErr = s.spool.Park()
-		srv.reg.uncountBuffer(s)
-	case state == stateProcessing, state == stateProcessed:
-		s.conn, s.ready, s.disconnected = nil, false, time.Now()
-	}
-	s.mu.Unlock()
+	host := d.host
 	switch {
 	case state == stateProcessing:
 		s.log.Info("connection lost during processing", "reason", fmt.Sprintf("%s; keeping the session until processing ends, then for %s to resume", reason, srv.cfg.ResumeGrace))
@@ -320,13 +295,9 @@ func (srv *Server) detach(s *session, c *conn, reason string) {
 // suspend ends s without deleting its spool, when the server stops: the
 // next start on the same data directory recovers it.
 func (srv *Server) suspend(s *session, reason string) {
-	s.mu.Lock()
-	if s.state != stateStreaming && s.state != stateDisconnected {
-		s.mu.Unlock()
+	if _, ok := s.finishFrom(stateStreaming, stateDisconnected); !ok {
 		return
 	}
-	s.state = stateFinished
-	s.mu.Unlock()
 	active := srv.reg.remove(s)
 	err := s.spool.Sync()
 	if cerr := s.spool.Close(); err == nil {

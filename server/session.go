@@ -19,27 +19,6 @@ import (
 	"github.com/referee-project/referee/protocol"
 )
 
-// sessionState is where a session is in its life: streaming, then
-// processing (once both session_end and the signal are in), then finished.
-// A streaming session whose client goes is disconnected for the resume
-// grace period, and streaming again if the client resumes it. A session
-// whose processing ends while no client waits for the result is processed:
-// it is kept for the grace period, so that a client resuming it gets the
-// result. A session whose result was sent on a live connection is
-// processed and delivered: kept for the grace period too, in case the
-// connection was lost before the client read the result, but no longer
-// counted as active. Every way of finishing goes through Server.end, so
-// exactly one of them wins and logs why.
-type sessionState int
-
-const (
-	stateStreaming sessionState = iota
-	stateProcessing
-	stateFinished
-	stateDisconnected
-	stateProcessed
-)
-
 // session is one streaming session: its parameters, its spool and the
 // account of its frames.
 type session struct {
@@ -398,15 +377,9 @@ func createSessionDir(dir string, meta sessionMeta, disk *diskBudget) (*spool, e
 // holds, if s is a delivered session no connection has resumed, and reports
 // whether it did. Its spool is already gone.
 func (r *registry) dropDeliveredLocked(s *session) bool {
-	if !s.delivered.Load() {
+	if !s.finishDelivered() {
 		return false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state != stateProcessed || s.conn != nil {
-		return false
-	}
-	s.state = stateFinished
 	delete(r.sessions, s.id)
 	s.log.Info("dropped the delivered result kept for a resume: a new session starts with its id", "result", s.result)
 	return true
@@ -535,38 +508,28 @@ func (srv *Server) finish(s *session, reason endReason, from ...sessionState) bo
 	return ok
 }
 
-// end is finish that also returns the connection attached to s when it
-// ended (nil if none), the one to tell.
-func (srv *Server) end(s *session, reason endReason, from ...sessionState) (*conn, bool) {
-	s.mu.Lock()
-	if !slices.Contains(from, s.state) {
-		s.mu.Unlock()
-		return nil, false
+// end is finish that also returns what was attached to s when it ended:
+// the connection to tell.
+func (srv *Server) end(s *session, reason endReason, from ...sessionState) (detached, bool) {
+	d, ok := s.finishFrom(from...)
+	if !ok {
+		return d, false
 	}
-	c, cancel := s.conn, s.cancel
-	s.state = stateFinished
-	s.mu.Unlock()
-	srv.removeFinished(s, reason, cancel)
-	return c, true
-}
-
-// removeFinished does the rest of ending s, which its caller has marked
-// finished: it stops the processing (cancel may be nil), drops its spool,
-// removes s from the registry, counts and logs why. A delivered session was
-// counted and logged when its result was sent: its end is only a debug line.
-func (srv *Server) removeFinished(s *session, reason endReason, cancel context.CancelCauseFunc) {
-	if cancel != nil {
-		cancel(fmt.Errorf("session %s ended: %s", s.id, reason.text))
+	if d.cancel != nil {
+		d.cancel(fmt.Errorf("session %s ended: %s", s.id, reason.text))
 	}
 	// The spool goes first: once s is out of the registry, a new session
 	// with its id may create its own spool in the same directory.
 	srv.dropSpool(s)
 	active := srv.reg.remove(s)
+	// A delivered session was counted and logged when its result was
+	// sent: its end is only a debug line.
 	if s.delivered.Load() {
 		s.log.Debug("dropped the delivered result kept for a resume", "reason", reason.text, "active", active)
-		return
+		return d, true
 	}
 	srv.countEnd(s, reason, active)
+	return d, true
 }
 
 // countEnd counts the end of s in the metrics and logs its one "removed
