@@ -41,8 +41,10 @@ type sessionMeta struct {
 }
 
 // writeMeta writes session.json in dir with atomicfile.WriteFile: a crash
-// leaves the old file or the new one, never half of one, and once it
-// returns nil the file survives a power cut.
+// leaves no session.json or all of it, never part of one (at most a
+// temporary file beside it, which recovery ignores), and once it returns
+// nil the file and its name in dir are on disk. dir's own name in the spool
+// directory is not: registry.create syncs that next.
 func writeMeta(dir string, m sessionMeta) error {
 	data, err := json.Marshal(m)
 	if err != nil {
@@ -72,11 +74,16 @@ func readMeta(dir string, maxPixels int64) (sessionMeta, error) {
 // recoverSessions scans the spool directory at start and keeps every
 // session it can read as disconnected, for the resume grace period. A
 // spool cut off mid-write is truncated to its last whole record, and a
-// damaged record before it is left out (and logged). A directory whose
-// session.json is missing, empty or invalid cannot be resumed: when its
-// spool holds frames it is moved to DataDir/unrecovered, for a person to
-// look at (a power cut before session.json reached the disk leaves it
-// empty), otherwise removed; so is one whose spool cannot be read.
+// damaged record before it is left out (and logged). Only the frames of a
+// session_ended, and those of the sessions a shutdown kept, were fsynced:
+// after a power cut, later frames may be missing, as a resume's "have"
+// then says. A directory whose session.json is missing, empty or invalid
+// cannot be resumed: when its spool holds frames it is moved to
+// DataDir/unrecovered, for a person to look at, otherwise removed; so is
+// one whose spool cannot be read. A crash alone leaves no such spool with
+// frames: registry.create has session.json and both names on disk before
+// the session takes its first frame, and a crash before that leaves an
+// empty spool, or none, without session.json.
 func (srv *Server) recoverSessions() {
 	root := filepath.Join(srv.cfg.DataDir, "spool")
 	entries, err := os.ReadDir(root)
@@ -142,8 +149,10 @@ func (srv *Server) recoverSessions() {
 
 // unrecoverable handles the spool directory dir, whose session.json could
 // not be read (err): a spool with frames is moved to DataDir/unrecovered,
-// so that no frame the server acknowledged is deleted; anything else is
-// removed.
+// so that the server deletes no frame it acknowledged; anything else is
+// removed. The move is then synced in DataDir/unrecovered, DataDir and the
+// spool directory: once those syncs succeed, a power cut leaves the spool
+// moved.
 func (srv *Server) unrecoverable(log *slog.Logger, dir string, err error) {
 	info, serr := os.Stat(filepath.Join(dir, spoolFileName))
 	if serr != nil || info.Size() == 0 {
@@ -169,8 +178,10 @@ func (srv *Server) unrecoverable(log *slog.Logger, dir string, err error) {
 		log.Error("cannot recover a session nor move its spool aside: left it in place", "path", dir, "err", err, "move_err", merr)
 		return
 	}
-	if serr := atomicfile.SyncDir(filepath.Dir(dir)); serr != nil {
-		log.Warn("cannot sync the spool directory", "err", serr)
+	for _, d := range []string{aside, srv.cfg.DataDir, filepath.Dir(dir)} {
+		if serr := atomicfile.SyncDir(d); serr != nil {
+			log.Warn("cannot sync a directory after moving a spool aside", "path", d, "err", serr)
+		}
 	}
 	log.Warn("cannot recover a session: moved its spool aside, the frames are kept", "moved_to", to, "spool_bytes", info.Size(), "err", err)
 }
