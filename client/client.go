@@ -270,7 +270,7 @@ func (o Options) Validate() error {
 	}
 	switch {
 	case !protocol.KnownEncoding(o.Encoding):
-		return bad("Encoding", "encoding", o.Encoding, "jpeg, png or raw")
+		return bad("Encoding", "encoding", o.Encoding, protocol.EncodingChoices())
 	case o.JPEGQuality < 1 || o.JPEGQuality > 100:
 		return bad("JPEGQuality", "JPEG quality", o.JPEGQuality, "1 to 100")
 	case o.Protocol != protocol.V1 && o.Protocol != protocol.V2:

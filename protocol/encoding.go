@@ -1,6 +1,9 @@
 package protocol
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Frame encodings.
 const (
@@ -16,6 +19,14 @@ var encodings = [...]string{1: EncodingJPEG, 2: EncodingPNG, 3: EncodingRaw}
 
 // Encodings returns the names of the frame encodings, in code order.
 func Encodings() []string { return slices.Clone(encodings[1:]) }
+
+// EncodingChoices returns the names of the frame encodings for a person,
+// in code order: "jpeg, png or raw". Messages that refuse an encoding say
+// what is accepted with it.
+func EncodingChoices() string {
+	names := encodings[1:]
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
 
 // EncodingCode returns the code of the named encoding, and false if name
 // is no frame encoding.

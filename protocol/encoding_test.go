@@ -11,6 +11,9 @@ func TestEncodingTable(t *testing.T) {
 	if got := Encodings(); !slices.Equal(got, []string{EncodingJPEG, EncodingPNG, EncodingRaw}) {
 		t.Errorf("Encodings() = %q", got)
 	}
+	if got := EncodingChoices(); got != "jpeg, png or raw" {
+		t.Errorf("EncodingChoices() = %q", got)
+	}
 	for name, code := range want {
 		if c, ok := EncodingCode(name); !ok || c != code {
 			t.Errorf("EncodingCode(%q) = %d, %v; want %d", name, c, ok, code)

@@ -67,6 +67,7 @@ type conn struct {
 	out        chan []byte
 	closing    atomic.Bool // no more messages are handled; waiting for the peer's close
 	writerDone chan struct{}
+	readerDone chan struct{}
 
 	// Owned by the read pump.
 	sess    *session
@@ -99,6 +100,7 @@ func newConn(srv *Server, ws *websocket.Conn, remote string) *conn {
 		cancel:     cancel,
 		out:        make(chan []byte, outQueue),
 		writerDone: make(chan struct{}),
+		readerDone: make(chan struct{}),
 	}
 	ws.SetReadLimit(srv.readLimit)
 	ws.SetPongHandler(func(string) error {
@@ -114,6 +116,7 @@ func (c *conn) run() {
 	c.log.Debug("connection opened")
 	go c.writePump()
 	err := c.readPump()
+	close(c.readerDone)
 	c.cancel(errPeerGone)
 	<-c.writerDone
 	c.ws.Close()
@@ -127,15 +130,14 @@ func (c *conn) run() {
 }
 
 // extendReadDeadline gives the peer another keepalive period, unless the
-// connection is closing, where the short grace deadline stands.
+// connection is closing: then the write pump ends the wait for the peer's
+// close (awaitPeerClose). Read pump only, the pong handler included:
+// gorilla/websocket takes read deadlines from one goroutine, the reader.
 func (c *conn) extendReadDeadline() {
 	if c.closing.Load() {
 		return
 	}
 	c.ws.SetReadDeadline(time.Now().Add(c.srv.cfg.KeepaliveTimeout))
-	if c.closing.Load() {
-		c.ws.SetReadDeadline(time.Now().Add(closeGrace))
-	}
 }
 
 // readPump reads and handles messages until the connection fails or, once
@@ -225,12 +227,14 @@ func (c *conn) write(kind int, data []byte) bool {
 
 // closeOut ends the write pump. When the server closes the connection (the
 // cause is a closeCause) it writes first, then the messages still queued,
-// then a close frame with the cause; otherwise it writes nothing.
+// then a close frame with the cause, and waits for the peer's close
+// (awaitPeerClose); otherwise it writes nothing.
 func (c *conn) closeOut(first []byte) {
 	var cc *closeCause
 	if !errors.As(context.Cause(c.ctx), &cc) {
 		return
 	}
+	began := time.Now()
 	if first != nil && !c.write(websocket.TextMessage, first) {
 		return
 	}
@@ -243,9 +247,28 @@ func (c *conn) closeOut(first []byte) {
 		default:
 			c.closing.Store(true)
 			c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(cc.code, trimTo(cc.text, maxCloseReason)), time.Now().Add(writeWait))
-			c.ws.SetReadDeadline(time.Now().Add(closeGrace))
+			c.awaitPeerClose(began)
 			return
 		}
+	}
+}
+
+// awaitPeerClose waits for the read pump to end on the peer's close, at
+// most closeGrace after the close frame (not at all if writing what was
+// queued took closeGrace already); then it closes the network connection,
+// which ends the read pump. Closing, not a read deadline: only the read
+// pump sets those, and Close is safe from any goroutine.
+func (c *conn) awaitPeerClose(began time.Time) {
+	wait := closeGrace
+	if time.Since(began) >= closeGrace {
+		wait = 0
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-c.readerDone:
+	case <-timer.C:
+		c.ws.Close()
 	}
 }
 
@@ -255,7 +278,6 @@ func (c *conn) closeOut(first []byte) {
 // than once: the first call wins.
 func (c *conn) closeWith(code int, text string) {
 	c.closing.Store(true)
-	c.ws.SetReadDeadline(time.Now().Add(closeGrace))
 	c.cancel(&closeCause{code: code, text: text})
 }
 

@@ -94,9 +94,13 @@
 // and session.json beside the spool has the session's parameters, so a
 // restarted server recovers each spool as a disconnected session,
 // truncated to its last whole record if a crash cut one; a damaged record
-// before it is left out with a log line, every other frame kept. The spool
-// is fsynced before session_ended, and session.json written with
-// atomicfile, so what the server acknowledged survives a power cut. A spool
+// before it is left out with a log line, every other frame kept.
+// session.json is written with atomicfile and synced before
+// session_started, and the spool is fsynced before session_ended and when
+// a shutdown keeps it, so the frames session_ended accounts for survive a
+// power cut. Frames only acknowledged (frame_ack, frames_ack) after that may be
+// lost by a crash, still in the spool's write buffer or the page cache: a
+// resume's "have" says which the server holds. A spool
 // with frames whose session.json cannot be read is moved to
 // DataDir/unrecovered, not deleted.
 //

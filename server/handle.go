@@ -397,7 +397,7 @@ func checkPicture(encoding string, payload []byte, width, height int, maxPixels 
 		}
 		w, h = rw, rh
 	default:
-		return fmt.Sprintf("unknown encoding %q: want jpeg, png or raw", clip(encoding))
+		return fmt.Sprintf("unknown encoding %q: want %s", clip(encoding), protocol.EncodingChoices())
 	}
 	if pixels := int64(w) * int64(h); pixels > maxPixels || w > maxDimension || h > maxDimension {
 		return fmt.Sprintf("the picture is %dx%d, over the limit of %d pixels and %d a side (max frame pixels)", w, h, maxPixels, maxDimension)
@@ -480,26 +480,19 @@ func (c *conn) onEnd(m protocol.SessionEnd) {
 	if s == nil {
 		return
 	}
-	s.mu.Lock()
-	if s.replayEnd {
-		s.replayEnd = false
-		messages := s.messages - s.ackBase
-		s.mu.Unlock()
+	a, messages, hasSignal := s.markEnded(m.TotalFrames)
+	switch a {
+	case arrivedReplay:
 		if s.protocol == protocol.V2 {
 			c.ackWindow(s, messages, true)
 		}
 		c.send(protocol.SessionEnded{SessionID: s.id, Validation: s.validation()})
 		c.replayed(s)
 		return
-	}
-	if s.ended {
-		s.mu.Unlock()
+	case arrivedTwice:
 		c.sendError(s, protocol.CodeInvalidMessage, "session_end already received; ignored", true)
 		return
 	}
-	s.ended, s.totalFrames = true, m.TotalFrames
-	messages, hasSignal := s.messages-s.ackBase, s.signal != nil
-	s.mu.Unlock()
 	s.touch()
 	if s.protocol == protocol.V2 {
 		c.ackWindow(s, messages, true)
@@ -559,26 +552,19 @@ func (c *conn) onSignalPayload(m protocol.Signal, r io.Reader) error {
 		c.sendError(s, protocol.CodeInvalidMessage, fmt.Sprintf("signal %q rejected: %v; send a corrected signal", clip(m.Filename), err), true)
 		return nil
 	}
-	s.mu.Lock()
-	if s.replaySignal {
-		s.replaySignal = false
-		same := bytes.Equal(data, s.signal)
-		s.mu.Unlock()
+	a, ended, same := s.setSignal(data)
+	switch a {
+	case arrivedReplay:
 		if !same {
 			s.log.Warn("the signal sent again after the resume differs from the one processed; the result is the first one's", "bytes", len(data))
 		}
 		c.send(protocol.SignalAck{SessionID: s.id, Status: protocol.AckReceived})
 		c.replayed(s)
 		return nil
-	}
-	if s.signal != nil {
-		s.mu.Unlock()
+	case arrivedTwice:
 		c.sendError(s, protocol.CodeInvalidMessage, "signal already received; ignored", true)
 		return nil
 	}
-	s.signal = bytes.Clone(data)
-	ended := s.ended
-	s.mu.Unlock()
 	c.send(protocol.SignalAck{SessionID: s.id, Status: protocol.AckReceived})
 	if ended {
 		c.srv.startProcessing(s, c)
@@ -593,19 +579,11 @@ func (c *conn) onSignalPayload(m protocol.Signal, r io.Reader) error {
 // comes next, then the progress and the result; a result already stored is
 // sent at once.
 func (c *conn) replayed(s *session) {
-	s.mu.Lock()
-	if s.replayEnd || s.replaySignal || s.conn != c {
-		s.mu.Unlock()
+	if s.replayOwed(c) {
 		return
 	}
-	s.mu.Unlock()
 	c.send(protocol.ProcessStart{SessionID: s.id})
-	s.mu.Lock()
-	state, mine := s.state, s.conn == c
-	if state == stateProcessing && mine {
-		s.ready = true
-	}
-	s.mu.Unlock()
+	state, mine := s.readyFor(c)
 	if state == stateProcessed && mine {
 		c.srv.sendStoredResult(s, c)
 	}
@@ -620,9 +598,7 @@ func (c *conn) onAbort(m protocol.SessionAbort) {
 	if reason == "" {
 		reason = "no reason given"
 	}
-	s.mu.Lock()
-	s.aborted = true
-	s.mu.Unlock()
+	s.markAborted()
 	c.srv.finish(s, failure("aborted", "aborted by the client: %s", trimTo(reason, maxReason)), stateStreaming, stateProcessing, stateProcessed)
 	c.setSession(nil)
 }

@@ -27,15 +27,11 @@ const progressInterval = 100 * time.Millisecond
 // processing messages until it goes or another connection resumes s.
 func (srv *Server) startProcessing(s *session, c *conn) {
 	ctx, cancel := context.WithCancelCause(srv.ctx)
-	s.mu.Lock()
-	if s.state != stateStreaming {
-		s.mu.Unlock()
+	signalBytes, ok := s.beginProcessing(cancel)
+	if !ok {
 		cancel(nil)
 		return
 	}
-	s.state, s.cancel, s.ready = stateProcessing, cancel, true
-	signalBytes := len(s.signal)
-	s.mu.Unlock()
 	s.log.Info("signal received, starting processing", "frames", s.spool.Count(), "signal_bytes", signalBytes)
 	c.send(protocol.ProcessStart{SessionID: s.id})
 	if !srv.goProcessing(func() { srv.process(ctx, s) }) {
@@ -150,50 +146,27 @@ func (srv *Server) process(ctx context.Context, s *session) {
 // active until a client resumes it for the result. Either way its spool is
 // dropped. When the server is shutting down, s is removed at once.
 func (srv *Server) completeProcessing(s *session, result []byte, resultPath string) {
-	closing := srv.isClosing()
-	s.mu.Lock()
-	if s.state != stateProcessing {
-		s.mu.Unlock()
+	if srv.isClosing() {
+		if d, ok := srv.end(s, completed(), stateProcessing); ok && d.receiver() != nil {
+			d.receiver().send(protocol.ProcessComplete{SessionID: s.id, Result: result})
+		}
+		return // or aborted by the client, or cancelled by the shutdown
+	}
+	// The spool goes before a new session with the same id can replace s
+	// and create its own in the same directory.
+	d, ok := s.markProcessed(resultPath, func() { srv.dropSpool(s) })
+	if !ok {
 		return // aborted by the client, or cancelled by a shutdown
 	}
-	if closing {
-		c, cancel := s.conn, s.cancel
-		if !s.ready {
-			c = nil
-		}
-		s.state = stateFinished
-		s.mu.Unlock()
-		srv.removeFinished(s, completed(), cancel)
-		if c != nil {
-			c.send(protocol.ProcessComplete{SessionID: s.id, Result: result})
-		}
-		return
-	}
-	cancel, c := s.cancel, s.conn
-	if !s.ready {
-		c = nil
-	}
-	s.state, s.cancel, s.result, s.disconnected = stateProcessed, nil, resultPath, time.Now()
-	if c != nil {
-		// The spool goes before a new session with the same id can
-		// replace s and create its own in the same directory.
-		s.conn, s.ready = nil, false
-		srv.dropSpool(s)
-		s.delivered.Store(true)
-	}
-	s.mu.Unlock()
-	cancel(nil)
-	if c != nil {
+	d.cancel(nil)
+	if c := d.receiver(); c != nil {
 		srv.countEnd(s, completed(), srv.reg.count())
 		c.send(protocol.ProcessComplete{SessionID: s.id, Result: result})
 		return
 	}
 	srv.dropSpool(s)
 	s.log.Info("processing complete while no client waits for the result; keeping the session to resume", "keep_for", srv.cfg.ResumeGrace, "result", resultPath)
-	s.mu.Lock()
-	host := s.host
-	s.mu.Unlock()
-	srv.limitHeld(host)
+	srv.limitHeld(d.host)
 }
 
 // sendStoredResult ends s, processed, with the result read back from its
@@ -238,32 +211,25 @@ func (srv *Server) processFailed(s *session, dir string, err error) {
 		srv.publish(srv.ctx, s, dir)
 	}
 	if s.spool.Count() == 0 || srv.isClosing() {
-		c, ok := srv.end(s, failure("processing_failed", "processing failed: %v", err), stateProcessing)
-		if ok && c != nil {
+		d, ok := srv.end(s, failure("processing_failed", "processing failed: %v", err), stateProcessing)
+		if c := d.conn; ok && c != nil {
 			c.sendError(s, protocol.CodeProcessingFailed, err.Error(), false)
 			c.closeWith(closeCodeFor(protocol.CodeProcessingFailed), string(protocol.CodeProcessingFailed))
 		}
 		return
 	}
-	s.mu.Lock()
-	if s.state != stateProcessing {
-		s.mu.Unlock()
+	d, parkErr, ok := s.failProcessing(err.Error(), srv.reg)
+	if !ok {
 		return // aborted by the client, who is not waiting for an answer
 	}
-	c, cancel, host := s.conn, s.cancel, s.host
-	s.state, s.conn, s.ready, s.cancel, s.disconnected = stateDisconnected, nil, false, nil, time.Now()
-	s.failed = err.Error()
-	parkErr := s.spool.Park()
-	srv.reg.uncountBuffer(s)
 	frames := s.spool.Count()
-	s.mu.Unlock()
-	cancel(nil)
+	d.cancel(nil)
 	if parkErr != nil {
 		s.log.Warn("cannot flush the spool of a session whose processing failed", "err", parkErr)
 	}
 	s.log.Warn("processing failed; keeping the session and its frames to resume and retry", "err", err, "frames", frames, "keep_for", srv.cfg.ResumeGrace)
-	srv.limitHeld(host)
-	if c != nil {
+	srv.limitHeld(d.host)
+	if c := d.conn; c != nil {
 		c.sendError(s, protocol.CodeProcessingFailed, fmt.Sprintf("%v; the server keeps the session's %d frames for %s: resume the session (with its resume token) and send session_end and the signal again to retry", err, frames, srv.cfg.ResumeGrace), false)
 		c.closeWith(closeCodeFor(protocol.CodeProcessingFailed), string(protocol.CodeProcessingFailed))
 	}

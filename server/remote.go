@@ -152,16 +152,13 @@ func (srv *Server) awaitRemote(ctx context.Context, s *session, dir, key string,
 // once the server is back, the client's session_end and signal wait for
 // the same job (submittedKey).
 func (srv *Server) parkRemote(s *session, key string) {
-	s.mu.Lock()
-	if s.state != stateProcessing {
-		s.mu.Unlock()
+	d, ok := s.stopProcessing()
+	if !ok {
 		return
 	}
-	c, cancel := s.conn, s.cancel
-	s.state, s.conn, s.ready, s.cancel = stateDisconnected, nil, false, nil
-	s.mu.Unlock()
-	if cancel != nil {
-		cancel(nil)
+	c := d.conn
+	if d.cancel != nil {
+		d.cancel(nil)
 	}
 	srv.suspend(s, "server shutting down while the phrase is analysed in the cluster (phrase "+key+"); the next start waits for the same job")
 	if c != nil {

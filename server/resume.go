@@ -41,8 +41,10 @@ type sessionMeta struct {
 }
 
 // writeMeta writes session.json in dir with atomicfile.WriteFile: a crash
-// leaves the old file or the new one, never half of one, and once it
-// returns nil the file survives a power cut.
+// leaves no session.json or all of it, never part of one (at most a
+// temporary file beside it, which recovery ignores), and once it returns
+// nil the file and its name in dir are on disk. dir's own name in the spool
+// directory is not: registry.create syncs that next.
 func writeMeta(dir string, m sessionMeta) error {
 	data, err := json.Marshal(m)
 	if err != nil {
@@ -72,11 +74,16 @@ func readMeta(dir string, maxPixels int64) (sessionMeta, error) {
 // recoverSessions scans the spool directory at start and keeps every
 // session it can read as disconnected, for the resume grace period. A
 // spool cut off mid-write is truncated to its last whole record, and a
-// damaged record before it is left out (and logged). A directory whose
-// session.json is missing, empty or invalid cannot be resumed: when its
-// spool holds frames it is moved to DataDir/unrecovered, for a person to
-// look at (a power cut before session.json reached the disk leaves it
-// empty), otherwise removed; so is one whose spool cannot be read.
+// damaged record before it is left out (and logged). Only the frames of a
+// session_ended, and those of the sessions a shutdown kept, were fsynced:
+// after a power cut, later frames may be missing, as a resume's "have"
+// then says. A directory whose session.json is missing, empty or invalid
+// cannot be resumed: when its spool holds frames it is moved to
+// DataDir/unrecovered, for a person to look at, otherwise removed; so is
+// one whose spool cannot be read. A crash alone leaves no such spool with
+// frames: registry.create has session.json and both names on disk before
+// the session takes its first frame, and a crash before that leaves an
+// empty spool, or none, without session.json.
 func (srv *Server) recoverSessions() {
 	root := filepath.Join(srv.cfg.DataDir, "spool")
 	entries, err := os.ReadDir(root)
@@ -142,8 +149,10 @@ func (srv *Server) recoverSessions() {
 
 // unrecoverable handles the spool directory dir, whose session.json could
 // not be read (err): a spool with frames is moved to DataDir/unrecovered,
-// so that no frame the server acknowledged is deleted; anything else is
-// removed.
+// so that the server deletes no frame it acknowledged; anything else is
+// removed. The move is then synced in DataDir/unrecovered, DataDir and the
+// spool directory: once those syncs succeed, a power cut leaves the spool
+// moved.
 func (srv *Server) unrecoverable(log *slog.Logger, dir string, err error) {
 	info, serr := os.Stat(filepath.Join(dir, spoolFileName))
 	if serr != nil || info.Size() == 0 {
@@ -169,8 +178,10 @@ func (srv *Server) unrecoverable(log *slog.Logger, dir string, err error) {
 		log.Error("cannot recover a session nor move its spool aside: left it in place", "path", dir, "err", err, "move_err", merr)
 		return
 	}
-	if serr := atomicfile.SyncDir(filepath.Dir(dir)); serr != nil {
-		log.Warn("cannot sync the spool directory", "err", serr)
+	for _, d := range []string{aside, srv.cfg.DataDir, filepath.Dir(dir)} {
+		if serr := atomicfile.SyncDir(d); serr != nil {
+			log.Warn("cannot sync a directory after moving a spool aside", "path", d, "err", serr)
+		}
 	}
 	log.Warn("cannot recover a session: moved its spool aside, the frames are kept", "moved_to", to, "spool_bytes", info.Size(), "err", err)
 }
@@ -210,22 +221,10 @@ func (r *registry) resume(m protocol.SessionStart, proto string, c *conn) (*sess
 		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("cannot resume session %s: it was started at %vfps %dx%d, the resume asks for %vfps %dx%d",
 			s.id, s.start.FPS, s.start.Width, s.start.Height, m.FPS, m.Width, m.Height)}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	previous, state := s.conn, s.state
-	switch state {
-	case stateDisconnected, stateStreaming:
-		s.state = stateStreaming
-		r.countBuffer(s)
-		s.ended, s.totalFrames, s.signal, s.failed = false, 0, nil, ""
-		s.gapsBelow = s.maxNumber
-	case stateProcessing, stateProcessed:
-		s.ready, s.replayEnd, s.replaySignal = false, true, true
-	default:
+	previous, state, ok := s.resumeBy(c, proto, r)
+	if !ok {
 		return nil, 0, nil
 	}
-	s.conn, s.protocol, s.host = c, proto, remoteHost(c.remote)
-	s.ackBase, s.lastActivity = s.messages, time.Now()
 	if previous != nil && previous != c {
 		previous.closeWith(closePolicy, "session "+s.id+" resumed on another connection")
 	}
@@ -280,24 +279,11 @@ func (srv *Server) replace(s *session, c *conn, what string) bool {
 // the grace period, so that its client can resume it for the result.
 func (srv *Server) detach(s *session, c *conn, reason string) {
 	closing := srv.isClosing()
-	s.mu.Lock()
-	if s.conn != c {
-		s.mu.Unlock()
+	state, d, parkErr, ok := s.disconnect(c, closing, srv.reg)
+	if !ok {
 		return
 	}
-	state, host := s.state, s.host
-	var parkErr error
-	switch {
-	case state == stateStreaming && !closing:
-		s.state, s.conn, s.disconnected = stateDisconnected, nil, time.Now()
-		// Parked, the session holds no write buffer while it waits; under
-		// s.mu, so that a resume counts the buffer after this uncounts it.
-		parkErr = s.spool.Park()
-		srv.reg.uncountBuffer(s)
-	case state == stateProcessing, state == stateProcessed:
-		s.conn, s.ready, s.disconnected = nil, false, time.Now()
-	}
-	s.mu.Unlock()
+	host := d.host
 	switch {
 	case state == stateProcessing:
 		s.log.Info("connection lost during processing", "reason", fmt.Sprintf("%s; keeping the session until processing ends, then for %s to resume", reason, srv.cfg.ResumeGrace))
@@ -320,13 +306,9 @@ func (srv *Server) detach(s *session, c *conn, reason string) {
 // suspend ends s without deleting its spool, when the server stops: the
 // next start on the same data directory recovers it.
 func (srv *Server) suspend(s *session, reason string) {
-	s.mu.Lock()
-	if s.state != stateStreaming && s.state != stateDisconnected {
-		s.mu.Unlock()
+	if _, ok := s.finishFrom(stateStreaming, stateDisconnected); !ok {
 		return
 	}
-	s.state = stateFinished
-	s.mu.Unlock()
 	active := srv.reg.remove(s)
 	err := s.spool.Sync()
 	if cerr := s.spool.Close(); err == nil {

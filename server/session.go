@@ -19,27 +19,6 @@ import (
 	"github.com/referee-project/referee/protocol"
 )
 
-// sessionState is where a session is in its life: streaming, then
-// processing (once both session_end and the signal are in), then finished.
-// A streaming session whose client goes is disconnected for the resume
-// grace period, and streaming again if the client resumes it. A session
-// whose processing ends while no client waits for the result is processed:
-// it is kept for the grace period, so that a client resuming it gets the
-// result. A session whose result was sent on a live connection is
-// processed and delivered: kept for the grace period too, in case the
-// connection was lost before the client read the result, but no longer
-// counted as active. Every way of finishing goes through Server.end, so
-// exactly one of them wins and logs why.
-type sessionState int
-
-const (
-	stateStreaming sessionState = iota
-	stateProcessing
-	stateFinished
-	stateDisconnected
-	stateProcessed
-)
-
 // session is one streaming session: its parameters, its spool and the
 // account of its frames.
 type session struct {
@@ -263,12 +242,15 @@ type registry struct {
 	// processed: one namespace with the sessions', so that a stream never
 	// takes an upload's id, nor its artifact directory.
 	uploads map[string]struct{}
-	closed  bool
-	phrase  int // the last phrase number of a generated id
+	// starting are the ids of sessions that create is writing to disk
+	// without the lock: taken, and counted by the session limit.
+	starting map[string]struct{}
+	closed   bool
+	phrase   int // the last phrase number of a generated id
 }
 
 func newRegistry(cfg Config, memory *memBudget) *registry {
-	return &registry{cfg: cfg, disk: &diskBudget{limit: cfg.MaxSpoolBytes}, memory: memory, sessions: make(map[string]*session), uploads: make(map[string]struct{})}
+	return &registry{cfg: cfg, disk: &diskBudget{limit: cfg.MaxSpoolBytes}, memory: memory, sessions: make(map[string]*session), uploads: make(map[string]struct{}), starting: make(map[string]struct{})}
 }
 
 // startError is a refused session_start: Code and the message for the
@@ -282,58 +264,21 @@ func (e *startError) Error() string { return e.msg }
 
 // create admits a new session with the client's id, or a generated one
 // when id is "", and creates its spool; active is the number of sessions
-// with it. It refuses a taken id and a start
-// over the session or memory limit.
+// with it. It refuses a taken id and a start over the session or memory
+// limit. The id is reserved under r.mu, the spool and session.json are
+// written without it: a slow disk holds up this start, not every other
+// one, nor the stats and the reaper.
 func (r *registry) create(id string, start protocol.SessionStart, proto string, c *conn) (s *session, active int, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, "the server is shutting down"}
+	id, err = r.reserveStart(id)
+	if err != nil {
+		return nil, 0, err
 	}
-	if id == "" {
-		id = r.generateIDLocked()
-	} else if _, upload := r.uploads[id]; upload {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s is taken by an upload being analysed (POST /analyze); use another session_id", id)}
-	} else if held := r.sessions[id]; held != nil && !r.dropDeliveredLocked(held) {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s already exists: another connection is streaming it, or it waits to be resumed (session_start with \"resume\": true); use another session_id or wait until it ends", id)}
-	}
-	if n := r.liveLocked(); n >= r.cfg.MaxSessions {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session limit reached: %d of %d streaming sessions active (max streaming sessions); try again when one has ended", n, r.cfg.MaxSessions)}
-	}
-	if used := r.disk.used.Load(); used >= r.disk.limit {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("spool disk limit reached: the spools hold %d bytes (%d sessions), the limit is %d (max spool bytes); try again when one has ended", used, r.countLocked(), r.disk.limit)}
-	}
-	if !r.memory.reserve(spoolBufferSize) {
-		return nil, 0, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("memory limit reached: the server holds %.1f MB for %d sessions and their connections, and a new session needs %.1f MB, over the %d MB limit (max streaming memory MB)",
-			float64(r.memory.used.Load())/(1<<20), r.countLocked(), float64(spoolBufferSize)/(1<<20), r.cfg.MaxMemoryMB)}
-	}
-	// From here the reservation is the session's, or given back on failure.
-	fail := func(code protocol.ErrorCode, format string, args ...any) (*session, int, error) {
-		r.memory.release(spoolBufferSize)
-		return nil, 0, &startError{code, fmt.Sprintf(format, args...)}
-	}
-
 	token := rand.Text()
 	dir := filepath.Join(r.cfg.DataDir, "spool", id)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fail(protocol.CodeInternalError, "cannot create the spool directory for session %s: %v", id, err)
-	}
-	// The spool first: writeMeta's directory sync then makes both names
-	// durable, and a crash between the two leaves an empty spool without
-	// metadata, which recovery removes.
-	sp, err := createSpool(filepath.Join(dir, spoolFileName), r.disk)
+	sp, err := createSessionDir(dir, sessionMeta{SessionID: id, FPS: start.FPS, Width: start.Width, Height: start.Height, ExpectedFrames: start.ExpectedFrames, Protocol: proto, ResumeToken: token, Host: remoteHost(c.remote)}, r.disk)
 	if err != nil {
-		os.RemoveAll(dir)
-		return fail(protocol.CodeInternalError, "cannot create the spool for session %s: %v", id, err)
-	}
-	err = writeMeta(dir, sessionMeta{SessionID: id, FPS: start.FPS, Width: start.Width, Height: start.Height, ExpectedFrames: start.ExpectedFrames, Protocol: proto, ResumeToken: token, Host: remoteHost(c.remote)})
-	if err == nil {
-		err = atomicfile.SyncDir(filepath.Dir(dir))
-	}
-	if err != nil {
-		sp.Close()
-		os.RemoveAll(dir)
-		return fail(protocol.CodeInternalError, "cannot save the metadata of session %s: %v (check the data directory's disk)", id, err)
+		r.unreserveStart(id)
+		return nil, 0, &startError{protocol.CodeInternalError, err.Error()}
 	}
 	now := time.Now()
 	s = &session{
@@ -353,23 +298,88 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 		gapsBelow:    -1,
 	}
 	s.bufferCounted.Store(true)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.starting, id)
 	r.sessions[id] = s
 	return s, r.countLocked(), nil
+}
+
+// reserveStart checks that a new session may start with id (generated
+// when ""), reserves the id and the memory of its spool buffer, and
+// returns the id. The reservation counts as a live session until create
+// installs the session or unreserveStart drops it.
+func (r *registry) reserveStart(id string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return "", &startError{protocol.CodeSessionStartFailed, "the server is shutting down"}
+	}
+	_, starting := r.starting[id]
+	if id == "" {
+		id = r.generateIDLocked()
+	} else if _, upload := r.uploads[id]; upload {
+		return "", &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s is taken by an upload being analysed (POST /analyze); use another session_id", id)}
+	} else if held := r.sessions[id]; starting || held != nil && !r.dropDeliveredLocked(held) {
+		return "", &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s already exists: another connection is streaming it, or it waits to be resumed (session_start with \"resume\": true); use another session_id or wait until it ends", id)}
+	}
+	if n := r.liveLocked(); n >= r.cfg.MaxSessions {
+		return "", &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session limit reached: %d of %d streaming sessions active (max streaming sessions); try again when one has ended", n, r.cfg.MaxSessions)}
+	}
+	if used := r.disk.used.Load(); used >= r.disk.limit {
+		return "", &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("spool disk limit reached: the spools hold %d bytes (%d sessions), the limit is %d (max spool bytes); try again when one has ended", used, r.countLocked(), r.disk.limit)}
+	}
+	if !r.memory.reserve(spoolBufferSize) {
+		return "", &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("memory limit reached: the server holds %.1f MB for %d sessions and their connections, and a new session needs %.1f MB, over the %d MB limit (max streaming memory MB)",
+			float64(r.memory.used.Load())/(1<<20), r.countLocked(), float64(spoolBufferSize)/(1<<20), r.cfg.MaxMemoryMB)}
+	}
+	r.starting[id] = struct{}{}
+	return id, nil
+}
+
+// unreserveStart gives back what reserveStart took for a session that
+// could not be created.
+func (r *registry) unreserveStart(id string) {
+	r.mu.Lock()
+	delete(r.starting, id)
+	r.mu.Unlock()
+	r.memory.release(spoolBufferSize)
+}
+
+// createSessionDir creates the spool directory dir of a new session, its
+// spool and its session.json, and makes them durable. On failure it
+// leaves nothing behind, and its error says what to check.
+func createSessionDir(dir string, meta sessionMeta, disk *diskBudget) (*spool, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create the spool directory for session %s: %w", meta.SessionID, err)
+	}
+	// The spool first: writeMeta's directory sync then makes both names
+	// durable, and a crash between the two leaves an empty spool without
+	// metadata, which recovery removes.
+	sp, err := createSpool(filepath.Join(dir, spoolFileName), disk)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("cannot create the spool for session %s: %w", meta.SessionID, err)
+	}
+	err = writeMeta(dir, meta)
+	if err == nil {
+		err = atomicfile.SyncDir(filepath.Dir(dir))
+	}
+	if err != nil {
+		sp.Close()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("cannot save the metadata of session %s: %w (check the data directory's disk)", meta.SessionID, err)
+	}
+	return sp, nil
 }
 
 // dropDeliveredLocked removes s from the registry, whose lock the caller
 // holds, if s is a delivered session no connection has resumed, and reports
 // whether it did. Its spool is already gone.
 func (r *registry) dropDeliveredLocked(s *session) bool {
-	if !s.delivered.Load() {
+	if !s.finishDelivered() {
 		return false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state != stateProcessed || s.conn != nil {
-		return false
-	}
-	s.state = stateFinished
 	delete(r.sessions, s.id)
 	s.log.Info("dropped the delivered result kept for a resume: a new session starts with its id", "result", s.result)
 	return true
@@ -384,7 +394,8 @@ func (r *registry) generateIDLocked() string {
 		id := protocol.NewSessionID(time.Now(), r.phrase)
 		_, session := r.sessions[id]
 		_, upload := r.uploads[id]
-		if !session && !upload {
+		_, starting := r.starting[id]
+		if !session && !upload && !starting {
 			return id
 		}
 	}
@@ -443,8 +454,9 @@ func (r *registry) count() int {
 // counts: attached to a connection, or being processed. A session held for
 // its client to resume (disconnected, processed without a client) holds
 // no slot: clients that start sessions and go cannot lock others out.
+// A session being created counts.
 func (r *registry) liveLocked() int {
-	n := 0
+	n := len(r.starting)
 	for _, s := range r.sessions {
 		s.mu.Lock()
 		if s.conn != nil || s.state == stateProcessing {
@@ -496,38 +508,28 @@ func (srv *Server) finish(s *session, reason endReason, from ...sessionState) bo
 	return ok
 }
 
-// end is finish that also returns the connection attached to s when it
-// ended (nil if none), the one to tell.
-func (srv *Server) end(s *session, reason endReason, from ...sessionState) (*conn, bool) {
-	s.mu.Lock()
-	if !slices.Contains(from, s.state) {
-		s.mu.Unlock()
-		return nil, false
+// end is finish that also returns what was attached to s when it ended:
+// the connection to tell.
+func (srv *Server) end(s *session, reason endReason, from ...sessionState) (detached, bool) {
+	d, ok := s.finishFrom(from...)
+	if !ok {
+		return d, false
 	}
-	c, cancel := s.conn, s.cancel
-	s.state = stateFinished
-	s.mu.Unlock()
-	srv.removeFinished(s, reason, cancel)
-	return c, true
-}
-
-// removeFinished does the rest of ending s, which its caller has marked
-// finished: it stops the processing (cancel may be nil), drops its spool,
-// removes s from the registry, counts and logs why. A delivered session was
-// counted and logged when its result was sent: its end is only a debug line.
-func (srv *Server) removeFinished(s *session, reason endReason, cancel context.CancelCauseFunc) {
-	if cancel != nil {
-		cancel(fmt.Errorf("session %s ended: %s", s.id, reason.text))
+	if d.cancel != nil {
+		d.cancel(fmt.Errorf("session %s ended: %s", s.id, reason.text))
 	}
 	// The spool goes first: once s is out of the registry, a new session
 	// with its id may create its own spool in the same directory.
 	srv.dropSpool(s)
 	active := srv.reg.remove(s)
+	// A delivered session was counted and logged when its result was
+	// sent: its end is only a debug line.
 	if s.delivered.Load() {
 		s.log.Debug("dropped the delivered result kept for a resume", "reason", reason.text, "active", active)
-		return
+		return d, true
 	}
 	srv.countEnd(s, reason, active)
+	return d, true
 }
 
 // countEnd counts the end of s in the metrics and logs its one "removed

@@ -127,7 +127,7 @@ interrupted (Ctrl-C).`,
 	f.IntVar(&opts.Client.Camera, "camera", -1, "capture from camera N instead of a file (-1: none); needs --duration")
 	f.Var((*streamSeconds)(&opts.Client.Duration), "duration", "how long to capture from the camera or a live --video URL: seconds or a duration (8, 8s, 1m)")
 	f.StringVar(&opts.Client.SessionID, "session-id", "", "session id (default: date_time_phraseNN_RANDOM from the clock, the signal's phrase number and 64 random bits)")
-	f.StringVar(&opts.Client.Encoding, "encoding", protocol.EncodingJPEG, "frame encoding: jpeg, png or raw")
+	f.StringVar(&opts.Client.Encoding, "encoding", protocol.EncodingJPEG, "frame encoding: "+protocol.EncodingChoices())
 	f.IntVar(&opts.Client.JPEGQuality, "jpeg-quality", protocol.DefaultJPEGQuality, "JPEG quality, 1 to 100")
 	f.Float64Var(&opts.Client.FPS, "fps", 0, "cap on the frames sent per second, paced like a live camera (0: as fast as possible); also the camera's frame rate (default 30 there)")
 	f.BoolVar(&opts.JSON, "json", false, "print the result JSON on a terminal too (without a terminal it always is)")
