@@ -79,7 +79,20 @@ func loadTLS(cfg Config) (*tls.Config, error) {
 	}
 	cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("load the TLS certificate %s and key %s: %w (check --tls-cert and --tls-key: PEM files of a certificate and its private key)", cfg.TLSCertFile, cfg.TLSKeyFile, err)
+		return nil, &TLSError{Cert: cfg.TLSCertFile, Key: cfg.TLSKeyFile, Err: err}
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
+
+// TLSError is New's error when Config.TLSCertFile and Config.TLSKeyFile
+// are not a PEM certificate and its private key.
+type TLSError struct {
+	Cert, Key string
+	Err       error
+}
+
+func (e *TLSError) Error() string {
+	return fmt.Sprintf("load the TLS certificate %s and key %s: %v", e.Cert, e.Key, e.Err)
+}
+
+func (e *TLSError) Unwrap() error { return e.Err }

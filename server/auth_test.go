@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/x509"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -131,7 +132,8 @@ func TestTLS(t *testing.T) {
 	if _, err := New(Config{DataDir: t.TempDir(), TLSCertFile: certFile}); err == nil || !strings.Contains(err.Error(), "give both or neither") {
 		t.Errorf("New with a certificate and no key: %v", err)
 	}
-	if _, err := New(Config{DataDir: t.TempDir(), TLSCertFile: keyFile, TLSKeyFile: keyFile}); err == nil || !strings.Contains(err.Error(), "check --tls-cert and --tls-key") {
+	var te *TLSError
+	if _, err := New(Config{DataDir: t.TempDir(), TLSCertFile: keyFile, TLSKeyFile: keyFile}); !errors.As(err, &te) || te.Cert != keyFile || !strings.HasPrefix(err.Error(), "server configuration: load the TLS certificate "+keyFile+" and key "+keyFile+": ") {
 		t.Errorf("New with a key for a certificate: %v", err)
 	}
 }

@@ -12,6 +12,8 @@ import (
 // TestUsageErrorsExit2 covers the usage errors cobra reports itself: each
 // exits 2 with one line saying what was wrong.
 func TestUsageErrorsExit2(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
 	for _, c := range []struct {
 		args []string
 		want string
@@ -24,7 +26,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"--log-format", "yaml", "version"}, `referee: log format "yaml": want text or json`},
 		{[]string{"worker"}, "referee: worker needs --nats, the NATS JetStream servers the serve nodes submit to"},
 		{[]string{"worker", "--nats", "nats://127.0.0.1:1", "--nats-replicas", "7"}, "referee: NATS settings: replicas 7: want 1 to 5 (check the --nats flags or their REFEREE_* variables)"},
-		{[]string{"serve", "--nats", "nats://127.0.0.1:1", "--nats-tls-cert", "c.pem"}, "referee: NATS settings: NATS TLS client certificate and key: give both or neither (--nats-tls-cert, --nats-tls-key) (check the --nats flags or their REFEREE_* variables)"},
+		{[]string{"serve", "--nats", "nats://127.0.0.1:1", "--nats-tls-cert", "c.pem"}, "referee: NATS settings: NATS TLS client certificate and key: give both or neither (check the --nats flags or their REFEREE_* variables)"},
+		{[]string{"serve", "--data-dir", dir, "--tls-cert", cert, "--tls-key", key}, "referee: server configuration: load the TLS certificate " + cert + " and key " + key + ": open " + cert + ": no such file or directory (check --tls-cert and --tls-key: PEM files of a certificate and its private key)"},
 	} {
 		code, out, errs := run(t, c.args...)
 		if code != exitUsage || errs != c.want+"\n" || out != "" {

@@ -195,7 +195,11 @@ func runServe(ctx context.Context, opts serveOptions) error {
 	cfg.Analyzer, cfg.Analyzers = opts.Analyzer, analyzers
 	cfg.Jobs, cfg.Logger, cfg.Version = queue, log, opts.Version
 	srv, err := server.New(cfg)
-	if err != nil {
+	var te *server.TLSError
+	switch {
+	case errors.As(err, &te):
+		return withExit(exitUsage, fmt.Errorf("%w (check --tls-cert and --tls-key: PEM files of a certificate and its private key)", err))
+	case err != nil:
 		return withExit(exitUsage, fmt.Errorf("%w (check the serve flags or their REFEREE_* variables)", err))
 	}
 	if err := srv.Start(ctx); err != nil {

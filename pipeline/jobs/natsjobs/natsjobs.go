@@ -120,7 +120,7 @@ type Options struct {
 
 func (o Options) withDefaults() (Options, error) {
 	if o.URL == "" {
-		return o, errors.New("no NATS URL given (--nats)")
+		return o, errors.New("no NATS URL given")
 	}
 	def := func(v *int, d int) {
 		if *v == 0 {
@@ -162,7 +162,7 @@ func (o Options) withDefaults() (Options, error) {
 		errs = append(errs, errors.New("ack wait, retention and the timeouts must be positive durations"))
 	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
-		errs = append(errs, errors.New("NATS TLS client certificate and key: give both or neither (--nats-tls-cert, --nats-tls-key)"))
+		errs = append(errs, errors.New("NATS TLS client certificate and key: give both or neither"))
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -236,7 +236,7 @@ func Open(opts Options) (*Conn, error) {
 	nc, err := nats.Connect(opts.URL, nopts...)
 	if err != nil {
 		c.cancel()
-		return nil, fmt.Errorf("connect to NATS at %s: %w (check --nats and the NATS credentials and TLS files)", opts.URL, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", opts.URL, err)
 	}
 	c.nc = nc
 	c.js, err = jetstream.New(nc)
