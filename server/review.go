@@ -334,7 +334,7 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 // recorded.
 func (s *Server) handleReview(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("id")
-	sum, _, ok := s.lookup(w, r, key)
+	sum, remote, ok := s.lookup(w, r, key)
 	if !ok {
 		return
 	}
@@ -352,9 +352,16 @@ func (s *Server) handleReview(w http.ResponseWriter, r *http.Request) {
 	var data []byte
 	stored := false
 	if q := s.cfg.Jobs; q != nil {
+		// A phrase this node holds is reviewed in the cluster only in the
+		// record this node published: another node's with the same key
+		// is a different phrase.
+		node := s.nodeName()
+		if remote != nil {
+			node = remote.Node
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), listTimeout)
 		var err error
-		data, err = q.SetReview(ctx, key, func(current []byte) ([]byte, error) {
+		data, err = q.SetReview(ctx, key, node, func(current []byte) ([]byte, error) {
 			var prev *Review
 			if current != nil {
 				prev = &Review{}

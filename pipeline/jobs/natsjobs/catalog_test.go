@@ -64,7 +64,7 @@ func TestCatalog(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			c := []*Conn{a, b}[i%2]
-			_, err := c.SetReview(ctx, k1, func(current []byte) ([]byte, error) {
+			_, err := c.SetReview(ctx, k1, "serve-1", func(current []byte) ([]byte, error) {
 				return append(append([]byte{}, current...), fmt.Sprintf("%d;", i)...), nil
 			})
 			if err != nil {
@@ -84,11 +84,11 @@ func TestCatalog(t *testing.T) {
 	}
 	// A change that fails stores nothing; an unknown key is ErrUnknown.
 	refusal := errors.New("not a review")
-	if _, err := b.SetReview(ctx, k1, func([]byte) ([]byte, error) { return nil, refusal }); !errors.Is(err, refusal) {
+	if _, err := b.SetReview(ctx, k1, "serve-1", func([]byte) ([]byte, error) { return nil, refusal }); !errors.Is(err, refusal) {
 		t.Errorf("a refused change: %v", err)
 	}
 	for _, key := range []string{"nosuch", k2, "../s1"} {
-		if _, err := b.SetReview(ctx, key, func(c []byte) ([]byte, error) { return c, nil }); !errors.Is(err, jobs.ErrUnknown) {
+		if _, err := b.SetReview(ctx, key, "serve-1", func(c []byte) ([]byte, error) { return c, nil }); !errors.Is(err, jobs.ErrUnknown) {
 			t.Errorf("review of %q: %v, want ErrUnknown", key, err)
 		}
 		if err := b.FetchArtifact(ctx, key, "video.avi", t.TempDir()+"/v"); !errors.Is(err, jobs.ErrUnknown) {
@@ -97,6 +97,31 @@ func TestCatalog(t *testing.T) {
 	}
 	if again, _ := a.Entry(ctx, k1); string(again.Review) != string(e.Review) {
 		t.Errorf("a refused change changed the review: %q", again.Review)
+	}
+	// The review of a key published by another node than the one named
+	// is no review of that phrase: ErrUnknown, and the change never runs.
+	if _, err := b.SetReview(ctx, k1, "serve-2", func([]byte) ([]byte, error) {
+		t.Error("the change ran on another node's record")
+		return nil, nil
+	}); !errors.Is(err, jobs.ErrUnknown) {
+		t.Errorf("review of %s as serve-2's: %v, want ErrUnknown", k1, err)
+	}
+
+	// Keys held by serve-1 (its directories without a record) are
+	// listed nowhere and never reserved by serve-2; a key with a record
+	// is left to it.
+	held, err := a.Hold(ctx, []string{"old1", k1, "../x"})
+	if err != nil || !slices.Equal(held, []string{"old1"}) {
+		t.Errorf("hold: %v, %v; want [old1]", held, err)
+	}
+	if k, err := b.Reserve(ctx, "old1", func(string) bool { return false }, nil); err != nil || k != "old1-2" {
+		t.Errorf("reserve of a held key: %q, %v; want old1-2", k, err)
+	}
+	if _, err := b.Entry(ctx, "old1"); !errors.Is(err, jobs.ErrUnknown) {
+		t.Errorf("entry of a held key: %v, want ErrUnknown", err)
+	}
+	if again, err := a.Hold(ctx, []string{"old1"}); err != nil || len(again) != 0 {
+		t.Errorf("hold again: %v, %v; want none", again, err)
 	}
 
 	// A forgotten key is listed nowhere and free again.
@@ -124,7 +149,7 @@ func BenchmarkEntries(b *testing.B) {
 		if err := c.Publish(ctx, key, json.RawMessage(fmt.Sprintf(`{"status":"done","frames":%d}`, i)), map[string][]byte{"result.json": result}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := c.SetReview(ctx, key, func([]byte) ([]byte, error) { return []byte(`{"call":"left"}`), nil }); err != nil {
+		if _, err := c.SetReview(ctx, key, "serve-1", func([]byte) ([]byte, error) { return []byte(`{"call":"left"}`), nil }); err != nil {
 			b.Fatal(err)
 		}
 	}
