@@ -21,6 +21,9 @@ import (
 
 // Publish implements jobs.Catalog.
 func (c *Conn) Publish(ctx context.Context, key string, summary json.RawMessage, files map[string][]byte) error {
+	if err := c.reachable(); err != nil {
+		return fmt.Errorf("publish phrase %s in %s: %w", key, StateBucket, err)
+	}
 	if _, err := c.update(ctx, key, func(r *Record) bool {
 		r.Summary, r.NodeFiles = summary, files
 		return true

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
 	"github.com/referee-project/referee/pipeline/jobs"
 )
 
@@ -228,5 +230,45 @@ func TestLive(t *testing.T) {
 	}
 	if took := time.Since(began); took > time.Second {
 		t.Errorf("a closed connection took %s to fail", took)
+	}
+}
+
+// TestCatalogDown: with NATS down (the connection reconnecting), every
+// call of the catalogue fails at once saying so, rather than at its
+// deadline, so that a node's client never waits on it.
+func TestCatalogDown(t *testing.T) {
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("the embedded NATS server did not start in 10 s")
+	}
+	c, err := Open(Options{URL: ns.ClientURL(), Name: "serve-1", ReconnectWait: 100 * time.Millisecond, OpTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	key, err := c.Reserve(ctx, "s1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	for c.nc.IsConnected() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	began := time.Now()
+	if err := c.Publish(ctx, key, json.RawMessage(`{"status":"done"}`), nil); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Errorf("publish with NATS down: %v", err)
+	}
+	if _, err := c.Hold(ctx, []string{"s2"}); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Errorf("hold with NATS down: %v", err)
+	}
+	if took := time.Since(began); took > time.Second {
+		t.Errorf("NATS down took %s to fail", took)
 	}
 }
