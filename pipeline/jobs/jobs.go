@@ -155,9 +155,10 @@ type Catalog interface {
 	// SetReview replaces the review of the phrase key, published by the
 	// node named node, by what change makes of the current one (nil when
 	// there is none), as a compare-and-set: when another node changes it
-	// meanwhile, change is called again with that one. It returns the
-	// review stored, or ErrUnknown when the catalogue has no phrase key
-	// published by node.
+	// meanwhile, or a try's answer is lost, change is called again with
+	// the one stored then, so it must give that one back when it already
+	// holds the change. It returns the review stored, or ErrUnknown when
+	// the catalogue has no phrase key published by node.
 	SetReview(ctx context.Context, key, node string, change func(current []byte) ([]byte, error)) ([]byte, error)
 	// Hold records the keys of phrase directories this node holds that
 	// the catalogue has no record of (its phrases from before it joined

@@ -1,6 +1,7 @@
 package natsjobs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -114,7 +115,8 @@ func entry(key string, rec Record) jobs.Entry {
 }
 
 // SetReview implements jobs.Catalog through update, a compare-and-set on
-// the record's revision.
+// the record's revision. A change that gives the review back as it was
+// writes nothing.
 func (c *Conn) SetReview(ctx context.Context, key, node string, change func(current []byte) ([]byte, error)) ([]byte, error) {
 	if err := c.reachable(); err != nil {
 		return nil, err
@@ -132,7 +134,7 @@ func (c *Conn) SetReview(ctx context.Context, key, node string, change func(curr
 			return false
 		}
 		review, changeErr = change(r.Review)
-		if changeErr != nil {
+		if changeErr != nil || bytes.Equal(review, r.Review) {
 			return false
 		}
 		r.Review = review

@@ -108,6 +108,17 @@ func TestCatalog(t *testing.T) {
 	}); !errors.Is(err, jobs.ErrUnknown) {
 		t.Errorf("review of %s as serve-2's: %v, want ErrUnknown", k1, err)
 	}
+	// A change giving the review back as it is writes nothing.
+	_, rev, err := a.Record(ctx, k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SetReview(ctx, k1, "serve-1", func(c []byte) ([]byte, error) { return c, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, again, err := a.Record(ctx, k1); err != nil || again != rev {
+		t.Errorf("an unchanged review wrote the record: revision %d, was %d (%v)", again, rev, err)
+	}
 
 	// Keys held by serve-1 (its directories without a record) are
 	// listed nowhere and never reserved by serve-2; a key with a record
