@@ -57,7 +57,8 @@ func (srv *Server) claim(ctx context.Context, s *session, fwd *progressForwarder
 	if key == "" {
 		key = srv.submittedKey(s)
 	}
-	if key == "" {
+	reserved := key == ""
+	if reserved {
 		taken := func(key string) bool {
 			_, err := os.Lstat(filepath.Join(srv.cfg.OutputDir, key))
 			return !errors.Is(err, fs.ErrNotExist)
@@ -79,6 +80,14 @@ func (srv *Server) claim(ctx context.Context, s *session, fwd *progressForwarder
 	s.mu.Unlock()
 	_, dir, err := claimArtifactDir(srv.cfg.OutputDir, s)
 	if err != nil {
+		if reserved {
+			// No directory, no phrase: the key is free again, and a retry
+			// reserves one anew.
+			srv.forget(s, key)
+			s.mu.Lock()
+			s.key = ""
+			s.mu.Unlock()
+		}
 		return "", err
 	}
 	srv.publish(ctx, s, dir)
@@ -124,18 +133,19 @@ func nodeFiles(dir string) map[string][]byte {
 	return files
 }
 
-// forget removes from the catalogue the phrase in dir, whose run a
-// shutdown cancelled, as its directory is: the phrase did not fail, and
-// its key is free again. Without a cluster it does nothing.
-func (srv *Server) forget(s *session, dir string) {
+// forget removes from the catalogue the phrase key of s, whose run a
+// shutdown cancelled (as its directory is: the phrase did not fail), or
+// which has no directory: its key is free again. Without a cluster it
+// does nothing.
+func (srv *Server) forget(s *session, key string) {
 	q := srv.cfg.Jobs
 	if q == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
-	if err := q.Forget(ctx, filepath.Base(dir)); err != nil {
-		s.log.Warn("cannot remove a cancelled phrase from the cluster: the other nodes list it as processing until --nats-retention", "phrase", filepath.Base(dir), "err", err)
+	if err := q.Forget(ctx, key); err != nil {
+		s.log.Warn("cannot remove a dropped phrase from the cluster: its key stays taken, and the other nodes may list it as processing, until --nats-retention", "phrase", key, "err", err)
 	}
 }
 

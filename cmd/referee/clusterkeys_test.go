@@ -115,6 +115,26 @@ func TestClusterKeyOfLocalPhrase(t *testing.T) {
 	}
 }
 
+// TestClusterKeyFreedWhenNoDirectory: a phrase whose artifact directory
+// cannot be made after its key was reserved (the output directory gone)
+// fails, and leaves its key free, not reserved for nothing.
+func TestClusterKeyFreedWhenNoDirectory(t *testing.T) {
+	tc := newTestCluster(t, 0, nil)
+	dataDir := t.TempDir()
+	a := tc.nodeIn("serve-1", dataDir)
+	if err := os.RemoveAll(filepath.Join(dataDir, "sessions")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := streamPhrase(t, a.url, "box1", 8, 0); err == nil || !strings.Contains(err.Error(), "create the artifact directory") {
+		t.Fatalf("a phrase without an output directory: %v, want the directory's error", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if rec, _, err := a.conn.Record(ctx, "box1"); err == nil {
+		t.Errorf("box1 is still in the cluster after its directory could not be made: %+v", rec)
+	}
+}
+
 // TestClusterListOnlyReads: the review API's GETs and /metrics only read.
 // A review recorded on another node shows in the list at once, while the
 // phrase's review.json on its node waits for the node's periodic pass
