@@ -286,7 +286,9 @@ func (s *Server) livePhrases(others []jobs.Live, entries map[string]jobs.Entry) 
 // streamingKeys gives each phrase of streaming the key it would take now:
 // the first of its session id that no phrase of the cluster (entries), of
 // this node (its directories, processing) nor one streaming before it
-// has. Every node gives the same keys when it has the same list.
+// has. Nodes with the same list give the same keys unless one holds a
+// directory the cluster lists no phrase of (a held key, see syncCluster):
+// the key is a forecast, the record's takes over.
 func (s *Server) streamingKeys(streaming []streamingPhrase, processing map[string]PhraseSummary, entries map[string]jobs.Entry) {
 	slices.SortFunc(streaming, func(a, b streamingPhrase) int {
 		if c := parseTime(a.summary.StartedAt).Compare(parseTime(b.summary.StartedAt)); c != 0 {
@@ -372,11 +374,13 @@ func (s *Server) phrases(ctx context.Context) (phraseList, error) {
 			continue
 		}
 		sum.Node = s.nodeName()
-		if e, ok := entries[key]; ok {
-			if e.Review != nil {
-				sum.Review = s.syncReview(key, sum.Review, e.Review)
+		// Only this node's record is this phrase's: another node's with
+		// the same key is a different phrase (see syncCluster), which
+		// this node does not list over its own.
+		if e, ok := entries[key]; ok && e.Node == sum.Node && e.Review != nil {
+			if r, newer, _ := clusterReview(sum.Review, e.Review); newer {
+				sum.Review = r
 			}
-			s.catchUp(ctx, e, sum)
 		}
 		l.all = append(l.all, sum)
 	}

@@ -57,7 +57,8 @@ func (srv *Server) claim(ctx context.Context, s *session, fwd *progressForwarder
 	if key == "" {
 		key = srv.submittedKey(s)
 	}
-	if key == "" {
+	reserved := key == ""
+	if reserved {
 		taken := func(key string) bool {
 			_, err := os.Lstat(filepath.Join(srv.cfg.OutputDir, key))
 			return !errors.Is(err, fs.ErrNotExist)
@@ -79,6 +80,14 @@ func (srv *Server) claim(ctx context.Context, s *session, fwd *progressForwarder
 	s.mu.Unlock()
 	_, dir, err := claimArtifactDir(srv.cfg.OutputDir, s)
 	if err != nil {
+		if reserved {
+			// No directory, no phrase: the key is free again, and a retry
+			// reserves one anew.
+			srv.forget(s, key)
+			s.mu.Lock()
+			s.key = ""
+			s.mu.Unlock()
+		}
 		return "", err
 	}
 	srv.publish(ctx, s, dir)
@@ -124,18 +133,19 @@ func nodeFiles(dir string) map[string][]byte {
 	return files
 }
 
-// forget removes from the catalogue the phrase in dir, whose run a
-// shutdown cancelled, as its directory is: the phrase did not fail, and
-// its key is free again. Without a cluster it does nothing.
-func (srv *Server) forget(s *session, dir string) {
+// forget removes from the catalogue the phrase key of s, whose run a
+// shutdown cancelled (as its directory is: the phrase did not fail), or
+// which has no directory: its key is free again. Without a cluster it
+// does nothing.
+func (srv *Server) forget(s *session, key string) {
 	q := srv.cfg.Jobs
 	if q == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
-	if err := q.Forget(ctx, filepath.Base(dir)); err != nil {
-		s.log.Warn("cannot remove a cancelled phrase from the cluster: the other nodes list it as processing until --nats-retention", "phrase", filepath.Base(dir), "err", err)
+	if err := q.Forget(ctx, key); err != nil {
+		s.log.Warn("cannot remove a dropped phrase from the cluster: its key stays taken, and the other nodes may list it as processing, until --nats-retention", "phrase", key, "err", err)
 	}
 }
 
@@ -176,27 +186,149 @@ func (s *Server) catchUp(ctx context.Context, e jobs.Entry, sum PhraseSummary) {
 	s.log.Info("the cluster's view of a phrase was behind its directory: brought up to it", "phrase", e.Key, "listed", published.Status, "status", sum.Status)
 }
 
-// syncReview returns the cluster's review of the phrase key, held here
-// with the review local (nil if none), and writes it to the phrase's
-// review.json when they differ, so that the directory (and `referee
-// eval` over it) has the review recorded on another node.
-func (s *Server) syncReview(key string, local *Review, stored []byte) *Review {
+// clusterReview returns the cluster's review (stored) of a phrase this
+// node holds with the review local (nil if none), and whether it is newer
+// than local: recorded on another node, or here while the copy into the
+// directory failed.
+func clusterReview(local *Review, stored []byte) (*Review, bool, error) {
 	var r Review
 	if err := json.Unmarshal(stored, &r); err != nil {
-		s.log.Warn("the cluster's review of a phrase cannot be read; keeping this node's", "phrase", key, "err", err)
-		return local
+		return local, false, err
 	}
 	// A review recorded here since the cluster's list was read is newer:
 	// the next list brings the cluster's up to it.
 	if local != nil && (local.ReviewEntry == r.ReviewEntry && len(local.History) == len(r.History) || parseTime(local.At).After(parseTime(r.At))) {
-		return local
+		return local, false, nil
+	}
+	return &r, true, nil
+}
+
+// syncReview writes the cluster's review of the phrase key, held here
+// with the review local (nil if none), to the phrase's review.json when
+// it is newer, so that the directory (and `referee eval` over it) has the
+// review recorded on another node.
+func (s *Server) syncReview(key string, local *Review, stored []byte) {
+	_, newer, err := clusterReview(local, stored)
+	if err != nil {
+		s.log.Warn("the cluster's review of a phrase cannot be read; keeping this node's", "phrase", key, "err", err)
+		return
+	}
+	if !newer {
+		return
 	}
 	s.reviews.mu.Lock()
 	defer s.reviews.mu.Unlock()
 	if err := writeFileAtomic(filepath.Join(s.cfg.OutputDir, key, ReviewFileName), stored); err != nil {
 		s.log.Warn("cannot copy the cluster's review of a phrase into its directory", "phrase", key, "err", err)
 	}
-	return &r
+}
+
+// holdRefresh is how often syncCluster holds every key of this node's
+// directories again, not only the new ones: a held record lasts
+// --nats-retention after it was written.
+const holdRefresh = time.Hour
+
+// syncPassTimeout bounds a pass of syncCluster whose period is shorter.
+const syncPassTimeout = 10 * time.Second
+
+// syncCluster brings the cluster and this node's directories in step once
+// every LivePeriod, from the start until the server's context ends, off
+// the request path (the review API only reads): see clusterSync.pass.
+func (s *Server) syncCluster() {
+	t := time.NewTicker(s.cfg.LivePeriod)
+	defer t.Stop()
+	cs := clusterSync{held: map[string]bool{}, foreign: map[string]bool{}}
+	for {
+		cs.pass(s)
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// clusterSync is what syncCluster remembers between passes.
+type clusterSync struct {
+	// held are the keys of this node's directories known to have a
+	// record; heldAll is when all were last held.
+	held    map[string]bool
+	heldAll time.Time
+	// foreign are the keys of this node's directories whose record is
+	// another node's phrase, logged once.
+	foreign map[string]bool
+}
+
+// pass holds in the catalogue the keys of this node's directories it has
+// no record of (Catalog.Hold), so that no node reserves them; copies the
+// cluster's newer reviews of this node's phrases into their review.json
+// (syncReview); and publishes again those whose record is behind their
+// directory (catchUp). A directory whose key another node's record holds
+// (the record came first) is a different phrase: it is left alone, and
+// this node lists its own under that key. The pass ends within
+// max(LivePeriod, syncPassTimeout).
+func (cs *clusterSync) pass(s *Server) {
+	q := s.cfg.Jobs
+	ctx, cancel := context.WithTimeout(s.ctx, max(s.cfg.LivePeriod, syncPassTimeout))
+	defer cancel()
+	entries, err := q.Entries(ctx)
+	if err != nil {
+		s.log.Debug("cannot read the cluster's list of phrases; its view of this node's catches up later", "err", err)
+		return
+	}
+	processing, _ := s.livePhrases(nil, nil)
+	disk, err := s.catalog.summaries(func(key string) bool {
+		_, ok := processing[key]
+		return ok || s.reg.isUpload(key)
+	})
+	if err != nil {
+		s.log.Warn("cannot list this node's phrases for the cluster", "err", err)
+		return
+	}
+	refresh := time.Since(cs.heldAll) >= holdRefresh
+	var hold []string
+	for key, sum := range disk {
+		if _, ok := processing[key]; ok || sum.Status == StatusProcessing {
+			continue
+		}
+		e, ok := entries[key]
+		switch {
+		case !ok:
+			if refresh || !cs.held[key] {
+				hold = append(hold, key)
+			}
+		case e.Node != q.Name():
+			if !cs.foreign[key] {
+				cs.foreign[key] = true
+				s.log.Warn("a phrase of another node has the key of a phrase of this node's, which it took before this node held it: each node lists and reviews its own under that key", "phrase", key, "other_node", e.Node)
+			}
+		default:
+			cs.held[key] = true
+			if e.Review != nil {
+				s.syncReview(key, sum.Review, e.Review)
+			}
+			sum.Node = q.Name()
+			s.catchUp(ctx, e, sum)
+		}
+	}
+	if len(hold) == 0 {
+		return
+	}
+	slices.Sort(hold)
+	recorded, err := q.Hold(ctx, hold)
+	if len(recorded) > 0 {
+		s.log.Info("this node's phrases without a record in the cluster are held there: no node gives their keys", "phrases", len(recorded))
+	}
+	if err != nil {
+		s.log.Warn("cannot hold this node's phrase keys in the cluster: another node may give one of them to a new phrase", "err", err)
+		return
+	}
+	for _, key := range hold {
+		cs.held[key] = true
+	}
+	if refresh {
+		cs.heldAll = time.Now()
+	}
 }
 
 // remoteDetail is GET /api/sessions/{id} of a phrase another node holds:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -203,7 +204,7 @@ func (srv *Server) processFailed(s *session, dir string, err error) {
 		if rmErr := os.RemoveAll(dir); rmErr != nil {
 			s.log.Warn("cannot remove the artifacts of a cancelled run", "path", dir, "err", rmErr)
 		}
-		srv.forget(s, dir)
+		srv.forget(s, filepath.Base(dir))
 	} else if dir != "" {
 		if werr := writeFailure(dir, err); werr != nil {
 			s.log.Warn("cannot record the failure in the artifact directory", "path", dir, "err", werr)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -69,6 +70,10 @@ type Review struct {
 	// History holds the earlier reviews of the phrase, oldest first (at
 	// most maxHistory of them).
 	History []ReviewEntry `json:"history"`
+	// RequestID, in a cluster, identifies the request that recorded the
+	// review, so that a compare-and-set retried after a lost answer
+	// records it once.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // reviewRequest is the body of POST /api/sessions/{id}/review.
@@ -334,7 +339,7 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 // recorded.
 func (s *Server) handleReview(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("id")
-	sum, _, ok := s.lookup(w, r, key)
+	sum, remote, ok := s.lookup(w, r, key)
 	if !ok {
 		return
 	}
@@ -352,19 +357,16 @@ func (s *Server) handleReview(w http.ResponseWriter, r *http.Request) {
 	var data []byte
 	stored := false
 	if q := s.cfg.Jobs; q != nil {
+		// A phrase this node holds is reviewed in the cluster only in the
+		// record this node published: another node's with the same key
+		// is a different phrase.
+		node := s.nodeName()
+		if remote != nil {
+			node = remote.Node
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), listTimeout)
 		var err error
-		data, err = q.SetReview(ctx, key, func(current []byte) ([]byte, error) {
-			var prev *Review
-			if current != nil {
-				prev = &Review{}
-				if err := json.Unmarshal(current, prev); err != nil {
-					return nil, fmt.Errorf("the cluster's review of session %s is not a review: %w", key, err)
-				}
-			}
-			rev = nextReview(prev, req)
-			return encodeReview(rev)
-		})
+		data, err = q.SetReview(ctx, key, node, reviewChange(key, req, rand.Text(), &rev))
 		cancel()
 		switch {
 		case err == nil:
@@ -402,6 +404,28 @@ func (s *Server) handleReview(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("review recorded", "session_id", key, "call", rev.Call, "winner", sum.Winner, "agrees", sum.Status == StatusDone && rightofway.Agrees(rev.Call, sum.Winner), "earlier_reviews", len(rev.History), "node", sum.Node)
 	writeJSON(w, http.StatusOK, rev)
+}
+
+// reviewChange is the change of Catalog.SetReview that records req with
+// the request id id, setting *rev to the review it gives. Given the review
+// it made (a try whose answer was lost), it gives it back unchanged.
+func reviewChange(key string, req reviewRequest, id string, rev *Review) func(current []byte) ([]byte, error) {
+	return func(current []byte) ([]byte, error) {
+		var prev *Review
+		if current != nil {
+			prev = &Review{}
+			if err := json.Unmarshal(current, prev); err != nil {
+				return nil, fmt.Errorf("the cluster's review of session %s is not a review: %w", key, err)
+			}
+			if prev.RequestID == id {
+				*rev = *prev
+				return current, nil
+			}
+		}
+		*rev = nextReview(prev, req)
+		rev.RequestID = id
+		return encodeReview(*rev)
+	}
 }
 
 // nextReview is the review req makes of a phrase whose review was prev

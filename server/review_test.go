@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -303,5 +304,29 @@ func TestReviewLogin(t *testing.T) {
 	}
 	if strings.Contains(ts.logs.String(), token) {
 		t.Error("the token is in the log")
+	}
+}
+
+// TestReviewChangeRetried: the change a cluster's compare-and-set applies
+// for a review, tried again on what its first try stored (the store
+// applied it, its answer was lost), gives that back unchanged: one entry,
+// no doubled history; another request on it keeps the first in history.
+func TestReviewChangeRetried(t *testing.T) {
+	call, referee := "left", "Ann"
+	var rev Review
+	change := reviewChange("box1", reviewRequest{Call: &call, Referee: &referee}, "req-1", &rev)
+	first, err := change(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := change(first)
+	if err != nil || !bytes.Equal(again, first) || rev.Call != "left" || len(rev.History) != 0 {
+		t.Errorf("retried change: %s, %v, review %+v; want the first unchanged", again, err, rev)
+	}
+	call2, referee2 := "right", "Bob"
+	var next Review
+	second, err := reviewChange("box1", reviewRequest{Call: &call2, Referee: &referee2}, "req-2", &next)(first)
+	if err != nil || next.Call != "right" || len(next.History) != 1 || next.History[0].Referee != "Ann" {
+		t.Errorf("a second request: %s, %v; want Bob's with Ann's in its history", second, err)
 	}
 }

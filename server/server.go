@@ -163,6 +163,11 @@ func (s *Server) Start(ctx context.Context) error {
 			defer s.wg.Done()
 			s.announceLive()
 		}()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.syncCluster()
+		}()
 	}
 	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "token", s.cfg.Token != "", "version", s.cfg.Version,
 		"data_dir", s.cfg.DataDir, "output_dir", s.cfg.OutputDir,

@@ -159,10 +159,16 @@ type testNode struct {
 // node starts a serve node that hands its phrases to the cluster.
 func (tc *testCluster) node(name string) *testNode {
 	tc.t.Helper()
+	return tc.nodeIn(name, tc.t.TempDir())
+}
+
+// nodeIn starts a serve node with the data directory dataDir.
+func (tc *testCluster) nodeIn(name, dataDir string) *testNode {
+	tc.t.Helper()
 	logs := &servertest.LogBuffer{}
 	conn := tc.conn(name, logs)
 	srv, err := server.New(server.Config{
-		Host: "127.0.0.1", DataDir: tc.t.TempDir(), Logger: logs.Logger().With("node", name),
+		Host: "127.0.0.1", DataDir: dataDir, Logger: logs.Logger().With("node", name),
 		Analyzer: "slow", Analyzers: map[string]pipeline.Analyzer{"slow": slowAnalyzer{}},
 		Jobs: conn, LivePeriod: tc.livePeriod,
 	})

@@ -152,12 +152,21 @@ type Catalog interface {
 	Entries(ctx context.Context) (map[string]Entry, error)
 	// Entry returns the phrase key, or ErrUnknown.
 	Entry(ctx context.Context, key string) (Entry, error)
-	// SetReview replaces the review of the phrase key by what change
-	// makes of the current one (nil when there is none), as a
-	// compare-and-set: when another node changes it meanwhile, change is
-	// called again with that one. It returns the review stored, or
-	// ErrUnknown.
-	SetReview(ctx context.Context, key string, change func(current []byte) ([]byte, error)) ([]byte, error)
+	// SetReview replaces the review of the phrase key, published by the
+	// node named node, by what change makes of the current one (nil when
+	// there is none), as a compare-and-set: when another node changes it
+	// meanwhile, or a try's answer is lost, change is called again with
+	// the one stored then, so it must give that one back when it already
+	// holds the change. It returns the review stored, or ErrUnknown when
+	// the catalogue has no phrase key published by node.
+	SetReview(ctx context.Context, key, node string, change func(current []byte) ([]byte, error)) ([]byte, error)
+	// Hold records the keys of phrase directories this node holds that
+	// the catalogue has no record of (its phrases from before it joined
+	// the cluster, its uploads, those whose record passed the
+	// retention), so that Reserve on no node gives them; no node lists
+	// them. A key another record holds is left to it. It returns the
+	// keys it recorded.
+	Hold(ctx context.Context, keys []string) ([]string, error)
 	// Forget removes the phrase key, whose phrase this node dropped
 	// before its end (a shutdown cancelled its processing): no node lists
 	// it, its job if queued is dropped, and the key is free again.

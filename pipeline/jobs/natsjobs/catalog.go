@@ -1,12 +1,14 @@
 package natsjobs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -20,6 +22,9 @@ import (
 
 // Publish implements jobs.Catalog.
 func (c *Conn) Publish(ctx context.Context, key string, summary json.RawMessage, files map[string][]byte) error {
+	if err := c.reachable(); err != nil {
+		return fmt.Errorf("publish phrase %s in %s: %w", key, StateBucket, err)
+	}
 	if _, err := c.update(ctx, key, func(r *Record) bool {
 		r.Summary, r.NodeFiles = summary, files
 		return true
@@ -110,8 +115,9 @@ func entry(key string, rec Record) jobs.Entry {
 }
 
 // SetReview implements jobs.Catalog through update, a compare-and-set on
-// the record's revision.
-func (c *Conn) SetReview(ctx context.Context, key string, change func(current []byte) ([]byte, error)) ([]byte, error) {
+// the record's revision. A change that gives the review back as it was
+// writes nothing.
+func (c *Conn) SetReview(ctx context.Context, key, node string, change func(current []byte) ([]byte, error)) ([]byte, error) {
 	if err := c.reachable(); err != nil {
 		return nil, err
 	}
@@ -123,12 +129,12 @@ func (c *Conn) SetReview(ctx context.Context, key string, change func(current []
 	var review []byte
 	var changeErr error
 	_, err := c.update(ctx, key, func(r *Record) bool {
-		if r.Summary == nil {
+		if r.Summary == nil || r.Node != node {
 			changeErr = jobs.ErrUnknown
 			return false
 		}
 		review, changeErr = change(r.Review)
-		if changeErr != nil {
+		if changeErr != nil || bytes.Equal(review, r.Review) {
 			return false
 		}
 		r.Review = review
@@ -200,4 +206,41 @@ func (c *Conn) FetchArtifact(ctx context.Context, key, name, dst string) error {
 		return fmt.Errorf("fetch the artifact %s of phrase %s from %s: %w", name, key, FilesBucket, err)
 	}
 	return nil
+}
+
+// Hold implements jobs.Catalog: a key without a record gets one in state
+// held, of this node, with no summary (so that no list shows it), which
+// Reserve on any node passes over as it does every record it did not
+// create.
+func (c *Conn) Hold(ctx context.Context, keys []string) ([]string, error) {
+	if err := c.reachable(); err != nil {
+		return nil, fmt.Errorf("hold this node's phrase keys in %s: %w", StateBucket, err)
+	}
+	value, err := json.Marshal(Record{State: StateHeld, Node: c.opts.Name, Submitted: time.Now().UTC()})
+	if err != nil {
+		return nil, fmt.Errorf("encode the record of a held phrase key: %w", err)
+	}
+	var held []string
+	for _, key := range keys {
+		if !validKey(key) {
+			continue
+		}
+		err := func() error {
+			ctx, cancel := context.WithTimeout(ctx, c.opts.OpTimeout)
+			defer cancel()
+			h, err := c.handles(ctx)
+			if err != nil {
+				return err
+			}
+			_, err = h.kv.Create(ctx, key, value)
+			return err
+		}()
+		switch {
+		case err == nil:
+			held = append(held, key)
+		case !errors.Is(err, jetstream.ErrKeyExists):
+			return held, fmt.Errorf("hold the phrase key %s in %s: %w", key, StateBucket, limitHint(err))
+		}
+	}
+	return held, nil
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
 	"github.com/referee-project/referee/pipeline/jobs"
 )
 
@@ -64,7 +66,7 @@ func TestCatalog(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			c := []*Conn{a, b}[i%2]
-			_, err := c.SetReview(ctx, k1, func(current []byte) ([]byte, error) {
+			_, err := c.SetReview(ctx, k1, "serve-1", func(current []byte) ([]byte, error) {
 				return append(append([]byte{}, current...), fmt.Sprintf("%d;", i)...), nil
 			})
 			if err != nil {
@@ -84,11 +86,11 @@ func TestCatalog(t *testing.T) {
 	}
 	// A change that fails stores nothing; an unknown key is ErrUnknown.
 	refusal := errors.New("not a review")
-	if _, err := b.SetReview(ctx, k1, func([]byte) ([]byte, error) { return nil, refusal }); !errors.Is(err, refusal) {
+	if _, err := b.SetReview(ctx, k1, "serve-1", func([]byte) ([]byte, error) { return nil, refusal }); !errors.Is(err, refusal) {
 		t.Errorf("a refused change: %v", err)
 	}
 	for _, key := range []string{"nosuch", k2, "../s1"} {
-		if _, err := b.SetReview(ctx, key, func(c []byte) ([]byte, error) { return c, nil }); !errors.Is(err, jobs.ErrUnknown) {
+		if _, err := b.SetReview(ctx, key, "serve-1", func(c []byte) ([]byte, error) { return c, nil }); !errors.Is(err, jobs.ErrUnknown) {
 			t.Errorf("review of %q: %v, want ErrUnknown", key, err)
 		}
 		if err := b.FetchArtifact(ctx, key, "video.avi", t.TempDir()+"/v"); !errors.Is(err, jobs.ErrUnknown) {
@@ -97,6 +99,42 @@ func TestCatalog(t *testing.T) {
 	}
 	if again, _ := a.Entry(ctx, k1); string(again.Review) != string(e.Review) {
 		t.Errorf("a refused change changed the review: %q", again.Review)
+	}
+	// The review of a key published by another node than the one named
+	// is no review of that phrase: ErrUnknown, and the change never runs.
+	if _, err := b.SetReview(ctx, k1, "serve-2", func([]byte) ([]byte, error) {
+		t.Error("the change ran on another node's record")
+		return nil, nil
+	}); !errors.Is(err, jobs.ErrUnknown) {
+		t.Errorf("review of %s as serve-2's: %v, want ErrUnknown", k1, err)
+	}
+	// A change giving the review back as it is writes nothing.
+	_, rev, err := a.Record(ctx, k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SetReview(ctx, k1, "serve-1", func(c []byte) ([]byte, error) { return c, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, again, err := a.Record(ctx, k1); err != nil || again != rev {
+		t.Errorf("an unchanged review wrote the record: revision %d, was %d (%v)", again, rev, err)
+	}
+
+	// Keys held by serve-1 (its directories without a record) are
+	// listed nowhere and never reserved by serve-2; a key with a record
+	// is left to it.
+	held, err := a.Hold(ctx, []string{"old1", k1, "../x"})
+	if err != nil || !slices.Equal(held, []string{"old1"}) {
+		t.Errorf("hold: %v, %v; want [old1]", held, err)
+	}
+	if k, err := b.Reserve(ctx, "old1", func(string) bool { return false }, nil); err != nil || k != "old1-2" {
+		t.Errorf("reserve of a held key: %q, %v; want old1-2", k, err)
+	}
+	if _, err := b.Entry(ctx, "old1"); !errors.Is(err, jobs.ErrUnknown) {
+		t.Errorf("entry of a held key: %v, want ErrUnknown", err)
+	}
+	if again, err := a.Hold(ctx, []string{"old1"}); err != nil || len(again) != 0 {
+		t.Errorf("hold again: %v, %v; want none", again, err)
 	}
 
 	// A forgotten key is listed nowhere and free again.
@@ -124,7 +162,7 @@ func BenchmarkEntries(b *testing.B) {
 		if err := c.Publish(ctx, key, json.RawMessage(fmt.Sprintf(`{"status":"done","frames":%d}`, i)), map[string][]byte{"result.json": result}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := c.SetReview(ctx, key, func([]byte) ([]byte, error) { return []byte(`{"call":"left"}`), nil }); err != nil {
+		if _, err := c.SetReview(ctx, key, "serve-1", func([]byte) ([]byte, error) { return []byte(`{"call":"left"}`), nil }); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -203,5 +241,45 @@ func TestLive(t *testing.T) {
 	}
 	if took := time.Since(began); took > time.Second {
 		t.Errorf("a closed connection took %s to fail", took)
+	}
+}
+
+// TestCatalogDown: with NATS down (the connection reconnecting), every
+// call of the catalogue fails at once saying so, rather than at its
+// deadline, so that a node's client never waits on it.
+func TestCatalogDown(t *testing.T) {
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("the embedded NATS server did not start in 10 s")
+	}
+	c, err := Open(Options{URL: ns.ClientURL(), Name: "serve-1", ReconnectWait: 100 * time.Millisecond, OpTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	key, err := c.Reserve(ctx, "s1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	for c.nc.IsConnected() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	began := time.Now()
+	if err := c.Publish(ctx, key, json.RawMessage(`{"status":"done"}`), nil); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Errorf("publish with NATS down: %v", err)
+	}
+	if _, err := c.Hold(ctx, []string{"s2"}); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Errorf("hold with NATS down: %v", err)
+	}
+	if took := time.Since(began); took > time.Second {
+		t.Errorf("NATS down took %s to fail", took)
 	}
 }

@@ -478,10 +478,14 @@ const (
 	// StateReserved is a phrase key a serve node reserved (Reserve) for a
 	// phrase it has not submitted yet.
 	StateReserved = "reserved"
-	StateQueued   = "queued"
-	StateRunning  = "running"
-	StateDone     = "done"
-	StateFailed   = "failed"
+	// StateHeld is a phrase key a serve node holds a directory of without
+	// a job (Hold): a phrase from before it joined the cluster, an
+	// upload, or one whose record passed the retention.
+	StateHeld    = "held"
+	StateQueued  = "queued"
+	StateRunning = "running"
+	StateDone    = "done"
+	StateFailed  = "failed"
 )
 
 // Record is what the key-value bucket holds for a phrase key.
