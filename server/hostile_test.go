@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -744,4 +745,59 @@ func TestHostileUploads(t *testing.T) {
 		checkNoPartialArtifacts(t, ts.cfg)
 		ts.checkServing()
 	})
+}
+
+// TestHostileSilentClose (issue 13, review): a client that never answers
+// the server's close frame, nor reads anything, does not hold its
+// connection: whether the server closes it for idling without a session
+// or for a protocol violation, the server sends its close frame, waits
+// closeGrace for the answer and drops the TCP connection. The server
+// keeps serving.
+func TestHostileSilentClose(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.IdleConnTimeout = 300 * time.Millisecond })
+	before := ts.measure()
+	for _, tc := range []struct {
+		name   string
+		send   func(c *wsClient)
+		reason string // the close frame's text
+	}{
+		{"idle", func(*wsClient) {}, "no session for 300ms (idle connection timeout)"},
+		{"violation", func(c *wsClient) { c.send(protocol.SessionEnd{SessionID: "x"}) }, string(protocol.CodeNoActiveSession)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ts.dial()
+			tc.send(c)
+			// Read the raw bytes, never the WebSocket: gorilla would
+			// answer the close frame.
+			raw := c.ws.NetConn()
+			raw.SetReadDeadline(time.Now().Add(closeGrace + 20*time.Second))
+			var got []byte
+			var first time.Time
+			buf := make([]byte, 4096)
+			var err error
+			for {
+				var n int
+				n, err = raw.Read(buf)
+				if n > 0 && first.IsZero() {
+					first = time.Now()
+				}
+				got = append(got, buf[:n]...)
+				if err != nil {
+					break
+				}
+			}
+			waited := time.Since(first)
+			if first.IsZero() || !bytes.Contains(got, []byte(tc.reason)) {
+				t.Fatalf("the connection ended with %v after %q, want a close frame with %q", err, got, tc.reason)
+			}
+			if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("the connection ended with %v, want the server to drop it (EOF or reset)", err)
+			}
+			if waited < closeGrace/2 || waited > closeGrace+5*time.Second {
+				t.Errorf("the server dropped the connection %s after its close frame, want about closeGrace (%s)", waited, closeGrace)
+			}
+		})
+	}
+	ts.within(before, bounds{goroutines: 10, fds: 10, heapMB: 20, logBytes: 20 << 10})
+	ts.checkServing()
 }

@@ -153,19 +153,20 @@ func (srv *Server) completeProcessing(s *session, result []byte, resultPath stri
 		}
 		return // or aborted by the client, or cancelled by the shutdown
 	}
-	// The spool goes before a new session with the same id can replace s
-	// and create its own in the same directory.
-	d, ok := s.markProcessed(resultPath, func() { srv.dropSpool(s) })
+	d, ok := s.markProcessed(resultPath)
 	if !ok {
 		return // aborted by the client, or cancelled by a shutdown
 	}
+	// Before the result is sent: a new session with the id of s, which
+	// creates its spool in the same directory, replaces s only once this
+	// is done.
+	srv.dropSpool(s)
 	d.cancel(nil)
 	if c := d.receiver(); c != nil {
 		srv.countEnd(s, completed(), srv.reg.count())
 		c.send(protocol.ProcessComplete{SessionID: s.id, Result: result})
 		return
 	}
-	srv.dropSpool(s)
 	s.log.Info("processing complete while no client waits for the result; keeping the session to resume", "keep_for", srv.cfg.ResumeGrace, "result", resultPath)
 	srv.limitHeld(d.host)
 }

@@ -21,6 +21,17 @@ import (
 
 // session is one streaming session: its parameters, its spool and the
 // account of its frames.
+//
+// Locks, in order: registry.mu, then s.mu; the spool's own lock is never
+// taken under either. No file I/O under registry.mu nor s.mu, and no log
+// line: the spool's lock is held across disk writes and fsyncs (Append,
+// Park, Sync, Close, and the flush of DropUnreadable and Each), so every
+// spool call but the lock-free Count runs with s.mu released (a change of
+// state decides under s.mu, then parks or drops the spool), and so does
+// every read and write of session.json, result.json and the artifact
+// directory. registry.mu, which every start and resume takes, and under
+// which each session's s.mu is taken (liveLocked, dropDeliveredLocked,
+// replaceableBy, resumeBy), thus never waits on the disk.
 type session struct {
 	id       string
 	log      *slog.Logger
@@ -36,6 +47,8 @@ type session struct {
 	// dropSpool makes the spool's removal happen once: when the session
 	// is removed, or as soon as processing has put its frames in the video.
 	dropSpool sync.Once
+	// spoolDropped: dropSpool has returned, the spool directory is gone.
+	spoolDropped atomic.Bool
 	// bufferCounted: the spool's write buffer is counted in the memory
 	// budget (the session is live); parked, it is not.
 	bufferCounted atomic.Bool
@@ -113,6 +126,7 @@ type frameResult struct {
 // failure to store (the disk), which ends the session.
 func (s *session) addFrame(number int, encoding string, payload []byte) (frameResult, error) {
 	dup, err := s.spool.Append(number, encoding, payload)
+	total := s.spool.Count()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lastActivity = time.Now()
@@ -130,7 +144,7 @@ func (s *session) addFrame(number int, encoding string, payload []byte) (frameRe
 	default:
 		s.maxNumber = number
 	}
-	return frameResult{duplicate: dup, total: s.spool.Count(), messages: s.messages - s.ackBase}, nil
+	return frameResult{duplicate: dup, total: total, messages: s.messages - s.ackBase}, nil
 }
 
 // countRejected counts a frame message that was refused.
@@ -147,9 +161,9 @@ func (s *session) countRejected() int {
 // the client's total_frames) that never arrived. A signal that has not
 // arrived yet is not an issue: in the documented flow it comes next.
 func (s *session) validation() protocol.Validation {
+	count := s.spool.Count()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	count := s.spool.Count()
 	v := protocol.Validation{
 		Issues:           []string{},
 		FrameCount:       count,
@@ -192,12 +206,12 @@ func (s *session) stats(now time.Time) protocol.SessionStats {
 	if s.bufferCounted.Load() {
 		memory = spoolBufferSize
 	}
+	count := s.spool.Count()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conn != nil {
 		memory += connBufferBytes + s.conn.bufBytes.Load()
 	}
-	count := s.spool.Count()
 	return protocol.SessionStats{
 		SessionID:           s.id,
 		FPS:                 s.start.FPS,
@@ -311,30 +325,44 @@ func (r *registry) create(id string, start protocol.SessionStart, proto string, 
 // installs the session or unreserveStart drops it.
 func (r *registry) reserveStart(id string) (string, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	id, dropped, err := r.reserveStartLocked(id)
+	r.mu.Unlock()
+	if dropped != nil {
+		dropped.log.Info("dropped the delivered result kept for a resume: a new session starts with its id", "result", dropped.result)
+	}
+	return id, err
+}
+
+// reserveStartLocked is reserveStart under r.mu. It also returns the
+// delivered session it dropped to give its id to the new one, if any, for
+// the caller to log once r.mu is released.
+func (r *registry) reserveStartLocked(id string) (string, *session, error) {
 	if r.closed {
-		return "", &startError{protocol.CodeSessionStartFailed, "the server is shutting down"}
+		return "", nil, &startError{protocol.CodeSessionStartFailed, "the server is shutting down"}
 	}
 	_, starting := r.starting[id]
+	var dropped *session
 	if id == "" {
 		id = r.generateIDLocked()
 	} else if _, upload := r.uploads[id]; upload {
-		return "", &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s is taken by an upload being analysed (POST /analyze); use another session_id", id)}
+		return "", nil, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s is taken by an upload being analysed (POST /analyze); use another session_id", id)}
 	} else if held := r.sessions[id]; starting || held != nil && !r.dropDeliveredLocked(held) {
-		return "", &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s already exists: another connection is streaming it, or it waits to be resumed (session_start with \"resume\": true); use another session_id or wait until it ends", id)}
+		return "", nil, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session %s already exists: another connection is streaming it, or it waits to be resumed (session_start with \"resume\": true); use another session_id or wait until it ends", id)}
+	} else if held != nil {
+		dropped = held
 	}
 	if n := r.liveLocked(); n >= r.cfg.MaxSessions {
-		return "", &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session limit reached: %d of %d streaming sessions active (max streaming sessions); try again when one has ended", n, r.cfg.MaxSessions)}
+		return "", dropped, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("session limit reached: %d of %d streaming sessions active (max streaming sessions); try again when one has ended", n, r.cfg.MaxSessions)}
 	}
 	if used := r.disk.used.Load(); used >= r.disk.limit {
-		return "", &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("spool disk limit reached: the spools hold %d bytes (%d sessions), the limit is %d (max spool bytes); try again when one has ended", used, r.countLocked(), r.disk.limit)}
+		return "", dropped, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("spool disk limit reached: the spools hold %d bytes (%d sessions), the limit is %d (max spool bytes); try again when one has ended", used, r.countLocked(), r.disk.limit)}
 	}
 	if !r.memory.reserve(spoolBufferSize) {
-		return "", &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("memory limit reached: the server holds %.1f MB for %d sessions and their connections, and a new session needs %.1f MB, over the %d MB limit (max streaming memory MB)",
+		return "", dropped, &startError{protocol.CodeSessionStartFailed, fmt.Sprintf("memory limit reached: the server holds %.1f MB for %d sessions and their connections, and a new session needs %.1f MB, over the %d MB limit (max streaming memory MB)",
 			float64(r.memory.used.Load())/(1<<20), r.countLocked(), float64(spoolBufferSize)/(1<<20), r.cfg.MaxMemoryMB)}
 	}
 	r.starting[id] = struct{}{}
-	return id, nil
+	return id, dropped, nil
 }
 
 // unreserveStart gives back what reserveStart took for a session that
@@ -374,14 +402,14 @@ func createSessionDir(dir string, meta sessionMeta, disk *diskBudget) (*spool, e
 }
 
 // dropDeliveredLocked removes s from the registry, whose lock the caller
-// holds, if s is a delivered session no connection has resumed, and reports
-// whether it did. Its spool is already gone.
+// holds, if s is a delivered session no connection has resumed and whose
+// spool is gone (finishDelivered), and reports whether it did. The caller
+// logs it, once r.mu is released.
 func (r *registry) dropDeliveredLocked(s *session) bool {
 	if !s.finishDelivered() {
 		return false
 	}
 	delete(r.sessions, s.id)
-	s.log.Info("dropped the delivered result kept for a resume: a new session starts with its id", "result", s.result)
 	return true
 }
 
@@ -556,6 +584,7 @@ func (srv *Server) dropSpool(s *session) {
 		}
 		srv.reg.disk.release(s.spool.Size())
 		srv.reg.uncountBuffer(s)
+		s.spoolDropped.Store(true)
 	})
 }
 

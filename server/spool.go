@@ -109,6 +109,9 @@ type spool struct {
 	size   int64 // bytes appended, buffered ones included
 	index  map[int]spoolEntry
 	closed bool
+	// count is len(index), kept beside it so that Count never waits on mu,
+	// which Append, Park, Sync and Close hold across disk writes.
+	count atomic.Int64
 }
 
 var _ pipeline.FrameSource = (*spool)(nil)
@@ -169,6 +172,7 @@ func (s *spool) Append(number int, encoding string, payload []byte) (duplicate b
 		return false, fmt.Errorf("write spool %s: %w", s.path, err)
 	}
 	s.index[number] = spoolEntry{offset: s.size, length: uint32(len(payload)), encoding: encoding, checked: true}
+	s.count.Store(int64(len(s.index)))
 	s.size += need
 	return false, nil
 }
@@ -237,7 +241,9 @@ func openSpool(path string, budget *diskBudget) (sp *spool, cut int64, damaged [
 		return fail(fmt.Errorf("open spool: %w", err))
 	}
 	budget.used.Add(off)
-	return &spool{path: path, budget: budget, f: f, size: off, index: index}, cut, damaged, nil
+	sp = &spool{path: path, budget: budget, f: f, size: off, index: index}
+	sp.count.Store(int64(len(index)))
+	return sp, cut, damaged, nil
 }
 
 // scannedRecord is what recordAt read of a record's header: number is -1
@@ -352,6 +358,7 @@ func (s *spool) DropUnreadable(ctx context.Context, check func(encoding string, 
 	for _, n := range bad {
 		delete(s.index, n)
 	}
+	s.count.Store(int64(len(s.index)))
 	s.mu.Unlock()
 	return bad, nil
 }
@@ -395,11 +402,13 @@ func (s *spool) Sync() error {
 
 // Park writes the buffered frames to the file and frees the write buffer,
 // while no client streams to the spool; the next Append allocates it again.
+// A closed spool has no buffer left to park: Park does nothing. (A session
+// is parked after its state changed, and may have ended meanwhile.)
 func (s *spool) Park() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return errSpoolClosed
+		return nil
 	}
 	if err := s.flushLocked(); err != nil {
 		return err
@@ -428,12 +437,9 @@ func (s *spool) Has(number int) bool {
 	return ok
 }
 
-// Count returns the number of distinct frames stored.
-func (s *spool) Count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.index)
-}
+// Count returns the number of distinct frames stored. It never waits on
+// the disk.
+func (s *spool) Count() int { return int(s.count.Load()) }
 
 // Buffered returns the bytes held in RAM, not yet written to the file.
 func (s *spool) Buffered() int {

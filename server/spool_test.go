@@ -181,6 +181,9 @@ func TestSpoolRefuses(t *testing.T) {
 	if err := sp.Each(context.Background(), func(pipeline.EncodedFrame) error { return nil }); !errors.Is(err, errSpoolClosed) {
 		t.Errorf("Each after Close returned %v", err)
 	}
+	if err := sp.Park(); err != nil {
+		t.Errorf("Park after Close returned %v, want nil: a closed spool has nothing to park", err)
+	}
 	if sp.Buffered() != 0 {
 		t.Errorf("Buffered %d after Close", sp.Buffered())
 	}

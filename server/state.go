@@ -25,6 +25,10 @@ import (
 // through Server.end, which removes the session and logs why: suspend,
 // which keeps the spool on disk for the next start, and
 // registry.dropDeliveredLocked.
+//
+// The methods decide under s.mu and touch the disk after releasing it
+// (disconnect and failProcessing park the spool after): see session for
+// the lock order.
 type sessionState int
 
 const (
@@ -66,9 +70,12 @@ func (s *session) finishFrom(from ...sessionState) (detached, bool) {
 }
 
 // finishDelivered marks s finished if it is a delivered session that no
-// connection has resumed, and reports whether it did.
+// connection has resumed and whose spool is gone, and reports whether it
+// did. Its spool is dropped after markProcessed, out of s.mu: until that
+// is done a new session with the id of s, which would create its spool in
+// the same directory, does not replace it.
 func (s *session) finishDelivered() bool {
-	if !s.delivered.Load() {
+	if !s.delivered.Load() || !s.spoolDropped.Load() {
 		return false
 	}
 	s.mu.Lock()
@@ -101,11 +108,11 @@ func (s *session) beginProcessing(cancel context.CancelCauseFunc) (signalBytes i
 // markProcessed moves s from processing to processed, its result in the
 // file result. When a connection takes the processing messages, s is
 // delivered: the connection is detached and returned (the caller sends it
-// the result), and deliver runs first, under s.mu, so that a new session
-// with the id of s (which may replace it once it is delivered) meets
-// nothing deliver removes. It reports false, changing nothing, when s is no
-// longer processing: aborted, or cancelled by a shutdown.
-func (s *session) markProcessed(result string, deliver func()) (detached, bool) {
+// the result). Either way the caller then drops the spool (Server.dropSpool):
+// a delivered session is replaced by a new one with its id only once that
+// is done (finishDelivered). It reports false, changing nothing, when s is
+// no longer processing: aborted, or cancelled by a shutdown.
+func (s *session) markProcessed(result string) (detached, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != stateProcessing {
@@ -115,28 +122,27 @@ func (s *session) markProcessed(result string, deliver func()) (detached, bool) 
 	s.state, s.cancel, s.result, s.disconnected = stateProcessed, nil, result, time.Now()
 	if d.ready {
 		s.conn, s.ready = nil, false
-		deliver()
 		s.delivered.Store(true)
 	}
 	return d, true
 }
 
 // failProcessing moves s from processing back to disconnected, held with
-// its frames for a resume that retries; why is the failure. Its spool is
-// parked (parkErr says if that failed) and its buffer uncounted under
-// s.mu, so that a resume counts it after. It reports false, changing
-// nothing, when s is no longer processing.
+// its frames for a resume that retries; why is the failure. Its buffer is
+// uncounted under s.mu, so that a resume counts it after, and its spool
+// parked once s.mu is released (parkErr says if that failed). It reports
+// false, changing nothing, when s is no longer processing.
 func (s *session) failProcessing(why string, r *registry) (d detached, parkErr error, ok bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.state != stateProcessing {
+		s.mu.Unlock()
 		return detached{}, nil, false
 	}
 	d = s.leaveProcessingLocked()
 	s.failed = why
-	parkErr = s.spool.Park()
 	r.uncountBuffer(s)
-	return d, parkErr, true
+	s.mu.Unlock()
+	return d, s.spool.Park(), true
 }
 
 // stopProcessing moves s from processing back to disconnected, without a
@@ -184,28 +190,36 @@ func (s *session) resumeBy(c *conn, proto string, r *registry) (previous *conn, 
 }
 
 // disconnect detaches c, whose connection has ended, from s. A streaming
-// session becomes disconnected, its spool parked (parkErr says if that
-// failed) and its buffer uncounted, unless closing: then it stays
-// streaming, for the shutdown to suspend. A session being processed or
-// processed just loses its connection. It returns the state s was in and
-// what was attached, and reports false, changing nothing, when c no
-// longer streams s.
+// session becomes disconnected, its buffer uncounted and then, once s.mu is
+// released, its spool parked (parkErr says if that failed), unless
+// closing: then it stays streaming, for the shutdown to suspend. A session
+// being processed or processed just loses its connection. It returns the
+// state s was in and what was attached, and reports false, changing
+// nothing, when c no longer streams s.
 func (s *session) disconnect(c *conn, closing bool, r *registry) (state sessionState, d detached, parkErr error, ok bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.conn != c {
+		s.mu.Unlock()
 		return 0, detached{}, nil, false
 	}
 	state, d = s.state, s.detachedLocked()
+	park := false
 	switch {
 	case state == stateStreaming && !closing:
 		s.state, s.conn, s.disconnected = stateDisconnected, nil, time.Now()
-		// Parked, the session holds no write buffer while it waits; under
-		// s.mu, so that a resume counts the buffer after this uncounts it.
-		parkErr = s.spool.Park()
+		// Uncounted under s.mu, so that a resume counts the buffer after
+		// this uncounts it.
 		r.uncountBuffer(s)
+		park = true
 	case state == stateProcessing, state == stateProcessed:
 		s.conn, s.ready, s.disconnected = nil, false, time.Now()
+	}
+	s.mu.Unlock()
+	if park {
+		// Parked, the session holds no write buffer while it waits. A
+		// resume that comes first loses nothing: Park writes the buffer
+		// out, and the next frame allocates a new one.
+		parkErr = s.spool.Park()
 	}
 	return state, d, parkErr, true
 }

@@ -194,13 +194,15 @@ func (benchChain) StartCluster(ctx context.Context, c bench.ClusterSpec) (urls [
 		}
 		srv, err := server.New(server.Config{Host: "127.0.0.1", DataDir: filepath.Join(c.Dir, fmt.Sprintf("serve-%d", i+1)),
 			MaxSessions: c.MaxSessions, Analyzer: clusterAnalyzer, Analyzers: analyzers, Jobs: conn})
-		if err == nil {
-			err = srv.Start(ctx)
-		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("serve node %d: %w", i+1, err)
 		}
+		// Closed by stop whether or not it starts: New has opened the
+		// spools of any session it recovered, and conn closes after it.
 		undo = append(undo, func() { srv.Close() })
+		if err := srv.Start(ctx); err != nil {
+			return nil, nil, fmt.Errorf("serve node %d: %w", i+1, err)
+		}
 		urls = append(urls, "http://"+srv.Addr())
 	}
 	return urls, stop, nil
