@@ -81,11 +81,13 @@ func newAnalyzers(opts analyzerOptions) (map[string]pipeline.Analyzer, error) {
 	m := map[string]pipeline.Analyzer{motion.Name: &motion.Analyzer{}}
 	if opts.PoseCmd != "" {
 		p, err := pose.New(opts.PoseCmd, opts.PoseTimeout)
-		if err == nil && opts.Analyzer == pose.Name {
-			err = p.Installed()
-		}
 		if err != nil {
-			return nil, withExit(exitUsage, err)
+			return nil, withExit(exitUsage, fmt.Errorf("%w (check --pose-cmd)", err))
+		}
+		if opts.Analyzer == pose.Name {
+			if err := p.Installed(); err != nil {
+				return nil, withExit(exitUsage, err)
+			}
 		}
 		m[pose.Name] = p
 	} else if opts.Analyzer == pose.Name {
@@ -94,7 +96,7 @@ func newAnalyzers(opts analyzerOptions) (map[string]pipeline.Analyzer, error) {
 	if opts.AnalyzerCmd != "" {
 		ext, err := external.New(opts.AnalyzerCmd, opts.AnalyzerTimeout)
 		if err != nil {
-			return nil, withExit(exitUsage, err)
+			return nil, withExit(exitUsage, fmt.Errorf("%w (check --analyzer-cmd)", err))
 		}
 		m[external.Name] = ext
 	} else if opts.Analyzer == external.Name {

@@ -106,7 +106,7 @@ func runProbePose(ctx context.Context, opts probePoseOptions) error {
 	}
 	a, err := pose.New(opts.PoseCmd, opts.PoseTimeout)
 	if err != nil {
-		return withExit(exitUsage, err)
+		return withExit(exitUsage, fmt.Errorf("%w (check --pose-cmd)", err))
 	}
 	rep := probePoseReport{Command: a.Command(), Frames: opts.Frames, Width: w, Height: h, FPS: opts.FPS}
 	if a.IsReference() {

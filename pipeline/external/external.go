@@ -57,7 +57,7 @@ var _ pipeline.Analyzer = (*Analyzer)(nil)
 func New(commandLine string, timeout time.Duration) (*Analyzer, error) {
 	switch {
 	case strings.TrimSpace(commandLine) == "":
-		return nil, errors.New("external analyzer: the command line is empty; set --analyzer-cmd")
+		return nil, errors.New("external analyzer: the command line is empty")
 	case !strings.Contains(commandLine, "{out}"):
 		return nil, fmt.Errorf("external analyzer: the command line %q has no {out} placeholder for the result file", commandLine)
 	case timeout < 0:

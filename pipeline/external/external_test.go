@@ -131,8 +131,8 @@ func TestNewRejectsBadCommandLines(t *testing.T) {
 		timeout time.Duration
 		want    string
 	}{
-		{"", 0, "external analyzer: the command line is empty; set --analyzer-cmd"},
-		{"   ", 0, "external analyzer: the command line is empty; set --analyzer-cmd"},
+		{"", 0, "external analyzer: the command line is empty"},
+		{"   ", 0, "external analyzer: the command line is empty"},
 		{"rw --video {video}", 0, `external analyzer: the command line "rw --video {video}" has no {out} placeholder for the result file`},
 		{"rw {out}", -time.Second, "external analyzer: timeout -1s is negative"},
 		{`rw "--video {video} {out}`, 0, `external analyzer: the command line "rw \"--video {video} {out}" does not split into arguments as a shell would: EOF found when expecting closing quote (check its quotes)`},

@@ -93,7 +93,7 @@ var _ pipeline.Analyzer = (*Analyzer)(nil)
 func New(commandLine string, timeout time.Duration) (*Analyzer, error) {
 	switch {
 	case strings.TrimSpace(commandLine) == "":
-		return nil, errors.New("pose analyzer: the command line is empty; set --pose-cmd")
+		return nil, errors.New("pose analyzer: the command line is empty")
 	case !strings.Contains(commandLine, "{out}"):
 		return nil, fmt.Errorf("pose analyzer: the command line %q has no {out} placeholder for the tracks file", commandLine)
 	case !strings.Contains(commandLine, "{frames}") && !strings.Contains(commandLine, "{video}"):

@@ -222,7 +222,7 @@ func TestNewRejectsBadCommandLines(t *testing.T) {
 		timeout time.Duration
 		want    string
 	}{
-		{" ", 0, "pose analyzer: the command line is empty; set --pose-cmd"},
+		{" ", 0, "pose analyzer: the command line is empty"},
 		{"pose {frames} {fps}", 0, `pose analyzer: the command line "pose {frames} {fps}" has no {out} placeholder for the tracks file`},
 		{"pose {fps} {out}", 0, `pose analyzer: the command line "pose {fps} {out}" gives the tool neither {frames} nor {video}`},
 		{"pose {video} {out}", -time.Second, "pose analyzer: timeout -1s is negative"},
