@@ -110,9 +110,13 @@ type analyzeOptions struct {
 	analyzerOptions
 	Video  string
 	Tracks string
-	Signal string
-	OutDir string
-	JSON   bool
+	// videoFlags are the flags given on the command line that choose how a
+	// video is analysed: with Tracks they would be ignored, so they are
+	// refused.
+	videoFlags []string
+	Signal     string
+	OutDir     string
+	JSON       bool
 
 	Logger *slog.Logger
 	Out    io.Writer
@@ -153,6 +157,11 @@ exits with status 2; a failed analysis with status 1.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Logger = a.logger
 			opts.Out = a.streams.Out
+			for _, name := range []string{"analyzer", "analyzer-cmd", "analyzer-timeout", "pose-cmd", "pose-timeout"} {
+				if cmd.Flags().Changed(name) {
+					opts.videoFlags = append(opts.videoFlags, "--"+name)
+				}
+			}
 			return runAnalyze(cmd.Context(), opts)
 		},
 	}
@@ -172,6 +181,9 @@ func runAnalyze(ctx context.Context, opts analyzeOptions) error {
 	}
 	if (opts.Video == "") == (opts.Tracks == "") || opts.Signal == "" {
 		return usageErrorf("give --signal and one of --video or --tracks")
+	}
+	if opts.Tracks != "" && len(opts.videoFlags) > 0 {
+		return usageErrorf("%s with --tracks: tracks are decided by the right-of-way engine alone, and %s only says how a video becomes tracks; drop it, or give --video", strings.Join(opts.videoFlags, ", "), strings.Join(opts.videoFlags, ", "))
 	}
 	var analyzers map[string]pipeline.Analyzer
 	if opts.Tracks != "" {
