@@ -54,9 +54,9 @@ func (ts *testServer) request(method, path, auth string) (int, http.Header, []by
 	return resp.StatusCode, resp.Header, body
 }
 
-// TestToken: with a token, every endpoint but /health answers 401 with a
-// JSON error unless the request carries it; the stream also takes it as a
-// query parameter.
+// TestToken: with a token, every endpoint but /health, /readyz and the
+// pages answers 401 with a JSON error unless the request carries it; the
+// stream also takes it as a query parameter.
 func TestToken(t *testing.T) {
 	const token = "club-secret-1"
 	ts := startServer(t, func(c *Config) { c.Token = token })

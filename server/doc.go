@@ -14,8 +14,9 @@
 //
 // # Access
 //
-// With Config.Token, every endpoint but /health needs
-// "Authorization: Bearer <token>" (the stream also takes ?token=), else
+// With Config.Token, every endpoint but /health, /readyz and the pages
+// themselves needs "Authorization: Bearer <token>" (the stream also takes
+// ?token=, the review API the cookie of POST /api/login), else
 // 401 with a JSON error (UNAUTHORIZED). With TLSCertFile and TLSKeyFile it
 // speaks HTTPS and WSS only. Browser pages of other origins than the
 // server's and Config.AllowedOrigins get 403, and an address holding

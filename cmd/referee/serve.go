@@ -75,8 +75,9 @@ REFEREE_MAX_STREAMING_MEMORY_MB, REFEREE_STREAMING_SESSION_TIMEOUT (plain
 seconds are accepted) and REFEREE_OUTPUT_DIR. Every other flag has its
 REFEREE_<FLAG> variable too.
 
-With --token (REFEREE_TOKEN) every endpoint but /health needs the header
-"Authorization: Bearer <token>"; /stream also takes "?token=<token>" for
+With --token (REFEREE_TOKEN) every endpoint but /health, /readyz and the
+pages themselves needs the header "Authorization: Bearer <token>" (the review
+API also takes the cookie of POST /api/login); /stream also takes "?token=<token>" for
 browsers and old clients that cannot set headers (URLs end up in proxy logs:
 prefer the header). Without it, the answer is 401 with a JSON error.
 
@@ -150,7 +151,7 @@ in use, or a bad setting, exits with status 2.`,
 	f.DurationVar(&opts.Server.ResumeGrace, "streaming-resume-grace", server.DefaultResumeGrace, "keep a session whose client disconnected before session_end, or recovered from the data dir at start, this long for the client to resume it")
 	f.IntVar(&opts.Server.MaxHeldPerAddr, "max-held-sessions-per-address", server.DefaultMaxHeldPerAddr, "sessions one remote address may have waiting to be resumed (they hold no --max-streaming-sessions slot); beyond it the oldest is dropped")
 	f.DurationVar(&opts.Server.IdleConnTimeout, "idle-connection-timeout", server.DefaultIdleConnTimeout, "close a WebSocket connection that has had no session for this long")
-	f.StringVar(&opts.Server.Token, "token", "", "shared secret clients must send as \"Authorization: Bearer <token>\" (or ?token= on /stream) to use every endpoint but /health; empty: no token")
+	f.StringVar(&opts.Server.Token, "token", "", "shared secret clients must send as \"Authorization: Bearer <token>\" (or ?token= on /stream) to use every endpoint but /health, /readyz and the pages; empty: no token")
 	f.StringVar(&opts.Server.TLSCertFile, "tls-cert", "", "PEM certificate file: serve HTTPS and WSS only (with --tls-key)")
 	f.StringVar(&opts.Server.TLSKeyFile, "tls-key", "", "PEM private key file of --tls-cert")
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a pprof CPU profile of the server to FILE until it stops")
