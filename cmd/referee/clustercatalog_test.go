@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/referee-project/referee/client"
+	"github.com/referee-project/referee/pipeline/jobs/natsjobs"
 	"github.com/referee-project/referee/protocol"
 	"github.com/referee-project/referee/server"
 )
@@ -563,5 +564,45 @@ func TestClusterCacheBound(t *testing.T) {
 	}
 	if files, total := cacheFiles(t, cDir); len(files) != 0 {
 		t.Errorf("serve-3, with a 1-byte bound, keeps %d files (%d bytes) in its cache", len(files), total)
+	}
+}
+
+// forgetting is a node's catalogue whose phrase records vanish (expired,
+// forgotten) just before a review is stored: between the node's list and
+// the review, which no timing of a real request hits reliably.
+type forgetting struct{ *natsjobs.Conn }
+
+func (f forgetting) SetReview(ctx context.Context, key, node string, change func([]byte) ([]byte, error)) ([]byte, error) {
+	if err := f.Forget(ctx, key); err != nil {
+		return nil, err
+	}
+	return f.Conn.SetReview(ctx, key, node, change)
+}
+
+// TestClusterReviewVanished: a review of another node's phrase whose
+// record went since the list was read is 404 as for an unknown phrase,
+// and nothing is recorded.
+func TestClusterReviewVanished(t *testing.T) {
+	tc := newTestCluster(t, 0, nil)
+	a := tc.node("serve-1")
+	tc.worker("worker-1")
+	if _, err := streamPhrase(t, a.url, "strip13", 8, 0); err != nil {
+		t.Fatalf("stream strip13 through serve-1: %v\nlog:\n%s", err, a.logs.String())
+	}
+	bDir := t.TempDir()
+	b := tc.nodeWith("serve-2", bDir, func(c *server.Config) { c.Jobs = forgetting{c.Jobs.(*natsjobs.Conn)} })
+	if s := b.listed(t, "strip13"); s == nil || s["node"] != "serve-1" {
+		t.Fatalf("serve-2 lists strip13 as %v, want serve-1's", s)
+	}
+	status, _, body := call(t, "POST", b.url+server.PathSessions+"/strip13/review", `{"call":"left","referee":"Ann"}`, nil)
+	refused(t, "review of a phrase whose record vanished", status, body, http.StatusNotFound, `no session "strip13": see GET /api/sessions for the sessions this server holds`)
+	if s := b.listed(t, "strip13"); s != nil {
+		t.Errorf("serve-2 lists strip13 after its record went: %v", s)
+	}
+	if _, err := os.Stat(filepath.Join(bDir, "sessions", "strip13")); !os.IsNotExist(err) {
+		t.Errorf("serve-2 has a directory of strip13 after the refused review: %v", err)
+	}
+	if s := a.listed(t, "strip13"); s == nil || s["review"] != nil {
+		t.Errorf("serve-1 lists strip13 as %v, want it unreviewed", s)
 	}
 }
