@@ -238,6 +238,9 @@ func (s *Server) syncCluster() {
 	t := time.NewTicker(s.cfg.LivePeriod)
 	defer t.Stop()
 	cs := clusterSync{held: map[string]bool{}, foreign: map[string]bool{}}
+	// The bound may have been lowered since the last run, and a fetch
+	// cut short by a kill leaves its file.
+	s.pruneCache(true)
 	for {
 		cs.pass(s)
 		select {
@@ -396,7 +399,7 @@ func (s *Server) serveRemoteFile(w http.ResponseWriter, r *http.Request, key, na
 		return
 	}
 	a := e.Artifacts[i]
-	path, err := s.cachedArtifact(r.Context(), key, a)
+	f, err := s.cachedArtifact(r.Context(), key, a)
 	if errors.Is(err, jobs.ErrUnknown) {
 		s.writeError(w, nil, notFound)
 		return
@@ -404,11 +407,6 @@ func (s *Server) serveRemoteFile(w http.ResponseWriter, r *http.Request, key, na
 	if err != nil {
 		s.log.Warn("cannot fetch a phrase's artifact from the cluster", "phrase", key, "file", name, "err", err)
 		s.writeError(w, nil, clusterUnreachable(fmt.Sprintf("file %s of session %s is held by the cluster", name, key), err))
-		return
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		s.writeError(w, nil, notFound)
 		return
 	}
 	defer f.Close()
@@ -428,30 +426,99 @@ func clusterUnreachable(what string, err error) *httpError {
 // that an output directory set to the data directory never lists it.
 func (s *Server) cacheDir() string { return filepath.Join(s.cfg.DataDir, ".cluster-cache") }
 
-// cachedArtifact returns the path of a's copy in the cache, fetching it
-// first when the cache has none.
-func (s *Server) cachedArtifact(ctx context.Context, key string, a jobs.Artifact) (string, error) {
+// cachedArtifact opens a's copy in the cache, fetching it first when the
+// cache has none, and marks it used now (its modification time, which
+// pruneCache evicts the oldest of). The file is open before any eviction
+// can remove it: on Linux an open file stays readable after it is
+// unlinked, so that a response never loses its file to the bound.
+func (s *Server) cachedArtifact(ctx context.Context, key string, a jobs.Artifact) (*os.File, error) {
 	sum := sha256.Sum256([]byte(a.Digest))
 	path := filepath.Join(s.cacheDir(), hex.EncodeToString(sum[:]))
-	if fi, err := os.Stat(path); err == nil && fi.Size() == a.Size {
-		return path, nil
+	if f, err := os.Open(path); err == nil {
+		if fi, err := f.Stat(); err == nil && fi.Size() == a.Size {
+			now := time.Now()
+			// A failed touch only makes the file look older than it is.
+			_ = os.Chtimes(path, now, now)
+			return f, nil
+		}
+		f.Close()
 	}
 	if err := os.MkdirAll(s.cacheDir(), 0o755); err != nil {
-		return "", fmt.Errorf("create the cache %s: %w (check --data-dir)", s.cacheDir(), err)
+		return nil, fmt.Errorf("create the cache %s: %w (check --data-dir)", s.cacheDir(), err)
 	}
-	tmp, err := os.CreateTemp(s.cacheDir(), ".fetch-*")
+	tmp, err := os.CreateTemp(s.cacheDir(), cacheTempPattern)
 	if err != nil {
-		return "", fmt.Errorf("create a file in the cache %s: %w (check --data-dir)", s.cacheDir(), err)
+		return nil, fmt.Errorf("create a file in the cache %s: %w (check --data-dir)", s.cacheDir(), err)
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
 	if err := s.cfg.Jobs.FetchArtifact(ctx, key, a.Name, tmp.Name()); err != nil {
-		return "", err
+		return nil, err
+	}
+	f, err := os.Open(tmp.Name())
+	if err != nil {
+		return nil, fmt.Errorf("open the fetched artifact in the cache: %w (check --data-dir)", err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", fmt.Errorf("keep the fetched artifact in the cache: %w", err)
+		f.Close()
+		return nil, fmt.Errorf("keep the fetched artifact in the cache: %w", err)
 	}
-	return path, nil
+	s.pruneCache(false)
+	return f, nil
+}
+
+// cacheTempPattern names the cache's files being fetched.
+const cacheTempPattern = ".fetch-*"
+
+// pruneCache removes the least recently served files of the cache until
+// the others hold at most ClusterCacheBytes; with leftovers, also the
+// files of fetches a stopped server left. An artifact larger than the
+// bound is thus removed right after its fetch, once its response has it
+// open: it is served, from the open file, and fetched again the next
+// time. Files being fetched are not counted; files removed while served
+// hold their space until their responses end.
+func (s *Server) pruneCache(leftovers bool) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	entries, err := os.ReadDir(s.cacheDir())
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("cannot list the cache of the cluster's artifacts: it is not pruned", "dir", s.cacheDir(), "err", err)
+		}
+		return
+	}
+	type cached struct {
+		name string
+		size int64
+		used time.Time
+	}
+	var files []cached
+	var total int64
+	for _, e := range entries {
+		fi, err := e.Info()
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if strings.HasPrefix(e.Name(), ".") {
+			if leftovers {
+				os.Remove(filepath.Join(s.cacheDir(), e.Name()))
+			}
+			continue
+		}
+		files = append(files, cached{e.Name(), fi.Size(), fi.ModTime()})
+		total += fi.Size()
+	}
+	slices.SortFunc(files, func(a, b cached) int { return a.used.Compare(b.used) })
+	for _, f := range files {
+		if total <= s.cfg.ClusterCacheBytes {
+			return
+		}
+		if err := os.Remove(filepath.Join(s.cacheDir(), f.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("cannot evict a file from the cache of the cluster's artifacts", "file", f.name, "err", err)
+			continue
+		}
+		total -= f.size
+	}
 }
 
 // serveFileHeaders sets the headers handleFile gives a file, and a write

@@ -40,6 +40,7 @@ const (
 	DefaultUploadTimeout     = 2 * time.Minute
 	DefaultIdleConnTimeout   = 30 * time.Second
 	DefaultLivePeriod        = 5 * time.Second
+	DefaultClusterCacheBytes = 2 << 30
 )
 
 // maxLivePeriod bounds LivePeriod, so that the sessions of a node that
@@ -182,6 +183,12 @@ type Config struct {
 	// yet); they list them for three periods after, so those of a node
 	// that stopped leave their lists then. Default 5 s, at most 1 min.
 	LivePeriod time.Duration
+	// ClusterCacheBytes bounds, with Jobs, the disk the node's cache of
+	// the artifacts of other nodes' phrases (DataDir/.cluster-cache) uses:
+	// past it the files served least recently are removed, and fetched
+	// again when asked for. An artifact larger than it is served once and
+	// removed. Default 2 GiB.
+	ClusterCacheBytes int64
 	// Logger receives the server's logs. Default: discarded.
 	Logger *slog.Logger
 	// Version is reported by GET /health. Default "dev".
@@ -221,6 +228,7 @@ func (c Config) withDefaults() (Config, error) {
 		{int64(c.MaxUploads), "max uploads %d: want a positive number"},
 		{int64(c.MaxUploadsPerAddr), "max uploads per address %d: want a positive number"},
 		{int64(c.MaxQueuedUploads), "max queued uploads %d: want a positive number"},
+		{c.ClusterCacheBytes, "cluster cache bytes %d: want a positive number"},
 	} {
 		if n.v < 0 {
 			bad(n.format, n.v)
@@ -295,6 +303,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.MaxFramesPerSession, DefaultMaxFrames)
 	setDefault(&c.MaxConnsPerAddr, DefaultMaxConnsPerAddr)
 	setDefault(&c.MaxSpoolBytes, DefaultMaxSpoolBytes)
+	setDefault(&c.ClusterCacheBytes, DefaultClusterCacheBytes)
 	setDefault(&c.Version, "dev")
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

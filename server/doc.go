@@ -156,7 +156,8 @@
 // every node; the server publishes the phrase there when its processing
 // starts, ends or fails (cluster.go). The review API lists the
 // catalogue's phrases with its own, serves those of other nodes from the
-// catalogue and the workers' artifacts (cached in DataDir/.cluster-cache),
+// catalogue and the workers' artifacts (cached in DataDir/.cluster-cache,
+// within ClusterCacheBytes, the least recently served evicted first),
 // and stores reviews there by compare-and-set, copying them into the
 // review.json of the phrases it holds. When the catalogue cannot be read,
 // GET /api/sessions lists this node's phrases and says so ("partial"), and

@@ -205,11 +205,16 @@ type phraseDetail struct {
 	Review    *Review         `json:"review"`
 }
 
+// noSession is the answer for a phrase key no node holds.
+func noSession(key string) *httpError {
+	return &httpError{http.StatusNotFound, protocol.CodeInvalidMessage, fmt.Sprintf("no session %q: see GET %s for the sessions this server holds", clip(key), PathSessions)}
+}
+
 // lookup finds the phrase key names: one on disk, a session streaming or
 // being processed, or in a cluster one another node holds (its entry is
 // then returned too); it answers 404 itself when there is none.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request, key string) (PhraseSummary, *jobs.Entry, bool) {
-	notFound := &httpError{http.StatusNotFound, protocol.CodeInvalidMessage, fmt.Sprintf("no session %q: see GET %s for the sessions this server holds", clip(key), PathSessions)}
+	notFound := noSession(key)
 	if !validKey(key) {
 		s.writeError(w, nil, notFound)
 		return PhraseSummary{}, nil, false
@@ -371,6 +376,12 @@ func (s *Server) handleReview(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case err == nil:
 			stored = true
+		case remote != nil && errors.Is(err, jobs.ErrUnknown):
+			// Another node's phrase whose record went since the list
+			// was read (past --nats-retention, or forgotten): no node
+			// holds it any more.
+			s.writeError(w, nil, noSession(key))
+			return
 		case !errors.Is(err, jobs.ErrUnknown):
 			s.log.Error("cannot store a review in the cluster", "session_id", key, "err", err)
 			s.writeError(w, nil, clusterUnreachable("the review is not recorded", err))

@@ -48,6 +48,7 @@ type Server struct {
 	started   time.Time
 	catalog   *catalog // the phrase directories, for the review API
 	reviews   reviews
+	cacheMu   sync.Mutex // held while the cluster's artifact cache is pruned
 
 	ctx    context.Context // cancelled, with errShutdown, when the server stops
 	cancel context.CancelCauseFunc

@@ -165,13 +165,24 @@ func (tc *testCluster) node(name string) *testNode {
 // nodeIn starts a serve node with the data directory dataDir.
 func (tc *testCluster) nodeIn(name, dataDir string) *testNode {
 	tc.t.Helper()
+	return tc.nodeWith(name, dataDir, nil)
+}
+
+// nodeWith starts a serve node with the data directory dataDir and the
+// configuration edit changes, if not nil.
+func (tc *testCluster) nodeWith(name, dataDir string, edit func(*server.Config)) *testNode {
+	tc.t.Helper()
 	logs := &servertest.LogBuffer{}
 	conn := tc.conn(name, logs)
-	srv, err := server.New(server.Config{
+	cfg := server.Config{
 		Host: "127.0.0.1", DataDir: dataDir, Logger: logs.Logger().With("node", name),
 		Analyzer: "slow", Analyzers: map[string]pipeline.Analyzer{"slow": slowAnalyzer{}},
 		Jobs: conn, LivePeriod: tc.livePeriod,
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		tc.t.Fatal(err)
 	}

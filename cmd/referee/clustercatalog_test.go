@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/referee-project/referee/client"
+	"github.com/referee-project/referee/pipeline/jobs/natsjobs"
 	"github.com/referee-project/referee/protocol"
 	"github.com/referee-project/referee/server"
 )
@@ -458,5 +459,150 @@ func TestClusterStreaming(t *testing.T) {
 	}
 	if s := a.listed(t, "strip4"); s != nil {
 		t.Errorf("serve-1 lists strip4 after serve-3 died: %v", s)
+	}
+}
+
+// cacheFiles returns the files of a node's cache of the cluster's
+// artifacts (those being fetched aside) and their total size.
+func cacheFiles(t *testing.T, dataDir string) ([][]byte, int64) {
+	t.Helper()
+	dir := filepath.Join(dataDir, ".cluster-cache")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("the cache %s: %v", dir, err)
+	}
+	var files [][]byte
+	var total int64
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, data)
+		total += int64(len(data))
+	}
+	return files, total
+}
+
+// TestClusterCacheBound: a node serving another node's artifacts keeps
+// its cache within --cluster-cache-bytes, evicting the file served least
+// recently, and still serves every file byte for byte, fetching an
+// evicted one again; an artifact larger than the bound is served, Range
+// requests too, and not kept.
+func TestClusterCacheBound(t *testing.T) {
+	tc := newTestCluster(t, 0, nil)
+	a := tc.node("serve-1")
+	tc.worker("worker-1")
+	ids := []string{"strip10", "strip11", "strip12"}
+	videos := make([][]byte, len(ids))
+	var sum int64
+	for i, id := range ids {
+		if _, err := streamPhrase(t, a.url, id, 10+i, 0); err != nil {
+			t.Fatalf("stream %s through serve-1: %v\nlog:\n%s", id, err, a.logs.String())
+		}
+		status, _, video := call(t, "GET", a.url+server.PathSessions+"/"+id+"/files/video.avi", "", nil)
+		if status != http.StatusOK || len(video) == 0 {
+			t.Fatalf("%s's video on serve-1: %d, %d bytes", id, status, len(video))
+		}
+		videos[i] = video
+		sum += int64(len(video))
+	}
+	// Any two videos fit, three do not.
+	bound := sum - 1
+	bDir := t.TempDir()
+	b := tc.nodeWith("serve-2", bDir, func(c *server.Config) { c.ClusterCacheBytes = bound })
+
+	get := func(n *testNode, i int) {
+		t.Helper()
+		status, _, video := call(t, "GET", n.url+server.PathSessions+"/"+ids[i]+"/files/video.avi", "", nil)
+		if status != http.StatusOK || !bytes.Equal(video, videos[i]) {
+			t.Errorf("%s's video from %s: %d, %d bytes; want the %d bytes serve-1 serves", ids[i], n.url, status, len(video), len(videos[i]))
+		}
+	}
+	// cached checks that b's cache holds the videos want, and no more
+	// than the bound.
+	cached := func(when string, want ...int) {
+		t.Helper()
+		files, total := cacheFiles(t, bDir)
+		var got []string
+		for _, f := range files {
+			name := "a file of no video"
+			if i := slices.IndexFunc(videos, func(v []byte) bool { return bytes.Equal(v, f) }); i >= 0 {
+				name = ids[i]
+			}
+			got = append(got, name)
+		}
+		var names []string
+		for _, i := range want {
+			names = append(names, ids[i])
+		}
+		slices.Sort(got)
+		if total > bound || !slices.Equal(got, names) {
+			t.Errorf("%s: serve-2's cache holds %d bytes, the videos of %q; want at most %d bytes, those of %q", when, total, got, bound, names)
+		}
+	}
+	get(b, 0)
+	get(b, 1)
+	cached("two videos fetched", 0, 1)
+	get(b, 0) // strip10's served last now: strip11's goes first
+	get(b, 2)
+	cached("a third fetched after the first served again", 0, 2)
+	get(b, 1)
+	cached("the evicted one fetched again", 1, 2)
+
+	// A bound smaller than any artifact: each is served, whole or a
+	// range, and none kept.
+	cDir := t.TempDir()
+	c := tc.nodeWith("serve-3", cDir, func(c *server.Config) { c.ClusterCacheBytes = 1 })
+	get(c, 0)
+	status, h, part := call(t, "GET", c.url+server.PathSessions+"/"+ids[0]+"/files/video.avi", "", http.Header{"Range": {"bytes=100-199"}})
+	if status != http.StatusPartialContent || !bytes.Equal(part, videos[0][100:200]) || h.Get("Content-Range") != "bytes 100-199/"+strconv.Itoa(len(videos[0])) {
+		t.Errorf("a range of the video from serve-3: %d %q, %d bytes", status, h.Get("Content-Range"), len(part))
+	}
+	if files, total := cacheFiles(t, cDir); len(files) != 0 {
+		t.Errorf("serve-3, with a 1-byte bound, keeps %d files (%d bytes) in its cache", len(files), total)
+	}
+}
+
+// forgetting is a node's catalogue whose phrase records vanish (expired,
+// forgotten) just before a review is stored: between the node's list and
+// the review, which no timing of a real request hits reliably.
+type forgetting struct{ *natsjobs.Conn }
+
+func (f forgetting) SetReview(ctx context.Context, key, node string, change func([]byte) ([]byte, error)) ([]byte, error) {
+	if err := f.Forget(ctx, key); err != nil {
+		return nil, err
+	}
+	return f.Conn.SetReview(ctx, key, node, change)
+}
+
+// TestClusterReviewVanished: a review of another node's phrase whose
+// record went since the list was read is 404 as for an unknown phrase,
+// and nothing is recorded.
+func TestClusterReviewVanished(t *testing.T) {
+	tc := newTestCluster(t, 0, nil)
+	a := tc.node("serve-1")
+	tc.worker("worker-1")
+	if _, err := streamPhrase(t, a.url, "strip13", 8, 0); err != nil {
+		t.Fatalf("stream strip13 through serve-1: %v\nlog:\n%s", err, a.logs.String())
+	}
+	bDir := t.TempDir()
+	b := tc.nodeWith("serve-2", bDir, func(c *server.Config) { c.Jobs = forgetting{c.Jobs.(*natsjobs.Conn)} })
+	if s := b.listed(t, "strip13"); s == nil || s["node"] != "serve-1" {
+		t.Fatalf("serve-2 lists strip13 as %v, want serve-1's", s)
+	}
+	status, _, body := call(t, "POST", b.url+server.PathSessions+"/strip13/review", `{"call":"left","referee":"Ann"}`, nil)
+	refused(t, "review of a phrase whose record vanished", status, body, http.StatusNotFound, `no session "strip13": see GET /api/sessions for the sessions this server holds`)
+	if s := b.listed(t, "strip13"); s != nil {
+		t.Errorf("serve-2 lists strip13 after its record went: %v", s)
+	}
+	if _, err := os.Stat(filepath.Join(bDir, "sessions", "strip13")); !os.IsNotExist(err) {
+		t.Errorf("serve-2 has a directory of strip13 after the refused review: %v", err)
+	}
+	if s := a.listed(t, "strip13"); s == nil || s["review"] != nil {
+		t.Errorf("serve-1 lists strip13 as %v, want it unreviewed", s)
 	}
 }

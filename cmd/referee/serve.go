@@ -157,6 +157,7 @@ in use, or a bad setting, exits with status 2.`,
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a pprof CPU profile of the server to FILE until it stops")
 	f.StringSliceVar(&opts.Server.AllowedOrigins, "allowed-origins", nil, "browser origins (https://host[:port], or *) allowed to open /stream besides pages of this server")
 	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for sessions and processing to stop before dropping them")
+	f.Int64Var(&opts.Server.ClusterCacheBytes, "cluster-cache-bytes", server.DefaultClusterCacheBytes, "with --nats, bytes of disk the cache of other nodes' artifacts (DATA-DIR/.cluster-cache) may use; past it the least recently served are removed and fetched again when asked for")
 	addNATSFlags(f, &opts.NATS, "NATS JetStream servers (nats://host:4222[,...]) to hand the analysis to \"referee worker\"s; empty: analyse in this process")
 	return cmd
 }
