@@ -201,7 +201,7 @@ func TestConfigPrecedence(t *testing.T) {
 	cmd2 := &cobra.Command{Use: "serve"}
 	cmd2.Flags().IntVar(&port2, "port", 8080, "")
 	err := resolveConfig(cmd2, "")
-	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "--port from environment variable REFEREE_PORT") {
+	if want := `--port from environment variable REFEREE_PORT: "eighty" is not a whole number`; exitCode(err) != exitUsage || !strings.Contains(err.Error(), want) {
 		t.Errorf("bad REFEREE_PORT: %v (exit %d)", err, exitCode(err))
 	}
 	if err := resolveConfig(cmd2, filepath.Join(t.TempDir(), "missing.yaml")); exitCode(err) != exitUsage {

@@ -203,13 +203,27 @@ func resolveConfig(cmd *cobra.Command, configFile string) error {
 			s += "s" // the Python service's timeouts are plain seconds
 		}
 		if err := f.Value.Set(s); err != nil {
-			errs = append(errs, fmt.Errorf("--%s from %s: %w", f.Name, from, err))
+			errs = append(errs, badValue(f, from, s, err))
 		}
 	})
 	if len(errs) > 0 {
 		return withExit(exitUsage, errors.Join(errs...))
 	}
 	return nil
+}
+
+// badValue words the error of a flag's value s taken from an environment
+// variable or the config file (from) for a person: what the flag wants, not
+// strconv's words.
+func badValue(f *pflag.Flag, from, s string, err error) error {
+	want := map[string]string{
+		"int": "a whole number", "int64": "a whole number", "uint": "a whole number", "uint64": "a whole number",
+		"float64": "a number", "bool": "true or false", "duration": "a duration such as 90, 30s or 5m",
+	}[f.Value.Type()]
+	if want == "" {
+		return fmt.Errorf("--%s from %s: %q: %w", f.Name, from, s, err)
+	}
+	return &hinted{fmt.Sprintf("--%s from %s: %q is not %s", f.Name, from, s, want), err}
 }
 
 func isNumber(s string) bool {
