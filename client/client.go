@@ -96,7 +96,9 @@ type Options struct {
 	// Logger receives the session's log lines; nil discards them.
 	Logger *slog.Logger
 	// ProgressBar, when set, shows the frames sent as a progress bar there
-	// instead of "Progress:" log lines.
+	// instead of "Progress:" log lines, then the server's processing as a
+	// second bar. Info lines would break the bars' line: the caller quiets
+	// Logger to warnings.
 	ProgressBar io.Writer
 
 	// wrapSource, when set by tests, wraps the opened source's reader to
@@ -124,6 +126,14 @@ type Result struct {
 	// Times are when the session passed its milestones, by this process's
 	// clock.
 	Times Times
+}
+
+// Rate is the rate the frames were sent at, in frames per second and
+// megabits per second, as the progress lines count it: 0, 0 when there is
+// no interval to measure (one frame).
+func (r *Result) Rate() (fps, mbps float64) {
+	fps, mbps, _ = rate(r.Frames, r.FrameBytes, r.StreamTime)
+	return fps, mbps
 }
 
 // Times are the milestones of a session, as the client saw them. After a

@@ -15,11 +15,19 @@ const progressEvery = 100
 // barRedraw is how often the progress bar is drawn.
 const barRedraw = 100 * time.Millisecond
 
+// minRateWindow is how long the frames shown must span before the bar
+// shows a rate: over the first milliseconds a rate measures the socket's
+// buffer and the clock's resolution, not the link (the first frame alone
+// read as 75994 Mbps).
+const minRateWindow = 250 * time.Millisecond
+
 // progress reports frames sent: as a progress bar when a writer for it is
-// given, else as a log line every progressEvery frames.
+// given, else as a log line every progressEvery frames. With a bar, the
+// server's processing stages get a bar of their own after it.
 type progress struct {
-	log *slog.Logger
-	bar *progressbar.ProgressBar
+	log   *slog.Logger
+	barTo io.Writer
+	bar   *progressbar.ProgressBar
 	// described is when the bar's rate text was last set.
 	described time.Time
 	total     int // 0 when unknown
@@ -27,10 +35,14 @@ type progress struct {
 	last      time.Time // when the last frame was handed to the connection
 	sent      int
 	bytes     int64
+	// proc is the processing bar, made at the first stage reported, and
+	// stage the stage it shows.
+	proc  *progressbar.ProgressBar
+	stage string
 }
 
 func newProgress(log *slog.Logger, barTo io.Writer, total int) *progress {
-	p := &progress{log: log, total: total}
+	p := &progress{log: log, barTo: barTo, total: total}
 	if barTo != nil {
 		max := total
 		if max <= 0 {
@@ -38,10 +50,8 @@ func newProgress(log *slog.Logger, barTo io.Writer, total int) *progress {
 		}
 		p.bar = progressbar.NewOptions(max,
 			progressbar.OptionSetWriter(barTo),
-			progressbar.OptionSetDescription("Streaming   0.0 Mbps"),
+			progressbar.OptionSetDescription(barText(0, 0, 0, false)),
 			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("frames"),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionThrottle(barRedraw),
 			progressbar.OptionSetRenderBlankState(true),
@@ -66,10 +76,11 @@ func (p *progress) frameSent(size int) {
 			p.bar.ChangeMax(p.sent)
 		}
 		// The bar redraws at most every barRedraw: the rate text need not
-		// be formatted more often.
-		if now.Sub(p.described) >= barRedraw {
+		// be formatted more often. The last frame's text is set before
+		// the bar draws itself complete: a finished bar is not redrawn.
+		if last := p.sent == p.total; last || now.Sub(p.described) >= barRedraw {
 			p.described = now
-			p.bar.Describe(fmt.Sprintf("Streaming %5.1f Mbps", p.mbps()))
+			p.bar.Describe(barText(p.sent, p.bytes, p.elapsed(), last))
 		}
 		p.bar.Add(1)
 		return
@@ -84,10 +95,44 @@ func (p *progress) frameSent(size int) {
 	}
 }
 
-// done closes the bar, so that log lines can follow on their own line.
+// done closes the bars, so that log lines can follow on their own line.
 func (p *progress) done() {
-	if p.bar != nil && !p.bar.IsFinished() {
-		p.bar.Exit()
+	for _, b := range []*progressbar.ProgressBar{p.bar, p.proc} {
+		if b != nil && !b.IsFinished() {
+			b.Exit()
+		}
+	}
+}
+
+// processing shows the server's progress in a stage, pct 0 to 100, on the
+// processing bar, when there is a bar.
+func (p *progress) processing(stage string, pct int) {
+	if p.bar == nil {
+		return
+	}
+	if p.proc == nil {
+		p.done()
+		p.proc = progressbar.NewOptions(100,
+			progressbar.OptionSetWriter(p.barTo),
+			progressbar.OptionThrottle(barRedraw),
+			progressbar.OptionSetPredictTime(false),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.barTo) }),
+		)
+	}
+	if stage != p.stage {
+		p.stage = stage
+		p.proc.Describe(fmt.Sprintf("Processing: %-22s", stage))
+	}
+	if pct < 100 {
+		// 100% finishes the bar: only the last stage's end may.
+		p.proc.Set(pct)
+	}
+}
+
+// processed draws the processing bar complete: the result has come.
+func (p *progress) processed() {
+	if p.proc != nil {
+		p.proc.Finish()
 	}
 }
 
@@ -96,18 +141,39 @@ func (p *progress) elapsed() time.Duration {
 	return p.last.Sub(p.start)
 }
 
-// fps is the rate since the first frame; counting from the first frame
-// means frame n is n intervals after it.
 func (p *progress) fps() float64 {
-	if s := time.Since(p.start).Seconds(); s > 0 && p.sent > 1 {
-		return float64(p.sent-1) / s
-	}
-	return 0
+	fps, _, _ := rate(p.sent, p.bytes, p.elapsed())
+	return fps
 }
 
 func (p *progress) mbps() float64 {
-	if s := time.Since(p.start).Seconds(); s > 0 {
-		return float64(p.bytes) * 8 / s / 1e6
+	_, mbps, _ := rate(p.sent, p.bytes, p.elapsed())
+	return mbps
+}
+
+// rate is the sending rate of frames frames of bytes bytes in all, the
+// last sent elapsed after the first: frame n is n-1 intervals after the
+// first, and so are all but one frame's bytes (the mean frame's, as the
+// first frame left before the clock started). ok is false, and the rates
+// 0, when there is no interval to measure: fewer than two frames, or no
+// time between them.
+func rate(frames int, bytes int64, elapsed time.Duration) (fps, mbps float64, ok bool) {
+	if frames < 2 || elapsed <= 0 {
+		return 0, 0, false
 	}
-	return 0
+	s := elapsed.Seconds()
+	intervals := float64(frames - 1)
+	return intervals / s, float64(bytes) * intervals / float64(frames) * 8 / s / 1e6, true
+}
+
+// barText is the progress bar's description: the rate of the frames sent
+// so far, or dashes while it is not yet measurable, which is until the
+// frames span minRateWindow unless finished (the whole stream was sent,
+// however fast).
+func barText(frames int, bytes int64, elapsed time.Duration, finished bool) string {
+	fps, mbps, ok := rate(frames, bytes, elapsed)
+	if !ok || (!finished && elapsed < minRateWindow) {
+		return "Streaming    -- fps     -- Mbps"
+	}
+	return fmt.Sprintf("Streaming %5.1f fps %6.1f Mbps", fps, mbps)
 }

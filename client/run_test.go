@@ -564,8 +564,20 @@ func TestRunProgressBar(t *testing.T) {
 	if _, err := Run(testContext(t), opts); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if out := bar.String(); !strings.Contains(out, "20/20") || !strings.Contains(out, "Mbps") || !strings.Contains(out, "frames/s") {
-		t.Errorf("progress bar output lacks 20/20, Mbps or frames/s: %q", out)
+	// Each bar's last drawing ends its line: the streaming bar with the
+	// whole stream's rate, then the processing bar at its last stage.
+	var final []string
+	for _, line := range strings.Split(bar.String(), "\n") {
+		drawn := strings.Split(line, "\r")
+		final = append(final, strings.TrimRight(drawn[len(drawn)-1], " "))
+	}
+	full := "|" + strings.Repeat("█", 40) + "|"
+	if len(final) != 3 || !regexp.MustCompile(`^Streaming +[0-9]+\.[0-9] fps +[0-9]+\.[0-9] Mbps 100% `+regexp.QuoteMeta(full)+` \(20/20\)$`).MatchString(final[0]) ||
+		final[1] != "Processing: analysis               100% "+full || final[2] != "" {
+		t.Errorf("the bars' last drawings: %q", final)
+	}
+	if out := bar.String(); strings.Contains(out, "frames/") {
+		t.Errorf("the bar shows the library's iteration rate: %q", out)
 	}
 	if strings.Contains(logs.String(), "Progress:") {
 		t.Errorf("progress logged as lines while a bar was shown")

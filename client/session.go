@@ -483,6 +483,7 @@ func (s *session) process(ctx context.Context) (json.RawMessage, error) {
 			// A stage's first report, every tenth and its end: a server
 			// reporting per frame must not flood the log.
 			pct := int(100*m.Progress + 0.5)
+			s.prog.processing(m.Stage, pct)
 			last, seen := logged[m.Stage]
 			if !seen || pct >= last+10 || (pct >= 100 && last < 100) {
 				logged[m.Stage] = pct
@@ -495,6 +496,7 @@ func (s *session) process(ctx context.Context) (json.RawMessage, error) {
 				m.Result = json.RawMessage("null")
 			}
 			s.times.Completed = time.Now()
+			s.prog.processed()
 			s.log.Info("Processing complete!")
 			return m.Result, nil
 		}

@@ -38,9 +38,9 @@ type streamOptions struct {
 	In     io.Reader
 	Out    io.Writer
 	Err    io.Writer
-	// ErrIsTerminal shows a progress bar on Err instead of log lines,
+	// ErrIsTerminal shows progress bars on Err instead of info log lines,
 	// unless Verbose; OutIsTerminal prints the summary on Out instead of
-	// the result JSON, unless JSON.
+	// the result JSON, unless JSON, with or without Output.
 	ErrIsTerminal bool
 	OutIsTerminal bool
 }
@@ -87,8 +87,9 @@ disconnects.
 
 On a terminal, stdout gets a short summary: the winner, the confidence, the
 reason and where the server keeps the artifacts. Otherwise, or with --json,
-it gets the result JSON, for scripts; --output FILE writes the result JSON
-there instead. Logs and progress go to stderr. Exit status: 0 result received; 1 the server answered with an error,
+it gets the result JSON, for scripts; --output FILE also writes the result
+JSON there. Logs and progress go to stderr: on a terminal, progress bars
+and only the warnings and errors, unless --verbose. Exit status: 0 result received; 1 the server answered with an error,
 refused the token, or processing failed; 2 bad local input or usage; 3 the
 server can't be reached or the connection was lost and not regained; 130
 interrupted (Ctrl-C).`,
@@ -131,7 +132,7 @@ interrupted (Ctrl-C).`,
 	f.IntVar(&opts.Client.JPEGQuality, "jpeg-quality", protocol.DefaultJPEGQuality, "JPEG quality, 1 to 100")
 	f.Float64Var(&opts.Client.FPS, "fps", 0, "cap on the frames sent per second, paced like a live camera (0: as fast as possible); also the camera's frame rate (default 30 there)")
 	f.BoolVar(&opts.JSON, "json", false, "print the result JSON on a terminal too (without a terminal it always is)")
-	f.StringVarP(&opts.Output, "output", "o", "", "write the result JSON to this file instead of stdout (a regular file is replaced atomically; a device or FIFO is written to; links are followed)")
+	f.StringVarP(&opts.Output, "output", "o", "", "also write the result JSON to this file; stdout is unchanged (a regular file is replaced atomically; a device or FIFO is written to; links are followed)")
 	f.Var((*streamSeconds)(&opts.Client.Timeout), "timeout", "connect and response timeout: seconds or a duration")
 	f.StringVar(&opts.Client.Protocol, "protocol", protocol.V2, "streaming protocol: v2 (windowed, falls back to v1 if the server lacks it) or v1 (one ack per frame, as the existing service's clients)")
 	f.StringVar(&opts.Client.Token, "token", "", "the server's shared token, sent as \"Authorization: Bearer TOKEN\" (prefer REFEREE_TOKEN: a flag shows in the process list)")
@@ -151,41 +152,68 @@ func runStream(ctx context.Context, opts streamOptions) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	copts := opts.Client
+	copts.ProgressBar, log = streamReporting(&opts, log)
 	copts.Stdin, copts.Logger = opts.In, log
 	if copts.ResumeTries == 0 {
 		// Never resume: to the client, 0 would mean its default.
 		copts.ResumeTries = -1
 	}
-	if opts.ErrIsTerminal && !opts.Verbose {
-		copts.ProgressBar = opts.Err
-	}
 	res, err := client.Run(ctx, copts)
 	if err != nil {
 		return streamExit(flagHint(err))
 	}
+	fps, mbps := res.Rate()
 	log.Info(fmt.Sprintf("Streamed %d frames in %.1f s (%.1f FPS, %.1f Mbps) with protocol %s",
-		res.Frames, res.StreamTime.Seconds(), fpsOf(res), mbpsOf(res), res.Protocol), "session_id", res.SessionID)
+		res.Frames, res.StreamTime.Seconds(), fps, mbps, res.Protocol), "session_id", res.SessionID)
 	var out bytes.Buffer
 	if err := json.Indent(&out, res.Raw, "", "  "); err != nil {
 		out.Reset()
 		out.Write(res.Raw)
 	}
 	out.WriteByte('\n')
+	// --output adds the file: stdout gets what it would without it, the
+	// summary for a person at a terminal, the JSON for a script.
+	var outErr error
+	if opts.OutIsTerminal && !opts.JSON {
+		outErr = writeStreamSummary(opts.Out, res.Raw, out.Bytes())
+	} else if _, err := opts.Out.Write(out.Bytes()); err != nil {
+		outErr = usageErrorf("write the result to stdout: %w", err)
+	}
 	if opts.Output == "" {
-		if opts.OutIsTerminal && !opts.JSON {
-			return writeStreamSummary(opts.Out, res.Raw, out.Bytes())
-		}
-		if _, err := opts.Out.Write(out.Bytes()); err != nil {
-			return usageErrorf("write the result to stdout: %w", err)
-		}
-		return nil
+		return outErr
 	}
 	if err := atomicfile.WriteFile(opts.Output, out.Bytes(), 0o644); err != nil {
 		return usageErrorf("write the result to %s: %w (the result was received; check the directory is writable)", opts.Output, err)
 	}
 	log.Info("Result written to "+opts.Output, "session_id", res.SessionID)
-	return nil
+	return outErr
 }
+
+// streamReporting decides how the client reports on stderr: on a
+// terminal, unless --verbose, a progress bar to Err, with log quieted to
+// warnings and errors, as info lines would break the bar's line and repeat
+// what it shows; otherwise no bar and log as it is.
+func streamReporting(opts *streamOptions, log *slog.Logger) (bar io.Writer, _ *slog.Logger) {
+	if !opts.ErrIsTerminal || opts.Verbose {
+		return nil, log
+	}
+	return opts.Err, slog.New(warningsOnly{log.Handler()})
+}
+
+// warningsOnly passes on its handler's records of level Warn and above.
+type warningsOnly struct{ h slog.Handler }
+
+func (w warningsOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && w.h.Enabled(ctx, l)
+}
+
+func (w warningsOnly) Handle(ctx context.Context, r slog.Record) error { return w.h.Handle(ctx, r) }
+
+func (w warningsOnly) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return warningsOnly{w.h.WithAttrs(attrs)}
+}
+
+func (w warningsOnly) WithGroup(name string) slog.Handler { return warningsOnly{w.h.WithGroup(name)} }
 
 // writeStreamSummary prints analyze's summary of the result raw, or the
 // result JSON indented when raw is not a result this client knows (an
@@ -258,20 +286,6 @@ func streamExit(err error) error {
 		return withExit(exitUnavailable, err)
 	}
 	return withExit(exitFailure, err)
-}
-
-func fpsOf(r *client.Result) float64 {
-	if s := r.StreamTime.Seconds(); s > 0 && r.Frames > 1 {
-		return float64(r.Frames-1) / s
-	}
-	return 0
-}
-
-func mbpsOf(r *client.Result) float64 {
-	if s := r.StreamTime.Seconds(); s > 0 {
-		return float64(r.FrameBytes) * 8 / s / 1e6
-	}
-	return 0
 }
 
 // streamSeconds is a duration flag that also takes a plain number of
