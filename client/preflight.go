@@ -107,7 +107,10 @@ func openVideo(opts *Options) (*source, error) {
 		return nil, inputErrorf("Cannot open video %s: the file is empty (0 bytes; check that the recording finished)", path)
 	}
 	r, err := videoio.OpenFile(path)
+	var text *videoio.TextError
 	switch {
+	case errors.As(err, &text):
+		return nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot open video %s: it is %v (check the --video path: the phrase log goes to --signal)", path, text)}
 	case errors.Is(err, videoio.ErrNoFrames):
 		return nil, &Error{Kind: KindInput, Err: withCause(err, "Cannot open video %s: it opens but its first frame does not decode (no frames, or a truncated or corrupt file; check it with referee probe-video %s)", path, path)}
 	case errors.Is(err, videoio.ErrCannotOpen):

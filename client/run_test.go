@@ -19,6 +19,7 @@ import (
 	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/signal"
 	"github.com/referee-project/referee/pipeline/synth"
+	"github.com/referee-project/referee/pipeline/videoio"
 	"github.com/referee-project/referee/protocol"
 )
 
@@ -191,6 +192,12 @@ func TestRunBadInputFailsBeforeSession(t *testing.T) {
 	prose := write("prose.txt", []byte("Dear fencers,\nthe tournament starts at nine.\n"))
 	missingVideo := filepath.Join(dir, "missing.avi")
 	missingSignal := filepath.Join(dir, "missing.txt")
+	// Text that FFmpeg's tty demuxer (files named .txt, 512 bytes or more)
+	// would play as 640x400 frames of ANSI art.
+	letter := write("letter.txt", []byte(strings.Repeat("Dear fencers, the tournament starts at nine.\n", 20)))
+	textVideo := func(path string) string {
+		return "Cannot open video " + path + ": it is text, not a video: FFmpeg reads it as ANSI art (codec ansi) (check the --video path: the phrase log goes to --signal)"
+	}
 
 	for _, tc := range []struct {
 		name, video, signal string
@@ -199,6 +206,8 @@ func TestRunBadInputFailsBeforeSession(t *testing.T) {
 	}{
 		{"missing video", missingVideo, goodSignal, "Cannot open video " + missingVideo + ": no such file", fs.ErrNotExist},
 		{"text file as mp4", notVideo, goodSignal, "Cannot open video " + notVideo, nil},
+		{"phrase log as video", goodSignal, goodSignal, textVideo(goodSignal), videoio.ErrCannotOpen},
+		{"text file as video", letter, goodSignal, textVideo(letter), videoio.ErrCannotOpen},
 		{"directory as video", dir, goodSignal, "Cannot open video " + dir + ": it is a directory", nil},
 		{"missing signal", goodVideo, missingSignal, "Signal file not found: " + missingSignal, fs.ErrNotExist},
 		{"empty signal", goodVideo, emptySignal, "Signal file " + emptySignal + " is empty", signal.ErrEmpty},

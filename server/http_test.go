@@ -260,6 +260,7 @@ func TestAnalyze(t *testing.T) {
 		{"signal that is not a phrase log", "", nil, http.StatusBadRequest, protocol.CodeInvalidMessage, "is not a scoring-box phrase log"},
 		{"not multipart", "application/json", strings.NewReader(`{"video": "x"}`), http.StatusBadRequest, protocol.CodeInvalidMessage, "expected a multipart/form-data upload"},
 		{"video that is not a video", "", nil, http.StatusUnprocessableEntity, protocol.CodeProcessingFailed, "video_reconstruction: "},
+		{"phrase log as the video", "", nil, http.StatusUnprocessableEntity, protocol.CodeProcessingFailed, "/video.txt: cannot open video: it is text, not a video: FFmpeg reads it as ANSI art (codec ansi)"},
 		{"upload over the limit", "", nil, http.StatusRequestEntityTooLarge, protocol.CodeLimitExceeded, "over the 1048576-byte limit"},
 	}
 	bodies := map[string][]part{
@@ -268,6 +269,7 @@ func TestAnalyze(t *testing.T) {
 		"empty video":                     {{"video", "phrase.avi", ""}, {"signal", "phrase.txt", sig}},
 		"signal that is not a phrase log": {{"video", "phrase.avi", string(video)}, {"signal", "phrase.txt", "hello\n"}},
 		"video that is not a video":       {{"video", "phrase.avi", strings.Repeat("not a video ", 100)}, {"signal", "phrase.txt", sig}},
+		"phrase log as the video":         {{"video", "phrase.txt", sig}, {"signal", "phrase.txt", sig}},
 		"upload over the limit":           {{"video", "phrase.avi", strings.Repeat("x", 2<<20)}, {"signal", "phrase.txt", sig}},
 	}
 	for _, tc := range tests {
@@ -286,16 +288,18 @@ func TestAnalyze(t *testing.T) {
 		})
 	}
 	checkNoPartialArtifacts(t, ts.cfg)
-	// The one phrase that failed in processing is kept, with why; the
+	// The two phrases that failed in processing are kept, with why; the
 	// refused uploads left nothing (checkNoPartialArtifacts).
 	failed, err := filepath.Glob(filepath.Join(ts.cfg.OutputDir, "*", FailureFileName))
-	if err != nil || len(failed) != 1 {
-		t.Fatalf("failed phrases %v (%v), want the video that is not a video only", failed, err)
+	if err != nil || len(failed) != 2 {
+		t.Fatalf("failed phrases %v (%v), want the video that is not a video and the phrase log as the video", failed, err)
 	}
-	data, err := os.ReadFile(failed[0])
-	var f Failure
-	if err != nil || json.Unmarshal(data, &f) != nil || f.Stage != "video_reconstruction" {
-		t.Errorf("%s of the video that is not a video: %s %v", FailureFileName, data, err)
+	for _, path := range failed {
+		data, err := os.ReadFile(path)
+		var f Failure
+		if err != nil || json.Unmarshal(data, &f) != nil || f.Stage != "video_reconstruction" {
+			t.Errorf("%s of a video that is not a video: %s %v", FailureFileName, data, err)
+		}
 	}
 	ts.health()
 }

@@ -30,6 +30,7 @@ type metrics struct {
 	processing prometheus.Histogram
 	errors     *prometheus.CounterVec // error messages sent, by code
 	refused    *prometheus.CounterVec // requests refused before the upgrade, by reason
+	reviews    *prometheus.CounterVec // reviews this node recorded, by call
 }
 
 func newMetrics(srv *Server) *metrics {
@@ -54,8 +55,15 @@ func newMetrics(srv *Server) *metrics {
 			Help: "Error messages sent to clients (WebSocket and HTTP), by error code."}, []string{"code"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "referee_connections_refused_total",
 			Help: "Requests refused before the WebSocket upgrade, by reason."}, []string{"reason"}),
+		reviews: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "referee_reviews_recorded_total",
+			Help: "Reviews recorded by POST /api/sessions/{key}/review on this node, by the referee's call (a changed review counts again)."}, []string{"call"}),
 	}
-	m.reg.MustRegister(m.started, m.resumed, m.completed, m.failed, m.frames, m.bytes, m.processing, m.errors, m.refused,
+	// Every call is served from the start, at 0, so that a rate over the
+	// first review of a call is not lost.
+	for _, call := range reviewCalls {
+		m.reviews.WithLabelValues(call)
+	}
+	m.reg.MustRegister(m.started, m.resumed, m.completed, m.failed, m.frames, m.bytes, m.processing, m.errors, m.refused, m.reviews,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "referee_sessions_active",
 			Help: "Streaming sessions held: streaming, processing or disconnected and waiting to be resumed."},
 			func() float64 { return float64(srv.reg.count()) }),

@@ -53,6 +53,10 @@ const (
 	maxHistory = 100
 )
 
+// reviewCalls are the calls a review may make, in the order the
+// agreement and the metrics give them.
+var reviewCalls = []string{rightofway.CallLeft, rightofway.CallRight, rightofway.CallSimultaneous, rightofway.CallAbstain}
+
 // ReviewEntry is one referee's call on a phrase.
 type ReviewEntry struct {
 	// Call is left, right, simultaneous or abstain.
@@ -413,6 +417,7 @@ func (s *Server) handleReview(w http.ResponseWriter, r *http.Request) {
 			s.log.Warn("the review is stored in the cluster but not in the phrase's directory", "session_id", key, "err", err)
 		}
 	}
+	s.metrics.reviews.WithLabelValues(rev.Call).Inc()
 	s.log.Info("review recorded", "session_id", key, "call", rev.Call, "winner", sum.Winner, "agrees", sum.Status == StatusDone && rightofway.Agrees(rev.Call, sum.Winner), "earlier_reviews", len(rev.History), "node", sum.Node)
 	writeJSON(w, http.StatusOK, rev)
 }
@@ -479,11 +484,10 @@ func (s *Server) readReview(w http.ResponseWriter, r *http.Request) (reviewReque
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return req, badRequest("the review is followed by more data: send one JSON object")
 	}
-	calls := []string{rightofway.CallLeft, rightofway.CallRight, rightofway.CallSimultaneous, rightofway.CallAbstain}
 	switch {
 	case req.Call == nil:
 		return req, badRequest("call: missing; want left, right, simultaneous or abstain")
-	case !slices.Contains(calls, *req.Call):
+	case !slices.Contains(reviewCalls, *req.Call):
 		return req, badRequest("call %q: want left, right, simultaneous or abstain", clip(*req.Call))
 	case req.Referee == nil || strings.TrimSpace(*req.Referee) == "":
 		return req, badRequest("referee: missing; give the referee's name")
@@ -546,7 +550,7 @@ func (s *Server) agreement(ctx context.Context) (Agreement, error) {
 	}
 	list := l.all
 	a := Agreement{ByCall: map[string]*CallTally{}, Partial: l.partial}
-	for _, c := range []string{rightofway.CallLeft, rightofway.CallRight, rightofway.CallSimultaneous, rightofway.CallAbstain} {
+	for _, c := range reviewCalls {
 		a.ByCall[c] = &CallTally{}
 	}
 	for _, p := range list {
@@ -585,8 +589,11 @@ func (s *Server) handleAgreement(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a)
 }
 
-// agreementCollector gives the agreement as Prometheus counters, counted
-// from the reviews on disk at each scrape, so that they survive restarts.
+// agreementCollector gives the agreement as Prometheus gauges, counted
+// from the reviews on disk (in a cluster, every node's) at each scrape, so
+// that they survive restarts. They are gauges, not counters: they count
+// each phrase's latest review, so a review changed from left to right
+// takes one from call="left".
 type agreementCollector struct {
 	s                  *Server
 	reviewed, agreeing *prometheus.Desc
@@ -595,9 +602,9 @@ type agreementCollector struct {
 func newAgreementCollector(s *Server) *agreementCollector {
 	return &agreementCollector{
 		s: s,
-		reviewed: prometheus.NewDesc("referee_reviews_total",
-			"Phrases with a result that a referee has reviewed, by the referee's call (the latest review of each).", []string{"call"}, nil),
-		agreeing: prometheus.NewDesc("referee_reviews_agreeing_total",
+		reviewed: prometheus.NewDesc("referee_reviewed_phrases",
+			"Phrases with a result that a referee has reviewed, by the referee's call (the latest review of each; in a cluster, the whole cluster's).", []string{"call"}, nil),
+		agreeing: prometheus.NewDesc("referee_reviewed_phrases_agreeing",
 			"Reviewed phrases whose result agrees with the referee's call (rightofway.Agrees), by the call.", []string{"call"}, nil),
 	}
 }
@@ -616,7 +623,7 @@ func (c *agreementCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for call, t := range a.ByCall {
-		ch <- prometheus.MustNewConstMetric(c.reviewed, prometheus.CounterValue, float64(t.Reviewed), call)
-		ch <- prometheus.MustNewConstMetric(c.agreeing, prometheus.CounterValue, float64(t.Agreeing), call)
+		ch <- prometheus.MustNewConstMetric(c.reviewed, prometheus.GaugeValue, float64(t.Reviewed), call)
+		ch <- prometheus.MustNewConstMetric(c.agreeing, prometheus.GaugeValue, float64(t.Agreeing), call)
 	}
 }

@@ -176,6 +176,13 @@ func TestReviewAPI(t *testing.T) {
 	if status != http.StatusOK || json.Unmarshal(body, &first) != nil || first.Call != "right" || first.Referee != "Ann" || first.Note != "parry riposte" || first.At == "" || first.History == nil || len(first.History) != 0 {
 		t.Fatalf("first review: %d %s", status, body)
 	}
+	// The gauges count each phrase's latest review; the counter counts
+	// the reviews recorded, so changing club's call from right to left
+	// takes the gauge of right back to 0 and leaves the counter at 1.
+	m := ts.scrape()
+	if m[`referee_reviewed_phrases{call="right"}`] != 1 || m[`referee_reviewed_phrases{call="left"}`] != 0 || m[`referee_reviews_recorded_total{call="right"}`] != 1 {
+		t.Errorf("review metrics after the first review: %v", m)
+	}
 	status, _, body = ts.call("POST", PathSessions+"/club/review", `{"call":"left","referee":" Bob "}`, nil)
 	if status != http.StatusOK || json.Unmarshal(body, &second) != nil || second.Call != "left" || second.Referee != "Bob" ||
 		len(second.History) != 1 || second.History[0].Call != "right" || second.History[0].Note != "parry riposte" || second.History[0].At != first.At {
@@ -197,10 +204,26 @@ func TestReviewAPI(t *testing.T) {
 	if a.Reviewed != 2 || a.Agreeing != 1 || *a.Rate != 0.5 || a.ByCall["left"].Agreeing != 1 || a.ByCall["abstain"].Reviewed != 1 || a.ByCall["abstain"].Agreeing != 0 || a.ByCall["right"].Rate != nil {
 		t.Errorf("agreement %+v", a)
 	}
-	m := ts.scrape()
-	if m[`referee_reviews_total{call="left"}`] != 1 || m[`referee_reviews_agreeing_total{call="left"}`] != 1 || m[`referee_reviews_total{call="abstain"}`] != 1 || m[`referee_reviews_agreeing_total{call="abstain"}`] != 0 {
-		t.Errorf("review counters: %v", m)
+	want := map[string]float64{
+		`referee_reviewed_phrases{call="left"}`:               1,
+		`referee_reviewed_phrases_agreeing{call="left"}`:      1,
+		`referee_reviewed_phrases{call="right"}`:              0,
+		`referee_reviewed_phrases_agreeing{call="right"}`:     0,
+		`referee_reviewed_phrases{call="abstain"}`:            1,
+		`referee_reviewed_phrases_agreeing{call="abstain"}`:   0,
+		`referee_reviewed_phrases{call="simultaneous"}`:       0,
+		`referee_reviews_recorded_total{call="left"}`:         1,
+		`referee_reviews_recorded_total{call="right"}`:        1,
+		`referee_reviews_recorded_total{call="abstain"}`:      1,
+		`referee_reviews_recorded_total{call="simultaneous"}`: 0,
 	}
+	m = ts.scrape()
+	for name, v := range want {
+		if got, ok := m[name]; !ok || got != v {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, v)
+		}
+	}
+	checkMetricNames(t, ts)
 
 	// A session still streaming is listed, and cannot be reviewed yet.
 	c := ts.dial()
@@ -227,6 +250,11 @@ func TestReviewAPI(t *testing.T) {
 	ts2.getJSON(PathAgreement, &a)
 	if a.Reviewed != 2 || a.Agreeing != 1 {
 		t.Errorf("after a restart the agreement is %+v", a)
+	}
+	// The gauges are counted from the disk; the counter starts again.
+	m = ts2.scrape()
+	if m[`referee_reviewed_phrases{call="left"}`] != 1 || m[`referee_reviewed_phrases{call="abstain"}`] != 1 || m[`referee_reviews_recorded_total{call="left"}`] != 0 {
+		t.Errorf("review metrics after a restart: %v", m)
 	}
 }
 

@@ -221,7 +221,7 @@ func runAnalyze(ctx context.Context, opts analyzeOptions) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return usageErrorf("video %s does not exist", opts.Video)
 		}
-		return usageErrorf("video: %w", err)
+		return withExit(exitUsage, err)
 	}
 	dir := opts.OutDir
 	if dir == "" {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -270,5 +271,50 @@ func waitHealth(t *testing.T, url, want string) {
 			t.Fatalf("/health never held %s", want)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestTextGivenAsVideo gives text that FFmpeg would play as ANSI art (the
+// phrase log itself, a letter) as the video to every command that takes
+// one: each exits 2 with one line saying it is text, nothing reaches the
+// server, and the server goes on serving.
+func TestTextGivenAsVideo(t *testing.T) {
+	_, url, logs := startServer(t, nil)
+	letter := filepath.Join(t.TempDir(), "letter.txt")
+	must(t, os.WriteFile(letter, []byte(strings.Repeat("Dear fencers, the tournament starts at nine.\n", 20)), 0o644))
+	const text = "it is text, not a video: FFmpeg reads it as ANSI art (codec ansi)"
+	artifacts := filepath.Join(t.TempDir(), "analyze")
+	for _, path := range []string{sampleSignal, letter} {
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"probe-video", path}, "referee: video " + path + ": cannot open video: " + text},
+			{[]string{"stream", url, "--video", path, "--signal", sampleSignal}, "referee: Cannot open video " + path + ": " + text + " (check the --video path: the phrase log goes to --signal)"},
+			{[]string{"analyze", "--video", path, "--signal", sampleSignal, "--out", artifacts}, "referee: video " + path + ": cannot open video: " + text},
+		} {
+			code, out, errs := run(t, tc.args...)
+			if code != exitUsage || errs != tc.want+"\n" {
+				t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, errs, tc.want)
+			}
+			if tc.args[0] == "probe-video" && out != "Opened: False\nRead frame: False\n" {
+				t.Errorf("%v: stdout %q", tc.args, out)
+			}
+		}
+	}
+	if strings.Contains(logs.String(), "created session") {
+		t.Errorf("text given as the video reached the server:\n%s", logs.String())
+	}
+	if _, err := os.Stat(artifacts); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("analyze made its artifact directory for text: %v", err)
+	}
+	video := counterVideo(t, ".avi", 20, 320, 240)
+	out := filepath.Join(t.TempDir(), "result.json")
+	if code, _, errs := run(t, "stream", url, "--video", video, "--signal", sampleSignal, "--output", out); code != exitOK {
+		t.Fatalf("a good stream after the refusals: exit %d: %s", code, errs)
+	}
+	var res e2eResult
+	if data, err := os.ReadFile(out); err != nil || json.Unmarshal(data, &res) != nil || res.Winner != "right" || res.StreamingStats.FramesReceived != 20 {
+		t.Errorf("the good stream's result %s: %v %+v", out, err, res)
 	}
 }

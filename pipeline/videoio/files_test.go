@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/referee-project/referee/pipeline/avi"
@@ -50,6 +51,29 @@ func TestProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Text that FFmpeg would play as text art: a phrase log (its tty
+	// demuxer takes .txt files), an ANSI art file with escape codes, and an
+	// XBIN text picture, whose demuxer FFmpeg 5.1 gives the bintext decoder.
+	phraseLog := filepath.Join(dir, "phrase.txt")
+	sample, err := os.ReadFile("../../testdata/signal/20251020_210329_phrase09.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(phraseLog, sample, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ansi := filepath.Join(dir, "banner.ans")
+	if err := os.WriteFile(ansi, bytes.Repeat([]byte("\x1b[31mEn garde\x1b[0m\r\n"), 200), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	xbin := filepath.Join(dir, "picture.xb")
+	// "XBIN", 0x1A, 10 columns, 5 rows, 16-pixel font, no flags; then a
+	// character and an attribute byte per cell.
+	header := []byte{'X', 'B', 'I', 'N', 0x1a, 10, 0, 5, 0, 16, 0}
+	if err := os.WriteFile(xbin, append(header, bytes.Repeat([]byte{'A', 7}, 50)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	headerOnly := func(path string, count int) Info {
 		return Info{Path: path, Opened: true, FPS: 15, FrameCount: count, Codec: "MJPG", DurationS: float64(count) / 15, Backend: "FFMPEG"}
 	}
@@ -66,6 +90,12 @@ func TestProbe(t *testing.T) {
 			"video " + missing + ": file does not exist (check the path)"},
 		{"text renamed .mp4", text, Info{Path: text}, ErrCannotOpen,
 			"video " + text + ": cannot open video: not a video in a container and codec this OpenCV (4.6.0, FFmpeg backend) can read"},
+		{"phrase log", phraseLog, Info{Path: phraseLog}, ErrCannotOpen,
+			"video " + phraseLog + ": cannot open video: it is text, not a video: FFmpeg reads it as ANSI art (codec ansi)"},
+		{"ANSI art", ansi, Info{Path: ansi}, ErrCannotOpen,
+			"video " + ansi + ": cannot open video: it is text, not a video: FFmpeg reads it as ANSI art (codec ansi)"},
+		{"XBIN text", xbin, Info{Path: xbin}, ErrCannotOpen,
+			"video " + xbin + ": cannot open video: it is text, not a video: FFmpeg reads it as binary text art (codec bintext)"},
 		{"empty", empty, Info{Path: empty}, ErrCannotOpen,
 			"video " + empty + ": cannot open video: the file is empty (0 bytes)"},
 		{"folder", folder, Info{Path: folder}, ErrCannotOpen,
@@ -88,6 +118,11 @@ func TestProbe(t *testing.T) {
 		}
 		if !errors.Is(err, tt.sentinel) || err.Error() != tt.msg {
 			t.Errorf("%s: err = %v, want %q wrapping %v", tt.name, err, tt.msg, tt.sentinel)
+		}
+		// Text, and only text, is refused with a *TextError.
+		var te *TextError
+		if isText := strings.Contains(tt.msg, "it is text"); errors.As(err, &te) != isText {
+			t.Errorf("%s: err = %v: wraps a *TextError %v, want %v", tt.name, err, !isText, isText)
 		}
 		// OpenFile fails the same way, before any frame is handed out.
 		r, err := OpenFile(tt.path)

@@ -63,8 +63,10 @@ type Reader struct {
 // returning what it learnt. On error the Info is filled as far as Probe got
 // and the error, which names the path, says what failed: a missing file
 // wraps fs.ErrNotExist, a file OpenCV cannot open (empty, a folder, not a
-// video, an unsupported codec) wraps ErrCannotOpen, and a video whose first
-// frame does not decode wraps ErrNoFrames.
+// video, an unsupported codec) wraps ErrCannotOpen, a text file that
+// FFmpeg would play as text art (a phrase log) wraps ErrCannotOpen and a
+// *TextError, and a video whose first frame does not decode wraps
+// ErrNoFrames.
 func Probe(path string) (Info, error) {
 	r, info, err := openFile(path)
 	if err != nil {
@@ -110,6 +112,12 @@ func openFile(path string) (*Reader, Info, error) {
 	if err != nil {
 		capture.Close()
 		return nil, info, fmt.Errorf("video %s: %w: not a video in a container and codec this OpenCV (%s, FFmpeg backend) can read", path, ErrCannotOpen, gocv.OpenCVVersion())
+	}
+	// Asked only once OpenCV has opened the file: a file it cannot open
+	// needs no second look, and OpenCV has by then set FFmpeg's log level.
+	if codec := textArtCodec(path); codec != "" {
+		capture.Close()
+		return nil, info, fmt.Errorf("video %s: %w: it is %w", path, ErrCannotOpen, &TextError{Codec: codec})
 	}
 	return start(capture, info)
 }

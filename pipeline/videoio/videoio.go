@@ -24,8 +24,10 @@ import (
 // package. Missing files wrap fs.ErrNotExist instead.
 var (
 	// ErrCannotOpen means OpenCV cannot open the source: a file that is
-	// empty, a folder, not a video, or in a format or codec this OpenCV
-	// build cannot read, or a camera that is absent, busy or forbidden.
+	// empty, a folder, not a video (text that FFmpeg would draw as text
+	// art is refused with a *TextError too), or in a format or codec this
+	// OpenCV build cannot read, or a camera that is absent, busy or
+	// forbidden.
 	ErrCannotOpen = errors.New("cannot open video")
 	// ErrNoFrames means the video opened but its first frame does not
 	// decode: it has no frames, or is truncated or corrupt.
