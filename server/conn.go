@@ -297,6 +297,22 @@ func (c *conn) send(m protocol.Message) bool {
 	}
 }
 
+// offer queues m on c if the queue has room, without waiting, and reports
+// whether it did; an unencodable m is logged as by send.
+func (c *conn) offer(m protocol.Message) bool {
+	data, err := protocol.Encode(m)
+	if err != nil {
+		c.log.Error("cannot encode a message", "type", m.MessageType(), "err", err)
+		return false
+	}
+	select {
+	case c.out <- data:
+		return true
+	default:
+		return false
+	}
+}
+
 // sendError sends an error message and logs it. A recoverable error leaves
 // the session and the connection as they were.
 // s is the session the error is about, or nil.

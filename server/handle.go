@@ -582,8 +582,7 @@ func (c *conn) replayed(s *session) {
 	if s.replayOwed(c) {
 		return
 	}
-	c.send(protocol.ProcessStart{SessionID: s.id})
-	state, mine := s.readyFor(c)
+	state, mine := s.readyFor(c, protocol.ProcessStart{SessionID: s.id})
 	if state == stateProcessed && mine {
 		c.srv.sendStoredResult(s, c)
 	}

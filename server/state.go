@@ -5,6 +5,8 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"github.com/referee-project/referee/protocol"
 )
 
 // sessionState is where a session is in its life: streaming, then
@@ -279,12 +281,22 @@ func (s *session) replayOwed(c *conn) bool {
 	return s.replayEnd || s.replaySignal || s.conn != c
 }
 
-// readyFor makes c, which resumed s and has sent session_end and the
-// signal again, take the processing messages of s while it is being processed.
-// It returns the state of s and whether c still streams it.
-func (s *session) readyFor(c *conn) (state sessionState, mine bool) {
+// readyFor sends start (process_start) on c, which resumed s and has sent
+// session_end and the signal again, and makes c take the processing
+// messages of s while it is being processed. It returns the state of s and
+// whether c still streams it. start is queued under s.mu when the queue has
+// room, so that c is ready in the same step: the analysis runs meanwhile,
+// and its progress, which goes to c once c is ready, can neither overtake
+// process_start nor fall between the two and be lost. A full queue is
+// waited for out of the lock, as any send.
+func (s *session) readyFor(c *conn, start protocol.Message) (state sessionState, mine bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !c.offer(start) {
+		s.mu.Unlock()
+		c.send(start)
+		s.mu.Lock()
+	}
 	state, mine = s.state, s.conn == c
 	if state == stateProcessing && mine {
 		s.ready = true
