@@ -100,7 +100,7 @@ func (c *Conn) Entry(ctx context.Context, key string) (jobs.Entry, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.OpTimeout)
 	defer cancel()
-	if !validKey(key) {
+	if !jobs.ValidKey(key) {
 		return jobs.Entry{}, jobs.ErrUnknown
 	}
 	rec, _, err := c.Record(ctx, key)
@@ -132,7 +132,7 @@ func (c *Conn) SetReview(ctx context.Context, key, node string, change func(curr
 	if err := c.reachable(); err != nil {
 		return nil, err
 	}
-	if !validKey(key) {
+	if !jobs.ValidKey(key) {
 		return nil, jobs.ErrUnknown
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.OpTimeout)
@@ -187,7 +187,7 @@ func (c *Conn) FetchArtifact(ctx context.Context, key, name, dst string) error {
 	if err := c.reachable(); err != nil {
 		return err
 	}
-	if !validKey(key) {
+	if !jobs.ValidKey(key) {
 		return jobs.ErrUnknown
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.FileTimeout)
@@ -233,7 +233,7 @@ func (c *Conn) Hold(ctx context.Context, keys []string) ([]string, error) {
 	}
 	var held []string
 	for _, key := range keys {
-		if !validKey(key) {
+		if !jobs.ValidKey(key) {
 			continue
 		}
 		err := func() error {

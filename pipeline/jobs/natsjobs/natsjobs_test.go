@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -148,15 +147,6 @@ func TestTransient(t *testing.T) {
 	} {
 		if got := transient(tc.err); got != tc.want {
 			t.Errorf("transient(%v) = %v, want %v", tc.err, got, tc.want)
-		}
-	}
-}
-
-// TestValidKey refuses keys that are not a session id and a suffix.
-func TestValidKey(t *testing.T) {
-	for key, want := range map[string]bool{"s1": true, "strip_1-2": true, "": false, "../x": false, "a/b": false, "a.b": false, strings.Repeat("a", 161): false} {
-		if got := validKey(key); got != want {
-			t.Errorf("validKey(%q) = %v, want %v", key, got, want)
 		}
 	}
 }
