@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -499,16 +498,8 @@ func TestClusterDeadLetter(t *testing.T) {
 // getReady returns the status and body of GET /readyz.
 func getReady(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url + server.PathReady)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
+	status, _, body := call(t, "GET", url+server.PathReady, "", nil)
+	return status, string(body)
 }
 
 // recv waits up to a minute for a value on ch.
