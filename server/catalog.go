@@ -67,22 +67,6 @@ func newCatalog(dir string) *catalog {
 	return &catalog{dir: dir, cache: make(map[string]cachedPhrase)}
 }
 
-// validKey reports whether key can name a phrase directory: the
-// characters of a session id (protocol.ValidSessionID) and a length a
-// rerun suffix may add to one. Anything else, a path above all, is no key.
-func validKey(key string) bool {
-	if key == "" || len(key) > 160 {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // stamp describes the state of the files a summary is read from.
 func stamp(dir string) string {
 	var b strings.Builder
@@ -109,7 +93,7 @@ func (c *catalog) summaries(busy func(key string) bool) (map[string]PhraseSummar
 	seen := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		key := e.Name()
-		if !e.IsDir() || !validKey(key) {
+		if !e.IsDir() || !jobs.ValidKey(key) {
 			continue
 		}
 		seen[key] = true

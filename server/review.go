@@ -219,7 +219,7 @@ func noSession(key string) *httpError {
 // then returned too); it answers 404 itself when there is none.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request, key string) (PhraseSummary, *jobs.Entry, bool) {
 	notFound := noSession(key)
-	if !validKey(key) {
+	if !jobs.ValidKey(key) {
 		s.writeError(w, nil, notFound)
 		return PhraseSummary{}, nil, false
 	}
@@ -311,7 +311,7 @@ func contentType(name string) string {
 func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	key, name := r.PathValue("id"), r.PathValue("name")
 	notFound := &httpError{http.StatusNotFound, protocol.CodeInvalidMessage, fmt.Sprintf("session %q has no file %q: see GET %s/%s for its files", clip(key), clip(name), PathSessions, clip(key))}
-	if !validKey(key) || !servable(name) {
+	if !jobs.ValidKey(key) || !servable(name) {
 		s.writeError(w, nil, notFound)
 		return
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"github.com/referee-project/referee/client"
 	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/pipeline/jobs/natsjobs"
+	"github.com/referee-project/referee/pipeline/jobs/natsjobs/natstest"
 	"github.com/referee-project/referee/server"
 	"github.com/referee-project/referee/server/servertest"
 	"github.com/referee-project/referee/server/worker"
@@ -48,7 +48,6 @@ func startJetStream(t *testing.T) *jetStream {
 	ln.Close()
 	js := &jetStream{t: t, port: port, store: t.TempDir()}
 	js.start()
-	t.Cleanup(js.stop)
 	return js
 }
 
@@ -56,17 +55,7 @@ func (js *jetStream) url() string { return "nats://127.0.0.1:" + strconv.Itoa(js
 
 func (js *jetStream) start() {
 	js.t.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{
-		Host: "127.0.0.1", Port: js.port, JetStream: true, StoreDir: js.store, NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		js.t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		js.t.Fatal("the embedded NATS server did not start in 10 s")
-	}
-	js.ns = ns
+	js.ns = natstest.Start(js.t, js.port, js.store)
 }
 
 func (js *jetStream) stop() {
@@ -509,16 +498,8 @@ func TestClusterDeadLetter(t *testing.T) {
 // getReady returns the status and body of GET /readyz.
 func getReady(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url + server.PathReady)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
+	status, _, body := call(t, "GET", url+server.PathReady, "", nil)
+	return status, string(body)
 }
 
 // recv waits up to a minute for a value on ch.

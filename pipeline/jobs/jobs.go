@@ -21,6 +21,23 @@ import (
 	"time"
 )
 
+// ValidKey reports whether key can be a phrase key: a session id's
+// characters ([A-Za-z0-9_-]) and the length a "-<n>" suffix may add. A
+// key names a phrase directory, a worker's scratch directory and objects,
+// so nothing else (a path above all) is taken.
+func ValidKey(key string) bool {
+	if key == "" || len(key) > 160 {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // Names of the inputs a job carries besides its video.
 const (
 	// SignalFile is the phrase log, as received.

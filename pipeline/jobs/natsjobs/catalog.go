@@ -56,28 +56,39 @@ func (c *Conn) Entries(ctx context.Context) (map[string]jobs.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := h.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	out := map[string]jobs.Entry{}
+	err = scan(ctx, h.kv, func(e jetstream.KeyValueEntry) {
+		var rec Record
+		if err := json.Unmarshal(e.Value(), &rec); err == nil && rec.Summary != nil {
+			out[e.Key()] = entry(e.Key(), rec)
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list the phrases of %s: %w", StateBucket, err)
 	}
+	return out, nil
+}
+
+// scan calls each with every value kv holds now, by one pass of a
+// watcher: the nil entry that ends the values stored until now ends it.
+func scan(ctx context.Context, kv jetstream.KeyValue, each func(jetstream.KeyValueEntry)) error {
+	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return err
+	}
 	defer w.Stop()
-	out := map[string]jobs.Entry{}
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("list the phrases of %s: %w", StateBucket, context.Cause(ctx))
+			return context.Cause(ctx)
 		case e, ok := <-w.Updates():
 			if !ok {
-				return nil, fmt.Errorf("list the phrases of %s: the watcher stopped", StateBucket)
+				return errors.New("the watcher stopped")
 			}
 			if e == nil {
-				return out, nil // the values stored until now are all in
+				return nil
 			}
-			var rec Record
-			if err := json.Unmarshal(e.Value(), &rec); err != nil || rec.Summary == nil {
-				continue
-			}
-			out[e.Key()] = entry(e.Key(), rec)
+			each(e)
 		}
 	}
 }
@@ -89,7 +100,7 @@ func (c *Conn) Entry(ctx context.Context, key string) (jobs.Entry, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.OpTimeout)
 	defer cancel()
-	if !validKey(key) {
+	if !jobs.ValidKey(key) {
 		return jobs.Entry{}, jobs.ErrUnknown
 	}
 	rec, _, err := c.Record(ctx, key)
@@ -121,7 +132,7 @@ func (c *Conn) SetReview(ctx context.Context, key, node string, change func(curr
 	if err := c.reachable(); err != nil {
 		return nil, err
 	}
-	if !validKey(key) {
+	if !jobs.ValidKey(key) {
 		return nil, jobs.ErrUnknown
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.OpTimeout)
@@ -176,7 +187,7 @@ func (c *Conn) FetchArtifact(ctx context.Context, key, name, dst string) error {
 	if err := c.reachable(); err != nil {
 		return err
 	}
-	if !validKey(key) {
+	if !jobs.ValidKey(key) {
 		return jobs.ErrUnknown
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.FileTimeout)
@@ -222,7 +233,7 @@ func (c *Conn) Hold(ctx context.Context, keys []string) ([]string, error) {
 	}
 	var held []string
 	for _, key := range keys {
-		if !validKey(key) {
+		if !jobs.ValidKey(key) {
 			continue
 		}
 		err := func() error {

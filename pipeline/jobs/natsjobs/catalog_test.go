@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
-
 	"github.com/referee-project/referee/pipeline/jobs"
+	"github.com/referee-project/referee/pipeline/jobs/natsjobs/natstest"
 )
 
 // TestCatalog: keys reserved past those a node holds, published entries
@@ -248,14 +247,7 @@ func TestLive(t *testing.T) {
 // call of the catalogue fails at once saying so, rather than at its
 // deadline, so that a node's client never waits on it.
 func TestCatalogDown(t *testing.T) {
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("the embedded NATS server did not start in 10 s")
-	}
+	ns := natstest.Start(t, -1, t.TempDir())
 	c, err := Open(Options{URL: ns.ClientURL(), Name: "serve-1", ReconnectWait: 100 * time.Millisecond, OpTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)

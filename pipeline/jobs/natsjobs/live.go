@@ -103,31 +103,18 @@ func (c *Conn) Live(ctx context.Context) ([]jobs.Live, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := h.live.WatchAll(ctx, jetstream.IgnoreDeletes())
+	var out []jobs.Live
+	err = scan(ctx, h.live, func(e jetstream.KeyValueEntry) {
+		var v liveValue
+		if err := json.Unmarshal(e.Value(), &v); err == nil && time.Since(e.Created()) <= v.TTL {
+			out = append(out, jobs.Live{Node: v.Node, SessionID: v.SessionID, Summary: v.Summary})
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list the sessions streaming (bucket %s): %w", LiveBucket, err)
 	}
-	defer w.Stop()
-	var out []jobs.Live
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("list the sessions streaming (bucket %s): %w", LiveBucket, context.Cause(ctx))
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, fmt.Errorf("list the sessions streaming (bucket %s): the watcher stopped", LiveBucket)
-			}
-			if e == nil {
-				slices.SortFunc(out, func(a, b jobs.Live) int {
-					return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.SessionID, b.SessionID))
-				})
-				return out, nil
-			}
-			var v liveValue
-			if err := json.Unmarshal(e.Value(), &v); err != nil || time.Since(e.Created()) > v.TTL {
-				continue
-			}
-			out = append(out, jobs.Live{Node: v.Node, SessionID: v.SessionID, Summary: v.Summary})
-		}
-	}
+	slices.SortFunc(out, func(a, b jobs.Live) int {
+		return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.SessionID, b.SessionID))
+	})
+	return out, nil
 }

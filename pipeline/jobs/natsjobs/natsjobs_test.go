@@ -6,32 +6,20 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/referee-project/referee/pipeline/jobs"
+	"github.com/referee-project/referee/pipeline/jobs/natsjobs/natstest"
 )
 
 // open starts an embedded JetStream and returns a connection to it named
 // name, and a function that opens more.
 func open(t testing.TB) func(name string) *Conn {
 	t.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("the embedded NATS server did not start in 10 s")
-	}
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
+	ns := natstest.Start(t, -1, t.TempDir())
 	return func(name string) *Conn {
 		c, err := Open(Options{URL: ns.ClientURL(), Name: name, AckWait: 600 * time.Millisecond, ReconnectWait: 100 * time.Millisecond, OpTimeout: 2 * time.Second})
 		if err != nil {
@@ -148,15 +136,6 @@ func TestTransient(t *testing.T) {
 	} {
 		if got := transient(tc.err); got != tc.want {
 			t.Errorf("transient(%v) = %v, want %v", tc.err, got, tc.want)
-		}
-	}
-}
-
-// TestValidKey refuses keys that are not a session id and a suffix.
-func TestValidKey(t *testing.T) {
-	for key, want := range map[string]bool{"s1": true, "strip_1-2": true, "": false, "../x": false, "a/b": false, "a.b": false, strings.Repeat("a", 161): false} {
-		if got := validKey(key); got != want {
-			t.Errorf("validKey(%q) = %v, want %v", key, got, want)
 		}
 	}
 }

@@ -71,7 +71,7 @@ func (c *Conn) take(ctx context.Context, msg jetstream.Msg) *delivery {
 		return nil
 	}
 	var spec jobs.Spec
-	if err := json.Unmarshal(msg.Data(), &spec); err != nil || !validKey(spec.Key) {
+	if err := json.Unmarshal(msg.Data(), &spec); err != nil || !jobs.ValidKey(spec.Key) {
 		c.log.Error("a job that is not a referee job; removing it from the queue", "subject", msg.Subject(), "err", err)
 		msg.TermWithReason("not a referee job")
 		return nil
@@ -117,23 +117,6 @@ func (c *Conn) take(ctx context.Context, msg jetstream.Msg) *delivery {
 	d := c.newDelivery(msg, spec, attempt)
 	d.heartbeat()
 	return d
-}
-
-// validKey reports whether key can be a phrase key: a session id's
-// characters ([A-Za-z0-9_-]) and the length a "-<n>" suffix may add. A
-// key names a worker's scratch directory and objects, so nothing else
-// (a path above all) is taken.
-func validKey(key string) bool {
-	if key == "" || len(key) > 160 {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // delivery is one try of a job: jobs.Delivery.

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/referee-project/referee/pipeline"
 	"github.com/referee-project/referee/pipeline/jobs/natsjobs"
+	"github.com/referee-project/referee/pipeline/jobs/natsjobs/natstest"
 	"github.com/referee-project/referee/pipeline/motion"
 	"github.com/referee-project/referee/server"
 	"github.com/referee-project/referee/server/servertest"
@@ -59,18 +59,7 @@ func clusterNode(t *testing.T, url, name string) *reviewServer {
 // analysed, without a reload, and a review recorded on the first node
 // shows there.
 func TestClusterListInBrowser(t *testing.T) {
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("the embedded NATS server did not start in 10 s")
-	}
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
+	ns := natstest.Start(t, -1, t.TempDir())
 	a, b := clusterNode(t, ns.ClientURL(), "serve-1"), clusterNode(t, ns.ClientURL(), "serve-2")
 	wconn, err := natsjobs.Open(natsjobs.Options{URL: ns.ClientURL(), Name: "worker-1", OpTimeout: 2 * time.Second})
 	if err != nil {
