@@ -102,12 +102,7 @@ phrase's video is checked frame by frame as above.`,
 
   # Machine-readable, with a CPU profile of the client
   referee bench --json --cpuprofile-client client.pprof > bench.json`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageErrorf("bench takes no arguments, got %q (see %s --help)", args, cmd.CommandPath())
-			}
-			return nil
-		},
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Logger = a.logger
 			opts.Out = a.streams.Out
