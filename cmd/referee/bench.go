@@ -176,15 +176,7 @@ func runBench(ctx context.Context, opts benchOptions) error {
 	if err != nil {
 		return benchError(err)
 	}
-	if opts.JSON {
-		err = writeJSON(opts.Out, rep)
-	} else {
-		err = bench.WriteTable(opts.Out, rep)
-	}
-	if err != nil {
-		return fmt.Errorf("write the report: %w", err)
-	}
-	return withExit(exitFailure, rep.Failure())
+	return printReport(opts, rep, bench.WriteTable)
 }
 
 // runClusterBench checks the --cluster options, runs the cluster bench and
@@ -208,10 +200,17 @@ func runClusterBench(ctx context.Context, opts benchOptions) error {
 	if err != nil {
 		return benchError(err)
 	}
+	return printReport(opts, rep, bench.WriteClusterTable)
+}
+
+// printReport writes rep to opts.Out, as JSON with --json, else as the
+// table table writes; the error is the report's failure, exit status 1.
+func printReport[R interface{ Failure() error }](opts benchOptions, rep R, table func(io.Writer, R) error) error {
+	var err error
 	if opts.JSON {
 		err = writeJSON(opts.Out, rep)
 	} else {
-		err = bench.WriteClusterTable(opts.Out, rep)
+		err = table(opts.Out, rep)
 	}
 	if err != nil {
 		return fmt.Errorf("write the report: %w", err)
