@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -86,7 +85,7 @@ func startServer(t *testing.T, mod func(*Config)) *testServer {
 	cfg := Config{
 		Host:    "127.0.0.1",
 		DataDir: t.TempDir(),
-		Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:  logs.Logger(),
 		Version: "test",
 	}
 	if mod != nil {

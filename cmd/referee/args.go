@@ -18,6 +18,15 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 	}
 }
 
+// noArgs is cobra.NoArgs with a message that shows the arguments given
+// and an exit status of 2.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("%s takes no arguments, got %q (see %s --help)", cmd.Name(), args, cmd.CommandPath())
+	}
+	return nil
+}
+
 // maxArgs is cobra.MaximumNArgs with a message that names the arguments
 // taken and an exit status of 2.
 func maxArgs(n int, what string) cobra.PositionalArgs {

@@ -102,12 +102,7 @@ phrase's video is checked frame by frame as above.`,
 
   # Machine-readable, with a CPU profile of the client
   referee bench --json --cpuprofile-client client.pprof > bench.json`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageErrorf("bench takes no arguments, got %q (see %s --help)", args, cmd.CommandPath())
-			}
-			return nil
-		},
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Logger = a.logger
 			opts.Out = a.streams.Out
@@ -181,15 +176,7 @@ func runBench(ctx context.Context, opts benchOptions) error {
 	if err != nil {
 		return benchError(err)
 	}
-	if opts.JSON {
-		err = writeJSON(opts.Out, rep)
-	} else {
-		err = bench.WriteTable(opts.Out, rep)
-	}
-	if err != nil {
-		return fmt.Errorf("write the report: %w", err)
-	}
-	return withExit(exitFailure, rep.Failure())
+	return printReport(opts, rep, bench.WriteTable)
 }
 
 // runClusterBench checks the --cluster options, runs the cluster bench and
@@ -213,10 +200,17 @@ func runClusterBench(ctx context.Context, opts benchOptions) error {
 	if err != nil {
 		return benchError(err)
 	}
+	return printReport(opts, rep, bench.WriteClusterTable)
+}
+
+// printReport writes rep to opts.Out, as JSON with --json, else as the
+// table table writes; the error is the report's failure, exit status 1.
+func printReport[R interface{ Failure() error }](opts benchOptions, rep R, table func(io.Writer, R) error) error {
+	var err error
 	if opts.JSON {
 		err = writeJSON(opts.Out, rep)
 	} else {
-		err = bench.WriteClusterTable(opts.Out, rep)
+		err = table(opts.Out, rep)
 	}
 	if err != nil {
 		return fmt.Errorf("write the report: %w", err)

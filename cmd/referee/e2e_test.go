@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,7 +30,7 @@ func startServer(t *testing.T, edit func(*server.Config)) (*server.Server, strin
 	cfg := server.Config{
 		Host:    "127.0.0.1",
 		DataDir: t.TempDir(),
-		Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:  logs.Logger(),
 	}
 	if edit != nil {
 		edit(&cfg)

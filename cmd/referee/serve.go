@@ -111,12 +111,7 @@ in use, or a bad setting, exits with status 2.`,
 
   # The existing service's environment
   REFEREE_PORT=9000 REFEREE_MAX_STREAMING_SESSIONS=20 REFEREE_STREAMING_SESSION_TIMEOUT=600 referee serve`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageErrorf("serve takes no arguments, got %q (see %s --help)", args, cmd.CommandPath())
-			}
-			return nil
-		},
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Logger = a.logger
 			opts.Version = version

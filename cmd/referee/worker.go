@@ -49,12 +49,7 @@ results.`,
 
   # An external analyzer installed on this machine
   referee worker --nats nats://nats1:4222 --analyzer external --analyzer-cmd "/opt/rw/bin/decide {video} {signal} {out}"`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageErrorf("worker takes no arguments, got %q (see %s --help)", args, cmd.CommandPath())
-			}
-			return nil
-		},
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Logger = a.logger
 			return runWorker(cmd.Context(), opts)
