@@ -86,11 +86,12 @@ func (p *progress) frameSent(size int) {
 		return
 	}
 	if p.sent%progressEvery == 0 {
+		fps, mbps := p.rate()
 		if p.total > 0 {
 			p.log.Info(fmt.Sprintf("Progress: %d/%d frames (%.1f%%), %.1f FPS, %.1f Mbps",
-				p.sent, p.total, 100*float64(p.sent)/float64(p.total), p.fps(), p.mbps()))
+				p.sent, p.total, 100*float64(p.sent)/float64(p.total), fps, mbps))
 		} else {
-			p.log.Info(fmt.Sprintf("Progress: %d frames, %.1f FPS, %.1f Mbps", p.sent, p.fps(), p.mbps()))
+			p.log.Info(fmt.Sprintf("Progress: %d frames, %.1f FPS, %.1f Mbps", p.sent, fps, mbps))
 		}
 	}
 }
@@ -141,14 +142,10 @@ func (p *progress) elapsed() time.Duration {
 	return p.last.Sub(p.start)
 }
 
-func (p *progress) fps() float64 {
-	fps, _, _ := rate(p.sent, p.bytes, p.elapsed())
-	return fps
-}
-
-func (p *progress) mbps() float64 {
-	_, mbps, _ := rate(p.sent, p.bytes, p.elapsed())
-	return mbps
+// rate is the sending rate so far, as rate counts it.
+func (p *progress) rate() (fps, mbps float64) {
+	fps, mbps, _ = rate(p.sent, p.bytes, p.elapsed())
+	return fps, mbps
 }
 
 // rate is the sending rate of frames frames of bytes bytes in all, the

@@ -158,7 +158,8 @@ func (s *session) attempt(ctx context.Context) (*Result, error) {
 		return nil, s.sendError(ctx, err)
 	}
 	s.times.EndSent = time.Now()
-	s.log.Info(fmt.Sprintf("Sent session end (%d frames)", s.sent), "fps", round1(s.prog.fps()), "mbps", round1(s.prog.mbps()))
+	fps, mbps := s.prog.rate()
+	s.log.Info(fmt.Sprintf("Sent session end (%d frames)", s.sent), "fps", round1(fps), "mbps", round1(mbps))
 	m, err := s.await(ctx, s.opts.Timeout, protocol.TypeSessionEnded)
 	if err != nil {
 		return nil, err

@@ -1,12 +1,9 @@
 package avi
 
 import (
-	"errors"
-	"io"
 	"math"
 	"testing"
 
-	"github.com/referee-project/referee/pipeline/bgr"
 	"github.com/referee-project/referee/pipeline/synth"
 	"github.com/referee-project/referee/pipeline/videoio"
 	"github.com/referee-project/referee/pipeline/videoio/videotest"
@@ -52,27 +49,7 @@ func TestReadBackOpenCV(t *testing.T) {
 				t.Errorf("probe: %+v; want %d MJPG frames %dx%d at %v fps", info, tc.n, w, h, tc.fps)
 			}
 
-			r, err := videoio.OpenFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			var indices []int
-			var got bgr.Image
-			for {
-				err := r.Read(&got)
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					t.Fatalf("frame %d: %v", len(indices), err)
-				}
-				idx, err := synth.DecodeCounter(got)
-				if err != nil {
-					idx = -1
-				}
-				indices = append(indices, idx)
-			}
+			indices, _ := videotest.ReadCounters(t, path)
 			if rep := synth.VerifySequence(indices); !rep.SequenceOK || rep.Frames != tc.n {
 				t.Errorf("read back %d frames, want %d in order: %+v", rep.Frames, tc.n, rep)
 			}

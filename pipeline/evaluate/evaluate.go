@@ -124,8 +124,6 @@ func summarise(errs []error) error {
 	return errors.Join(bad...)
 }
 
-// withoutCalls drops what the log says a referee decided: a call in a log
-// is a label, never an input.
 // loadReviewed reads the phrase directories of dir (or of dir/sessions)
 // that hold a review: the second layout of Load.
 func loadReviewed(dir string) ([]Phrase, error) {
@@ -214,6 +212,8 @@ func loadPhraseDir(dir, name string) (Phrase, bool, error) {
 		Example: rightofway.Example{Tracks: t, Phrase: withoutCalls(p), Referee: review.Call, Day: day}}, true, nil
 }
 
+// withoutCalls drops what the log says a referee decided: a call in a log
+// is a label, never an input.
 func withoutCalls(p *signal.Phrase) *signal.Phrase {
 	q := *p
 	q.RefereeDecision = nil

@@ -49,6 +49,24 @@ func ParseCommand(what, commandLine string, timeout time.Duration) (Command, err
 	return Command{What: what, Args: args, Timeout: timeout}, nil
 }
 
+// CheckLine checks a stage's command line before ParseCommand, as each
+// stage's New does, naming the stage who in its errors: the line must not
+// be empty, must use {out} for the stage's outFile, and timeout must not
+// be negative. It returns the timeout to run with, deflt for 0.
+func CheckLine(who, commandLine, outFile string, timeout, deflt time.Duration) (time.Duration, error) {
+	switch {
+	case strings.TrimSpace(commandLine) == "":
+		return 0, fmt.Errorf("%s: the command line is empty", who)
+	case !strings.Contains(commandLine, "{out}"):
+		return 0, fmt.Errorf("%s: the command line %q has no {out} placeholder for the %s", who, commandLine, outFile)
+	case timeout < 0:
+		return 0, fmt.Errorf("%s: timeout %v is negative", who, timeout)
+	case timeout == 0:
+		return deflt, nil
+	}
+	return timeout, nil
+}
+
 // Name is the program's file name, as errors and progress call it.
 func (c Command) Name() string { return filepath.Base(c.Args[0]) }
 

@@ -55,15 +55,9 @@ var _ pipeline.Analyzer = (*Analyzer)(nil)
 // split (an unclosed quote), is empty, or does not use {out}, where the
 // result must go.
 func New(commandLine string, timeout time.Duration) (*Analyzer, error) {
-	switch {
-	case strings.TrimSpace(commandLine) == "":
-		return nil, errors.New("external analyzer: the command line is empty")
-	case !strings.Contains(commandLine, "{out}"):
-		return nil, fmt.Errorf("external analyzer: the command line %q has no {out} placeholder for the result file", commandLine)
-	case timeout < 0:
-		return nil, fmt.Errorf("external analyzer: timeout %v is negative", timeout)
-	case timeout == 0:
-		timeout = DefaultTimeout
+	timeout, err := CheckLine("external analyzer", commandLine, "result file", timeout, DefaultTimeout)
+	if err != nil {
+		return nil, err
 	}
 	cmd, err := ParseCommand("external analyzer", commandLine, timeout)
 	if err != nil {

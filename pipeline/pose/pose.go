@@ -91,17 +91,12 @@ var _ pipeline.Analyzer = (*Analyzer)(nil)
 // looked for beside the running executable first (where `make build`
 // puts referee-pose), then on PATH.
 func New(commandLine string, timeout time.Duration) (*Analyzer, error) {
-	switch {
-	case strings.TrimSpace(commandLine) == "":
-		return nil, errors.New("pose analyzer: the command line is empty")
-	case !strings.Contains(commandLine, "{out}"):
-		return nil, fmt.Errorf("pose analyzer: the command line %q has no {out} placeholder for the tracks file", commandLine)
-	case !strings.Contains(commandLine, "{frames}") && !strings.Contains(commandLine, "{video}"):
+	timeout, err := external.CheckLine("pose analyzer", commandLine, "tracks file", timeout, DefaultTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(commandLine, "{frames}") && !strings.Contains(commandLine, "{video}") {
 		return nil, fmt.Errorf("pose analyzer: the command line %q gives the tool neither {frames} nor {video}", commandLine)
-	case timeout < 0:
-		return nil, fmt.Errorf("pose analyzer: timeout %v is negative", timeout)
-	case timeout == 0:
-		timeout = DefaultTimeout
 	}
 	cmd, err := external.ParseCommand("pose tool", commandLine, timeout)
 	if err != nil {

@@ -192,7 +192,7 @@ func (prm Params) priority(ph phrase, p *signal.Phrase, hit float64) Decision {
 			w = R
 		}
 		return decided(w, RuleFirstLight, fmt.Sprintf("Both went forward together from %.2f s; %s's light came on first (%d ms before %s's); %s",
-			ph.secs(from), w.title(), fl.leadMs, fl.other(), hitText))
+			ph.secs(from), w.title(), fl.leadMs, opposite(fl.side), hitText))
 	}
 	w, o, wa, oa := L, R, al, ar
 	if ar > al {
@@ -212,13 +212,6 @@ func (prm Params) simultaneous(d Decision, reason string) Decision {
 type light struct {
 	side   string // "left" or "right"
 	leadMs int    // how long before the other lamp, in whole milliseconds
-}
-
-func (l light) other() string {
-	if l.side == "left" {
-		return "right"
-	}
-	return "left"
 }
 
 // firstLight returns the lamp the box lit first in p, read from its hit

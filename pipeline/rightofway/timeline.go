@@ -175,12 +175,23 @@ func withUnseen(ps []Phase, seen []bool, fps float64) []Phase {
 // every single-light log (signal-format.md), and the second light of a
 // double touch is the lamp the first did not light.
 func lightOf(ev signal.Event, first string) string {
-	other := map[string]string{"left": "right", "right": "left"}
 	switch ev.Kind {
 	case signal.EventHit:
-		return other[ev.Side]
+		return opposite(ev.Side)
 	case signal.EventSimultaneousHit:
-		return other[first]
+		return opposite(first)
+	}
+	return ""
+}
+
+// opposite is the other fencer's side of "left" or "right", "" for
+// anything else.
+func opposite(side string) string {
+	switch side {
+	case "left":
+		return "right"
+	case "right":
+		return "left"
 	}
 	return ""
 }

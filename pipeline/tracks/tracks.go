@@ -19,6 +19,7 @@ import (
 	"os"
 
 	"github.com/referee-project/referee/pipeline/atomicfile"
+	"github.com/referee-project/referee/pipeline/avi"
 )
 
 // Format is the value of the "format" field.
@@ -60,14 +61,10 @@ const (
 	RightAnkle
 )
 
-// Bounds of the values a tracks file may hold: a frame rate a camera has
-// (video is 0.01 to 1000 fps everywhere else in referee), and coordinates
-// that are a strip's metres or a picture's pixels, with room to spare.
-const (
-	MinFPS   = 0.01
-	MaxFPS   = 1000
-	MaxCoord = 1e6
-)
+// MaxCoord bounds the coordinates a tracks file may hold: a strip's
+// metres or a picture's pixels, with room to spare. Its frame rate is
+// bounded as every video's in referee, avi.MinFPS to avi.MaxFPS.
+const MaxCoord = 1e6
 
 // MaxSize is the largest tracks file read: a minute of 60 fps video with
 // two full poses a frame is under 10 MB.
@@ -132,8 +129,8 @@ func (t *Tracks) Validate() error {
 	if !(t.FPS > 0) || math.IsInf(t.FPS, 0) {
 		return fmt.Errorf("%w: fps %v is not a positive number", ErrMalformed, t.FPS)
 	}
-	if t.FPS < MinFPS || t.FPS > MaxFPS {
-		return fmt.Errorf("%w: fps %v is out of range: a frame rate is %v to %v", ErrMalformed, t.FPS, MinFPS, MaxFPS)
+	if t.FPS < avi.MinFPS || t.FPS > avi.MaxFPS {
+		return fmt.Errorf("%w: fps %v is out of range: a frame rate is %v to %v", ErrMalformed, t.FPS, avi.MinFPS, avi.MaxFPS)
 	}
 	if t.Units != UnitsMetres && t.Units != UnitsPixels {
 		return fmt.Errorf("%w: units %q: want %q or %q", ErrMalformed, t.Units, UnitsMetres, UnitsPixels)
