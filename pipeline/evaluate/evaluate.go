@@ -153,7 +153,7 @@ func loadReviewed(dir string) ([]Phrase, error) {
 	parallel(len(keys), func(i int) {
 		out[i], keep[i], errs[i] = loadPhraseDir(filepath.Join(root, keys[i]), keys[i])
 	})
-	if err := errors.Join(errs...); err != nil {
+	if err := summarise(errs); err != nil {
 		return nil, err
 	}
 	var phrases []Phrase

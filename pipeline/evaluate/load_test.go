@@ -110,6 +110,12 @@ func TestLoadPhraseDirectories(t *testing.T) {
 	if _, err := Load(out); err == nil || !strings.Contains(err.Error(), `phrase club_1: review.json: call "red": want left, right, simultaneous or abstain`) {
 		t.Errorf("a review with call red: %v", err)
 	}
+	for _, key := range []string{"club_0", "club_2", "club_3", "club_3-2"} {
+		writeJSON(filepath.Join(out, key, pipeline.ReviewFileName), map[string]any{"call": "red"})
+	}
+	if _, err := Load(out); err == nil || strings.Count(err.Error(), "\n") != 3 || !strings.HasSuffix(err.Error(), "and 2 more phrases") {
+		t.Errorf("five reviews with call red: %v; want three phrases and a count", err)
+	}
 	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "has no labelled phrases") {
 		t.Errorf("an empty directory: %v", err)
 	}
