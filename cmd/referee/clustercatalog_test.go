@@ -554,9 +554,28 @@ func TestClusterCacheBound(t *testing.T) {
 	cached("the evicted one fetched again", 1, 2)
 
 	// A bound smaller than any artifact: each is served, whole or a
-	// range, and none kept.
+	// range, and none kept. The node starts on a cache left by a run
+	// with a larger bound, and the part of a fetch a kill cut short:
+	// neither outlives its start.
 	cDir := t.TempDir()
+	leftovers := filepath.Join(cDir, ".cluster-cache")
+	if err := os.MkdirAll(leftovers, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{".fetch-123456", "0123abcd"} {
+		if err := os.WriteFile(filepath.Join(leftovers, name), videos[0][:1000], 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c := tc.nodeWith("serve-3", cDir, func(c *server.Config) { c.ClusterCacheBytes = 1 })
+	var left []os.DirEntry
+	if !within(10*time.Second, func() bool {
+		var err error
+		left, err = os.ReadDir(leftovers)
+		return err == nil && len(left) == 0
+	}) {
+		t.Errorf("serve-3 keeps %d of the files its cache held at its start", len(left))
+	}
 	get(c, 0)
 	status, h, part := call(t, "GET", c.url+server.PathSessions+"/"+ids[0]+"/files/video.avi", "", http.Header{"Range": {"bytes=100-199"}})
 	if status != http.StatusPartialContent || !bytes.Equal(part, videos[0][100:200]) || h.Get("Content-Range") != "bytes 100-199/"+strconv.Itoa(len(videos[0])) {
