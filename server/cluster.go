@@ -238,9 +238,6 @@ func (s *Server) syncCluster() {
 	t := time.NewTicker(s.cfg.LivePeriod)
 	defer t.Stop()
 	cs := clusterSync{held: map[string]bool{}, foreign: map[string]bool{}}
-	// The bound may have been lowered since the last run, and a fetch
-	// cut short by a kill leaves its file.
-	s.pruneCache(true)
 	for {
 		cs.pass(s)
 		select {
