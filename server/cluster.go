@@ -238,9 +238,6 @@ func (s *Server) syncCluster() {
 	t := time.NewTicker(s.cfg.LivePeriod)
 	defer t.Stop()
 	cs := clusterSync{held: map[string]bool{}, foreign: map[string]bool{}}
-	// The bound may have been lowered since the last run, and a fetch
-	// cut short by a kill leaves its file.
-	s.pruneCache(true)
 	for {
 		cs.pass(s)
 		select {
@@ -436,9 +433,7 @@ func (s *Server) cachedArtifact(ctx context.Context, key string, a jobs.Artifact
 	path := filepath.Join(s.cacheDir(), hex.EncodeToString(sum[:]))
 	if f, err := os.Open(path); err == nil {
 		if fi, err := f.Stat(); err == nil && fi.Size() == a.Size {
-			now := time.Now()
-			// A failed touch only makes the file look older than it is.
-			_ = os.Chtimes(path, now, now)
+			markUsed(path)
 			return f, nil
 		}
 		f.Close()
@@ -455,6 +450,7 @@ func (s *Server) cachedArtifact(ctx context.Context, key string, a jobs.Artifact
 	if err := s.cfg.Jobs.FetchArtifact(ctx, key, a.Name, tmp.Name()); err != nil {
 		return nil, err
 	}
+	markUsed(tmp.Name())
 	f, err := os.Open(tmp.Name())
 	if err != nil {
 		return nil, fmt.Errorf("open the fetched artifact in the cache: %w (check --data-dir)", err)
@@ -465,6 +461,17 @@ func (s *Server) cachedArtifact(ctx context.Context, key string, a jobs.Artifact
 	}
 	s.pruneCache(false)
 	return f, nil
+}
+
+// markUsed sets the modification time of the cache's file at path, which
+// pruneCache evicts the oldest of, to now. A fetched file is marked too:
+// the kernel stamps a write with a clock that ticks every few milliseconds
+// and lags time.Now() by up to a tick, so that a file fetched just after
+// another was served would look older than it and be evicted first. A
+// failed mark only makes the file look older than it is.
+func markUsed(path string) {
+	now := time.Now()
+	_ = os.Chtimes(path, now, now)
 }
 
 // cacheTempPattern names the cache's files being fetched.

@@ -60,6 +60,11 @@ func readPhrase(t testing.TB, name string) []byte {
 	}
 }
 
+// idleTimeout is the idle timeout, of sessions or of connections, in the
+// tests that wait for it: their connections send each next message well
+// within it even on a loaded machine, where one can take a few hundred ms.
+const idleTimeout = 2 * time.Second
+
 // testServer is a real server on a loopback port.
 type testServer struct {
 	t    *testing.T

@@ -498,8 +498,7 @@ func TestHostileSlots(t *testing.T) {
 // the victim behind the same address gets in and completes; its own
 // connection is closed the same way once its session is over.
 func TestHostileIdleConnections(t *testing.T) {
-	const idle = 300 * time.Millisecond
-	ts := startServer(t, func(c *Config) { c.IdleConnTimeout = idle })
+	ts := startServer(t, func(c *Config) { c.IdleConnTimeout = idleTimeout })
 	before := ts.measure()
 	var idlers []*wsClient
 	for range ts.cfg.MaxConnsPerAddr {
@@ -513,7 +512,7 @@ func TestHostileIdleConnections(t *testing.T) {
 	if want := `"error_message":"too many connections from 127.0.0.1: 16 open, the limit is 16 (max connections per address); close one or try again later"`; !strings.Contains(string(body), want) {
 		t.Errorf("429 body %s, want %s", body, want)
 	}
-	want := "no session for 300ms (idle connection timeout)"
+	want := "no session for " + idleTimeout.String() + " (idle connection timeout)"
 	for _, c := range idlers {
 		if ce := c.expectClose(); ce.Code != websocket.ClosePolicyViolation || ce.Text != want {
 			t.Errorf("idle connection closed with %d %q, want %d %q", ce.Code, ce.Text, websocket.ClosePolicyViolation, want)
@@ -754,14 +753,14 @@ func TestHostileUploads(t *testing.T) {
 // closeGrace for the answer and drops the TCP connection. The server
 // keeps serving.
 func TestHostileSilentClose(t *testing.T) {
-	ts := startServer(t, func(c *Config) { c.IdleConnTimeout = 300 * time.Millisecond })
+	ts := startServer(t, func(c *Config) { c.IdleConnTimeout = idleTimeout })
 	before := ts.measure()
 	for _, tc := range []struct {
 		name   string
 		send   func(c *wsClient)
 		reason string // the close frame's text
 	}{
-		{"idle", func(*wsClient) {}, "no session for 300ms (idle connection timeout)"},
+		{"idle", func(*wsClient) {}, "no session for " + idleTimeout.String() + " (idle connection timeout)"},
 		{"violation", func(c *wsClient) { c.send(protocol.SessionEnd{SessionID: "x"}) }, string(protocol.CodeNoActiveSession)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

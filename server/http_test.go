@@ -94,7 +94,7 @@ func sorted(s []string) []string {
 // TestIdleTimeout: the reaper ends a session idle longer than the timeout,
 // closes its connection saying why, and logs it.
 func TestIdleTimeout(t *testing.T) {
-	ts := startServer(t, func(c *Config) { c.SessionTimeout = 300 * time.Millisecond })
+	ts := startServer(t, func(c *Config) { c.SessionTimeout = idleTimeout })
 	c, _ := ts.startedWithFrames("quiet", 2)
 	if ce := c.expectClose(); ce.Code != websocket.ClosePolicyViolation || ce.Text != "session quiet idle timeout" {
 		t.Errorf("close %d %q", ce.Code, ce.Text)

@@ -138,6 +138,12 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)
 	}
+	if s.cfg.Jobs != nil {
+		// The bound may have been lowered since the last run, and a fetch
+		// cut short by a kill leaves its file. Pruned before anything is
+		// served: later, the files being fetched are not leftovers.
+		s.pruneCache(true)
+	}
 	s.ln = ln
 	s.started = time.Now()
 	s.http = &http.Server{
