@@ -377,6 +377,9 @@ func TestHostileStartValidation(t *testing.T) {
 		if ce := c.expectClose(); ce.Code != websocket.ClosePolicyViolation {
 			t.Errorf("close %d, want %d", ce.Code, websocket.ClosePolicyViolation)
 		}
+		// The bound below is for the server's files: the test's own end
+		// of a refused connection is not one of them.
+		c.ws.Close()
 	}
 	c := ts.dial()
 	c.send(protocol.SessionStart{SessionID: "uhd", FPS: 240, Width: 3840, Height: 2160})
