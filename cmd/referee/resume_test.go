@@ -369,7 +369,16 @@ func restartMidStream(t *testing.T, damage bool) {
 		done <- outcome{code, so, se}
 	}()
 	logs1.WaitFor(t, "session_id=restart frame=0")
-	time.Sleep(700 * time.Millisecond) // about 20 frames at 30 fps
+	// Cut in the middle: a fifth of the frames in, however loaded the
+	// machine, before the last of them (3 s at 30 fps).
+	node := &testNode{url: "http://" + addr}
+	if !within(10*time.Second, func() bool {
+		s := node.listed(t, "restart")
+		f, _ := s["frames"].(float64)
+		return f >= frames/5
+	}) {
+		t.Fatalf("the stream did not reach %d frames within 10 s: %v", frames/5, node.listed(t, "restart"))
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv1.Shutdown(sctx); err != nil {
