@@ -253,8 +253,9 @@ type video struct {
 
 // The encoding of VideoFormatH264: the phrase's archive, so x264's
 // veryfast preset at its default quality rather than the browser clips'
-// ultrafast; 3 to 4 times quicker than OpenCV's avc1 writer, whose
-// preset is x264's slower default (BenchmarkReconstructH264).
+// ultrafast; about 3 times quicker than OpenCV's avc1 writer, whose
+// preset is x264's slower default, for 2.5 times less CPU
+// (BenchmarkReconstructH264).
 var rebuiltH264 = videoio.H264Options{Preset: "veryfast", CRF: 23}
 
 // createVideo creates the video file for the job's format.
