@@ -114,7 +114,7 @@ func checkCounters(t testing.TB, path string, n int) {
 	t.Helper()
 	indices, info := videotest.ReadCounters(t, path)
 	rep := synth.VerifySequence(indices)
-	if count := info.FrameCount; !rep.SequenceOK || rep.Frames != n || count != n {
+	if !rep.SequenceOK || rep.Frames != n || info.FrameCount != n {
 		t.Errorf("%s: %d frames read, %d reported, want %d in order: %+v", filepath.Base(path), rep.Frames, info.FrameCount, n, rep)
 	}
 }

@@ -183,7 +183,8 @@ func runAnalyze(ctx context.Context, opts analyzeOptions) error {
 		return usageErrorf("give --signal and one of --video or --tracks")
 	}
 	if opts.Tracks != "" && len(opts.videoFlags) > 0 {
-		return usageErrorf("%s with --tracks: tracks are decided by the right-of-way engine alone, and %s only says how a video becomes tracks; drop it, or give --video", strings.Join(opts.videoFlags, ", "), strings.Join(opts.videoFlags, ", "))
+		flags := strings.Join(opts.videoFlags, ", ")
+		return usageErrorf("%s with --tracks: tracks are decided by the right-of-way engine alone, and %s only says how a video becomes tracks; drop it, or give --video", flags, flags)
 	}
 	var analyzers map[string]pipeline.Analyzer
 	if opts.Tracks != "" {
