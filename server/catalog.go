@@ -315,6 +315,16 @@ func (l phraseList) incomplete() string { return cmp.Or(l.partial, l.noStreaming
 // poll falls back to this node's phrases rather than hang.
 const listTimeout = 3 * time.Second
 
+// diskPhrases returns the phrases in this node's directories by key
+// (catalog.summaries); one without an end is processing when it is in
+// processing (from livePhrases) or an upload being received.
+func (s *Server) diskPhrases(processing map[string]PhraseSummary) (map[string]PhraseSummary, error) {
+	return s.catalog.summaries(func(key string) bool {
+		_, ok := processing[key]
+		return ok || s.reg.isUpload(key)
+	})
+}
+
 // readList calls list with ctx bounded by listTimeout.
 func readList[T any](ctx context.Context, list func(context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, listTimeout)
@@ -342,10 +352,7 @@ func (s *Server) phrases(ctx context.Context) (phraseList, error) {
 	}
 	processing, streaming := s.livePhrases(others, entries)
 	s.streamingKeys(streaming, processing, entries)
-	disk, err := s.catalog.summaries(func(key string) bool {
-		_, ok := processing[key]
-		return ok || s.reg.isUpload(key)
-	})
+	disk, err := s.diskPhrases(processing)
 	if err != nil {
 		return l, err
 	}
