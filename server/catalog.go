@@ -315,6 +315,23 @@ func (l phraseList) incomplete() string { return cmp.Or(l.partial, l.noStreaming
 // poll falls back to this node's phrases rather than hang.
 const listTimeout = 3 * time.Second
 
+// diskPhrases returns the phrases in this node's directories by key
+// (catalog.summaries); one without an end is processing when it is in
+// processing (from livePhrases) or an upload being received.
+func (s *Server) diskPhrases(processing map[string]PhraseSummary) (map[string]PhraseSummary, error) {
+	return s.catalog.summaries(func(key string) bool {
+		_, ok := processing[key]
+		return ok || s.reg.isUpload(key)
+	})
+}
+
+// readList calls list with ctx bounded by listTimeout.
+func readList[T any](ctx context.Context, list func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	return list(ctx)
+}
+
 // phrases returns every phrase: those on disk, the sessions streaming or
 // being processed, and with a cluster (Config.Jobs) the phrases the other
 // nodes published and the sessions they stream, with the reviews of all
@@ -322,33 +339,20 @@ const listTimeout = 3 * time.Second
 func (s *Server) phrases(ctx context.Context) (phraseList, error) {
 	var l phraseList
 	var entries map[string]jobs.Entry
+	var others []jobs.Live
 	if q := s.cfg.Jobs; q != nil {
-		lctx, cancel := context.WithTimeout(ctx, listTimeout)
 		var err error
-		entries, err = q.Entries(lctx)
-		cancel()
-		if err != nil {
+		if entries, err = readList(ctx, q.Entries); err != nil {
 			l.partial = fmt.Sprintf("only this node's phrases are listed: the cluster's list cannot be read (%v)", err)
 			s.log.Debug("cannot read the cluster's list of phrases; listing this node's", "err", err)
-		}
-	}
-	var others []jobs.Live
-	if q := s.cfg.Jobs; q != nil && l.partial == "" {
-		lctx, cancel := context.WithTimeout(ctx, listTimeout)
-		var err error
-		others, err = q.Live(lctx)
-		cancel()
-		if err != nil {
+		} else if others, err = readList(ctx, q.Live); err != nil {
 			l.noStreaming = fmt.Sprintf("the sessions the other nodes are streaming are not listed: the cluster's list of them cannot be read (%v)", err)
 			s.log.Debug("cannot read the cluster's list of sessions streaming; listing this node's", "err", err)
 		}
 	}
 	processing, streaming := s.livePhrases(others, entries)
 	s.streamingKeys(streaming, processing, entries)
-	disk, err := s.catalog.summaries(func(key string) bool {
-		_, ok := processing[key]
-		return ok || s.reg.isUpload(key)
-	})
+	disk, err := s.diskPhrases(processing)
 	if err != nil {
 		return l, err
 	}

@@ -277,10 +277,7 @@ func (cs *clusterSync) pass(s *Server) {
 		return
 	}
 	processing, _ := s.livePhrases(nil, nil)
-	disk, err := s.catalog.summaries(func(key string) bool {
-		_, ok := processing[key]
-		return ok || s.reg.isUpload(key)
-	})
+	disk, err := s.diskPhrases(processing)
 	if err != nil {
 		s.log.Warn("cannot list this node's phrases for the cluster", "err", err)
 		return

@@ -284,9 +284,8 @@ func (c *conn) closeWith(code int, text string) {
 // send queues m for the write pump. It returns false, dropping m, once the
 // connection is over.
 func (c *conn) send(m protocol.Message) bool {
-	data, err := protocol.Encode(m)
-	if err != nil {
-		c.log.Error("cannot encode a message", "type", m.MessageType(), "err", err)
+	data, ok := c.encode(m)
+	if !ok {
 		return false
 	}
 	select {
@@ -297,12 +296,22 @@ func (c *conn) send(m protocol.Message) bool {
 	}
 }
 
-// offer queues m on c if the queue has room, without waiting, and reports
-// whether it did; an unencodable m is logged as by send.
-func (c *conn) offer(m protocol.Message) bool {
+// encode encodes m for the write pump; a message that cannot be encoded
+// is logged and reported false.
+func (c *conn) encode(m protocol.Message) ([]byte, bool) {
 	data, err := protocol.Encode(m)
 	if err != nil {
 		c.log.Error("cannot encode a message", "type", m.MessageType(), "err", err)
+		return nil, false
+	}
+	return data, true
+}
+
+// offer queues m on c if the queue has room, without waiting, and reports
+// whether it did; an unencodable m is logged as by send.
+func (c *conn) offer(m protocol.Message) bool {
+	data, ok := c.encode(m)
+	if !ok {
 		return false
 	}
 	select {

@@ -106,6 +106,22 @@ func refused(t *testing.T, what string, status int, body []byte, wantStatus int,
 	}
 }
 
+// streamInBackground streams a phrase through n, named name, and returns
+// where its raw result comes, or nil if the stream failed (reported).
+func (n *testNode) streamInBackground(t *testing.T, name, id string, frames int, fps float64) chan []byte {
+	done := make(chan []byte, 1)
+	go func() {
+		res, err := streamPhrase(t, n.url, id, frames, fps)
+		if err != nil {
+			t.Errorf("stream %s through %s: %v\nlog:\n%s", id, name, err, n.logs.String())
+			done <- nil
+			return
+		}
+		done <- res.Raw
+	}()
+	return done
+}
+
 // TestClusterCatalog streams through one serve node and asks the other:
 // the same list, the same phrase and byte-identical files, reviews seen
 // on both, one key per phrase everywhere (the node's directory is named
@@ -120,16 +136,7 @@ func TestClusterCatalog(t *testing.T) {
 
 	// A phrase being analysed is listed as processing by the other node,
 	// which refuses its review.
-	done := make(chan []byte, 1)
-	go func() {
-		res, err := streamPhrase(t, a.url, "strip1", 8, 0)
-		if err != nil {
-			t.Errorf("stream strip1 through serve-1: %v\nlog:\n%s", err, a.logs.String())
-			done <- nil
-			return
-		}
-		done <- res.Raw
-	}()
+	done := a.streamInBackground(t, "serve-1", "strip1", 8, 0)
 	tc.began()
 	if s := b.listed(t, "strip1"); s == nil || s["status"] != server.StatusProcessing || s["node"] != "serve-1" {
 		t.Errorf("serve-2 lists strip1 being analysed as %v, want processing on serve-1", s)
@@ -343,16 +350,7 @@ func TestClusterStreaming(t *testing.T) {
 	}
 
 	// 40 frames at 10 frames/s: 4 s streaming through serve-1.
-	done := make(chan []byte, 1)
-	go func() {
-		res, err := streamPhrase(t, a.url, "strip3", 40, 10)
-		if err != nil {
-			t.Errorf("stream strip3 through serve-1: %v\nlog:\n%s", err, a.logs.String())
-			done <- nil
-			return
-		}
-		done <- res.Raw
-	}()
+	done := a.streamInBackground(t, "serve-1", "strip3", 40, 10)
 	onB := waitListed(b, "strip3", streaming("serve-1"))
 	onA := a.listed(t, "strip3")
 	if !streaming("serve-1")(onB) || !streaming("serve-1")(onA) || onB["started_at"] != onA["started_at"] || onA["started_at"] == "" {

@@ -104,6 +104,21 @@ type reviewServer struct {
 
 func startServer(t *testing.T) *reviewServer {
 	t.Helper()
+	rs := launch(t, func(cfg *server.Config) { cfg.Version = "test" })
+	t.Cleanup(func() {
+		if err := rs.srv.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", rs.logs)
+		}
+	})
+	return rs
+}
+
+// launch starts a reviewServer as edit configures it; the caller stops it.
+func launch(t *testing.T, edit func(*server.Config)) *reviewServer {
+	t.Helper()
 	logs := &servertest.LogBuffer{}
 	cfg := server.Config{
 		Host:      "127.0.0.1",
@@ -112,8 +127,8 @@ func startServer(t *testing.T) *reviewServer {
 		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Analyzer:  "motion",
 		Analyzers: map[string]pipeline.Analyzer{"motion": &motion.Analyzer{}},
-		Version:   "test",
 	}
+	edit(&cfg)
 	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -121,14 +136,6 @@ func startServer(t *testing.T) *reviewServer {
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs)
-		}
-	})
 	cfg.OutputDir = filepath.Join(cfg.DataDir, "sessions")
 	return &reviewServer{srv: srv, cfg: cfg, base: "http://" + srv.Addr(), token: cfg.Token, logs: logs}
 }

@@ -2,8 +2,6 @@ package webtest
 
 import (
 	"context"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"github.com/referee-project/referee/pipeline/jobs/natsjobs/natstest"
 	"github.com/referee-project/referee/pipeline/motion"
 	"github.com/referee-project/referee/server"
-	"github.com/referee-project/referee/server/servertest"
 	"github.com/referee-project/referee/server/worker"
 )
 
@@ -22,36 +19,22 @@ import (
 // url, named name.
 func clusterNode(t *testing.T, url, name string) *reviewServer {
 	t.Helper()
-	logs := &servertest.LogBuffer{}
 	conn, err := natsjobs.Open(natsjobs.Options{URL: url, Name: name, OpTimeout: 2 * time.Second, PollInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := server.Config{
-		Host:      "127.0.0.1",
-		DataDir:   t.TempDir(),
-		Token:     "club-secret",
-		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", name),
-		Analyzer:  "motion",
-		Analyzers: map[string]pipeline.Analyzer{"motion": &motion.Analyzer{}},
-		Jobs:      conn,
-	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	rs := launch(t, func(cfg *server.Config) {
+		cfg.Logger = cfg.Logger.With("node", name)
+		cfg.Jobs = conn
+	})
 	t.Cleanup(func() {
-		srv.Close()
+		rs.srv.Close()
 		conn.Close()
 		if t.Failed() {
-			t.Logf("%s log:\n%s", name, logs)
+			t.Logf("%s log:\n%s", name, rs.logs)
 		}
 	})
-	cfg.OutputDir = filepath.Join(cfg.DataDir, "sessions")
-	return &reviewServer{srv: srv, cfg: cfg, base: "http://" + srv.Addr(), token: cfg.Token, logs: logs}
+	return rs
 }
 
 // TestClusterListInBrowser streams a phrase through one node of a
