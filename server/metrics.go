@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/referee-project/referee/pipeline/rightofway"
 )
 
 // PathMetrics serves the metrics in the Prometheus text format.
@@ -60,7 +62,7 @@ func newMetrics(srv *Server) *metrics {
 	}
 	// Every call is served from the start, at 0, so that a rate over the
 	// first review of a call is not lost.
-	for _, call := range reviewCalls {
+	for _, call := range rightofway.Calls() {
 		m.reviews.WithLabelValues(call)
 	}
 	m.reg.MustRegister(m.started, m.resumed, m.completed, m.failed, m.frames, m.bytes, m.processing, m.errors, m.refused, m.reviews,

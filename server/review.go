@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -52,10 +51,6 @@ const (
 	// maxHistory bounds the earlier reviews a review.json keeps.
 	maxHistory = 100
 )
-
-// reviewCalls are the calls a review may make, in the order the
-// agreement and the metrics give them.
-var reviewCalls = []string{rightofway.CallLeft, rightofway.CallRight, rightofway.CallSimultaneous, rightofway.CallAbstain}
 
 // ReviewEntry is one referee's call on a phrase.
 type ReviewEntry struct {
@@ -487,7 +482,7 @@ func (s *Server) readReview(w http.ResponseWriter, r *http.Request) (reviewReque
 	switch {
 	case req.Call == nil:
 		return req, badRequest("call: missing; want left, right, simultaneous or abstain")
-	case !slices.Contains(reviewCalls, *req.Call):
+	case !rightofway.ValidCall(*req.Call):
 		return req, badRequest("call %q: want left, right, simultaneous or abstain", clip(*req.Call))
 	case req.Referee == nil || strings.TrimSpace(*req.Referee) == "":
 		return req, badRequest("referee: missing; give the referee's name")
@@ -550,7 +545,7 @@ func (s *Server) agreement(ctx context.Context) (Agreement, error) {
 	}
 	list := l.all
 	a := Agreement{ByCall: map[string]*CallTally{}, Partial: l.partial}
-	for _, c := range reviewCalls {
+	for _, c := range rightofway.Calls() {
 		a.ByCall[c] = &CallTally{}
 	}
 	for _, p := range list {

@@ -81,9 +81,7 @@ func Load(dir string) ([]Phrase, error) {
 	parallel(len(names), func(i int) {
 		name := names[i]
 		ref := labels[name].Referee
-		switch ref {
-		case rightofway.CallLeft, rightofway.CallRight, rightofway.CallAbstain, rightofway.CallSimultaneous:
-		default:
+		if !rightofway.ValidCall(ref) {
 			errs[i] = fmt.Errorf("%s: referee call %q: want left, right, simultaneous or abstain", name, ref)
 			return
 		}
@@ -191,9 +189,7 @@ func loadPhraseDir(dir, name string) (Phrase, bool, error) {
 			return Phrase{}, false, fmt.Errorf("phrase %s: %s: %w", name, file, err)
 		}
 	}
-	switch review.Call {
-	case rightofway.CallLeft, rightofway.CallRight, rightofway.CallAbstain, rightofway.CallSimultaneous:
-	default:
+	if !rightofway.ValidCall(review.Call) {
 		return Phrase{}, false, fmt.Errorf("phrase %s: %s: call %q: want left, right, simultaneous or abstain", name, pipeline.ReviewFileName, review.Call)
 	}
 	day := dayOf(name)
@@ -442,7 +438,7 @@ func (rep *Report) WriteText(out io.Writer) error {
 		fmt.Fprintf(&w, "%13s", c)
 	}
 	w.WriteByte('\n')
-	for _, r := range []string{rightofway.CallLeft, rightofway.CallRight, rightofway.CallSimultaneous, rightofway.CallAbstain} {
+	for _, r := range rightofway.Calls() {
 		row, ok := rep.Confusion[r]
 		if !ok {
 			continue

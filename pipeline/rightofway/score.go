@@ -9,6 +9,21 @@ const (
 	CallAbstain      = "abstain"
 )
 
+// Calls returns the calls a referee can make, in the order tables give
+// them.
+func Calls() []string {
+	return []string{CallLeft, CallRight, CallSimultaneous, CallAbstain}
+}
+
+// ValidCall says whether c is one of Calls.
+func ValidCall(c string) bool {
+	switch c {
+	case CallLeft, CallRight, CallSimultaneous, CallAbstain:
+		return true
+	}
+	return false
+}
+
 // Agrees is the one table everything that counts agreement with referees
 // uses (referee eval, the README, the review page): a referee's left or
 // right agrees only with the same winner ("undecided", "simultaneous" and
