@@ -141,21 +141,12 @@ func TestNoConfidentCallWithoutEvidence(t *testing.T) {
 func scaled(t *tracks.Tracks, f float64) *tracks.Tracks {
 	c := *t
 	c.Units, c.MetresPerPixel = tracks.UnitsPixels, 1
-	conv := func(ps []*tracks.Pose) []*tracks.Pose {
-		out := make([]*tracks.Pose, len(ps))
-		for i, p := range ps {
-			if p == nil {
-				continue
-			}
-			q := *p
-			for k := range q {
-				q[k].X, q[k].Y = q[k].X*f, q[k].Y*f
-			}
-			out[i] = &q
+	grow := func(p *tracks.Pose) {
+		for k := range p {
+			p[k].X, p[k].Y = p[k].X*f, p[k].Y*f
 		}
-		return out
 	}
-	c.Left, c.Right = conv(t.Left), conv(t.Right)
+	c.Left, c.Right = eachPose(t.Left, grow), eachPose(t.Right, grow)
 	return &c
 }
 
