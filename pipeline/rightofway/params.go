@@ -164,7 +164,8 @@ func (prm Params) overrule(d Decision, p float64) Decision {
 	if w == d.Winner {
 		return d
 	}
-	d.Winner, d.Rule, d.Confidence = w, RuleMovement, math.Max(p, 1-p)
+	// Two decimals, as the rules' confidences: the model's third is noise.
+	d.Winner, d.Rule, d.Confidence = w, RuleMovement, math.Round(100*math.Max(p, 1-p))/100
 	return d
 }
 
