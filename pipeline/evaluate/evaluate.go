@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -451,15 +452,9 @@ func (rep *Report) WriteText(out io.Writer) error {
 	}
 	table := func(title string, m map[string]Tally) {
 		fmt.Fprintf(&w, "\n%-22s %8s %14s %12s\n", title, "phrases", "left/right", "abstentions")
-		for _, k := range slices.Sorted(func(yield func(string) bool) {
-			for k := range m {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			t := m[k]
-			fmt.Fprintf(&w, "%-22s %8d %7d/%-3d%3.0f%% %9d/%-3d\n", k, t.Phrases, t.Agree, t.Calls, t.Percent(), t.NoTouch, t.Abstentions)
+			fmt.Fprintf(&w, "%-22s %8d %7d/%-3d%3.0f%% %9d/%d\n", k, t.Phrases, t.Agree, t.Calls, t.Percent(), t.NoTouch, t.Abstentions)
 		}
 	}
 	table("by rule", rep.ByRule)
