@@ -213,6 +213,25 @@ func TestEvalOfTheSharedPhrases(t *testing.T) {
 	}
 }
 
+// TestReadmeShowsTodaysEval keeps the README's "How well does it call?"
+// true: its copy of the eval's tables, from the agreement to the last
+// recording day, must be what eval prints today.
+func TestReadmeShowsTodaysEval(t *testing.T) {
+	code, stdout, stderr := run(t, "eval", sharedTracks, "--cv", "day")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	from := strings.Index(stdout, "left/right calls agreeing")
+	to := strings.Index(stdout, "\ndisagreements")
+	if from < 0 || to < from {
+		t.Fatalf("eval's output has no agreement and disagreements:\n%s", stdout)
+	}
+	tables := stdout[from:to]
+	if readme := readFile(t, filepath.Join("..", "..", "README.md")); !strings.Contains(readme, "\n"+tables+"```\n") {
+		t.Errorf("the README's eval tables are not today's; paste eval's output:\n%s", tables)
+	}
+}
+
 func TestEvalRefusesBadInput(t *testing.T) {
 	empty := t.TempDir()
 	for _, c := range []struct {
