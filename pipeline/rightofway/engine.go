@@ -69,8 +69,8 @@ const (
 	minHeightM  = 0.8
 	maxHeightM  = 2.5
 	// maxUnseenS is the longest a fencer may go unseen in the second
-	// before the hit: the rules read the last endWinS, and a longer gap
-	// there hides the final action.
+	// before the hit: the rules compare when each attack started there and
+	// read the last endWinS, and a longer gap can hide either.
 	maxUnseenS = 0.2
 	// minScore is the keypoint score under which a pose estimator's point
 	// is taken as not seen: estimators write low-score guesses for points
@@ -297,7 +297,8 @@ func evidenceGap(ph phrase, p *signal.Phrase) string {
 		name string
 		seen []bool
 	}{{"left", ph.left.seen}, {"right", ph.right.seen}} {
-		c, cf, run, worst := 0, 0, 0, 0
+		// worst is the longest run of unseen frames, ending at frame last.
+		c, cf, run, worst, last := 0, 0, 0, 0, 0
 		for i := a; i <= b; i++ {
 			if f.seen[i] {
 				c++
@@ -307,16 +308,20 @@ func evidenceGap(ph phrase, p *signal.Phrase) string {
 				run = 0
 				continue
 			}
-			run++
-			worst = max(worst, run)
+			if run++; run > worst {
+				worst, last = run, i
+			}
 		}
 		switch {
 		case float64(c) < minSeenShare*float64(b-a+1):
 			return fmt.Sprintf("The %s fencer is not seen in %d of the %d frames before the hit at %.2f s, so right-of-way cannot be told",
 				f.name, b-a+1-c, b-a+1, hit)
-		case float64(cf) < minSeenShare*float64(b-final+1) || worst > longest:
-			return fmt.Sprintf("The %s fencer is not seen for %.2f s just before the hit at %.2f s, so the final action cannot be told",
-				f.name, float64(max(worst, b-final+1-cf))/ph.fps, hit)
+		case float64(cf) < minSeenShare*float64(b-final+1):
+			return fmt.Sprintf("The %s fencer is not seen in %d of the last %d frames before the hit at %.2f s, so the final action cannot be told",
+				f.name, b-final+1-cf, b-final+1, hit)
+		case worst > longest:
+			return fmt.Sprintf("The %s fencer is not seen for %.2f s, from %.2f to %.2f s, in the second before the hit at %.2f s, so right-of-way cannot be told",
+				f.name, float64(worst)/ph.fps, ph.secs(last-worst+1), ph.secs(last+1), hit)
 		}
 	}
 	return ""

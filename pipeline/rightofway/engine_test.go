@@ -119,8 +119,8 @@ func TestNoConfidentCallWithoutEvidence(t *testing.T) {
 		{"right missing before the hit", hide(tr, "right", hitFrame-12, hitFrame), "The right fencer is not seen in 13 of the 16 frames before the hit at 1.29 s"},
 		{"left missing before the hit", hide(tr, "left", 0, len(tr.Left)), "The left fencer is not seen in 16 of the 16 frames before the hit at 1.29 s"},
 		{"nobody found", hide(hide(tr, "left", 0, len(tr.Left)), "right", 0, len(tr.Right)), "No fencer was found, so right-of-way cannot be told"},
-		{"right unseen for the final action", hide(tr, "right", hitFrame-3, hitFrame), "The right fencer is not seen for 0.27 s just before the hit at 1.29 s"},
-		{"left unseen for 0.4 s of the last second", hide(tr, "left", hitFrame-10, hitFrame-5), "The left fencer is not seen for 0.40 s just before the hit at 1.29 s"},
+		{"right unseen for the final action", hide(tr, "right", hitFrame-3, hitFrame), "The right fencer is not seen in 4 of the last 5 frames before the hit at 1.29 s"},
+		{"left unseen for 0.4 s of the last second", hide(tr, "left", hitFrame-10, hitFrame-5), "The left fencer is not seen for 0.40 s, from 0.60 to 1.00 s, in the second before the hit at 1.29 s"},
 		{"a scale ten times too large", scaled(tr, 10), "The fencers measure"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
