@@ -142,20 +142,18 @@ func phraseOf(t *tracks.Tracks, p *signal.Phrase) (phrase, float64, error) {
 // swap a fencer's sides seen from the side, so the COCO side is no guide);
 // NaN where no arm is seen.
 func reachOf(poses []*tracks.Pose, dir, scale float64) []float64 {
-	out := make([]float64, len(poses))
-	for i, p := range poses {
-		out[i] = math.NaN()
-		if p == nil {
-			continue
-		}
-		for _, arm := range [][2]int{{tracks.LeftShoulder, tracks.LeftWrist}, {tracks.RightShoulder, tracks.RightWrist}} {
-			sh, wr := p[arm[0]], p[arm[1]]
-			if usable(sh) && usable(wr) {
-				r := dir * (wr.X - sh.X) * scale
-				if math.IsNaN(out[i]) || r > out[i] {
-					out[i] = r
-				}
+	arm := func(sh, wr int) func(*tracks.Pose) (float64, bool) {
+		return func(p *tracks.Pose) (float64, bool) {
+			if !usable(p[sh]) || !usable(p[wr]) {
+				return 0, false
 			}
+			return dir * (p[wr].X - p[sh].X) * scale, true
+		}
+	}
+	out, seen := pairOf(poses, arm(tracks.LeftShoulder, tracks.LeftWrist), arm(tracks.RightShoulder, tracks.RightWrist), math.Max)
+	for i := range out {
+		if !seen[i] {
+			out[i] = math.NaN()
 		}
 	}
 	return out
@@ -212,28 +210,95 @@ func bodyHeight(t *tracks.Tracks) float64 {
 // (the middle of the hips, else of the shoulders) and whether the fencer
 // was seen; unseen frames are NaN.
 func bodyX(poses []*tracks.Pose, scale float64) ([]float64, []bool) {
-	xs := make([]float64, len(poses))
+	at := func(k int) func(*tracks.Pose) (float64, bool) { return coord(k, scale) }
+	mid := func(x, y float64) float64 { return (x + y) / 2 }
+	hips, hipSeen := pairOf(poses, at(tracks.LeftHip), at(tracks.RightHip), mid)
+	shoulders, shSeen := pairOf(poses, at(tracks.LeftShoulder), at(tracks.RightShoulder), mid)
 	seen := make([]bool, len(poses))
+	for i := range hips {
+		switch {
+		case hipSeen[i]:
+			seen[i] = true
+		case shSeen[i]:
+			hips[i], seen[i] = shoulders[i], true
+		default:
+			hips[i] = math.NaN()
+		}
+	}
+	return hips, seen
+}
+
+// coord returns keypoint k's x times scale, and false where it is not
+// usable.
+func coord(k int, scale float64) func(*tracks.Pose) (float64, bool) {
+	return func(p *tracks.Pose) (float64, bool) {
+		if !usable(p[k]) {
+			return 0, false
+		}
+		return p[k].X * scale, true
+	}
+}
+
+// pairOf returns join of two measures of a fencer per frame (two
+// keypoints, two arms), and whether either was seen; a and b give a
+// pose's measure and whether it shows. A frame that shows only one takes
+// it with the offset join had from it in the nearest frame showing both:
+// estimators lose a hip, an ankle or a wrist for a frame or two, and the
+// one seen alone would move the fencer by half a hip's width, a whole
+// stance or the other arm's reach. With no frame showing both, the one
+// seen stands for the pair.
+func pairOf(poses []*tracks.Pose, a, b func(*tracks.Pose) (float64, bool), join func(x, y float64) float64) ([]float64, []bool) {
+	n := len(poses)
+	out, seen := make([]float64, n), make([]bool, n)
+	// off[0][i] and off[1][i] are join minus a's and b's measure in frame
+	// i when it shows both; both lists those frames.
+	off := [2][]float64{make([]float64, n), make([]float64, n)}
+	var both []int
 	for i, p := range poses {
-		xs[i] = math.NaN()
 		if p == nil {
 			continue
 		}
-		for _, pair := range [][2]int{{tracks.LeftHip, tracks.RightHip}, {tracks.LeftShoulder, tracks.RightShoulder}} {
-			s, c := 0.0, 0
-			for _, k := range pair {
-				if usable(p[k]) {
-					s += p[k].X
-					c++
-				}
-			}
-			if c > 0 {
-				xs[i], seen[i] = s/float64(c)*scale, true
-				break
-			}
+		xa, oka := a(p)
+		xb, okb := b(p)
+		if oka && okb {
+			out[i], seen[i] = join(xa, xb), true
+			off[0][i], off[1][i] = out[i]-xa, out[i]-xb
+			both = append(both, i)
 		}
 	}
-	return xs, seen
+	for i, p := range poses {
+		if seen[i] || p == nil {
+			continue
+		}
+		for side, m := range []func(*tracks.Pose) (float64, bool){a, b} {
+			x, ok := m(p)
+			if !ok {
+				continue
+			}
+			out[i], seen[i] = x, true
+			if j, ok := nearest(both, i); ok {
+				out[i] += off[side][j]
+			}
+			break
+		}
+	}
+	return out, seen
+}
+
+// nearest returns the element of the sorted frames closest to i, the
+// earlier on a tie, and false if there is none.
+func nearest(frames []int, i int) (int, bool) {
+	if len(frames) == 0 {
+		return 0, false
+	}
+	k, _ := slices.BinarySearch(frames, i)
+	switch {
+	case k == 0:
+		return frames[0], true
+	case k == len(frames) || i-frames[k-1] <= frames[k]-i:
+		return frames[k-1], true
+	}
+	return frames[k], true
 }
 
 // fill returns xs with the unseen frames interpolated between the seen

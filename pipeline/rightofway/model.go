@@ -59,41 +59,18 @@ type body struct {
 // the share of those frames showing a wrist and an ankle.
 func bodyOf(poses []*tracks.Pose, dir, scale float64, end int, fps float64) (body, float64) {
 	n := end + 1
-	get := func(p *tracks.Pose, k int) (float64, bool) {
-		if p == nil || !usable(p[k]) {
-			return 0, false
-		}
-		return dir * p[k].X * scale, true
-	}
+	ps := poses[:min(n, len(poses))]
 	shown := 0
-	for i := 0; i < n && i < len(poses); i++ {
-		_, w1 := get(poses[i], tracks.LeftWrist)
-		_, w2 := get(poses[i], tracks.RightWrist)
-		_, a1 := get(poses[i], tracks.LeftAnkle)
-		_, a2 := get(poses[i], tracks.RightAnkle)
-		if (w1 || w2) && (a1 || a2) {
+	for _, p := range ps {
+		if p != nil && (usable(p[tracks.LeftWrist]) || usable(p[tracks.RightWrist])) &&
+			(usable(p[tracks.LeftAnkle]) || usable(p[tracks.RightAnkle])) {
 			shown++
 		}
 	}
 	pair := func(a, b int, join func(x, y float64) float64) []float64 {
-		out := make([]float64, n)
-		seen := make([]bool, n)
-		for i := range n {
-			if i >= len(poses) {
-				continue
-			}
-			x, okx := get(poses[i], a)
-			y, oky := get(poses[i], b)
-			switch {
-			case okx && oky:
-				out[i], seen[i] = join(x, y), true
-			case okx:
-				out[i], seen[i] = x, true
-			case oky:
-				out[i], seen[i] = y, true
-			}
-		}
-		return smooth3(fill(out, seen))
+		xs, seen := pairOf(ps, coord(a, dir*scale), coord(b, dir*scale), join)
+		xs, seen = append(xs, make([]float64, n-len(ps))...), append(seen, make([]bool, n-len(ps))...)
+		return smooth3(fill(xs, seen))
 	}
 	mid := func(x, y float64) float64 { return (x + y) / 2 }
 	// The weapon wrist and the front foot are whichever is nearer the
