@@ -114,6 +114,7 @@ func (prm Params) Decide(t *tracks.Tracks, p *signal.Phrase) (Timeline, error) {
 // movement into the first hit of p for the model, returning the scale
 // used.
 func phraseOf(t *tracks.Tracks, p *signal.Phrase) (phrase, float64, error) {
+	t = uncrossed(t)
 	n := t.Frames()
 	if n < 2 {
 		return phrase{}, 0, fmt.Errorf("tracks have %d frames; a decision needs at least 2", n)
@@ -134,6 +135,54 @@ func phraseOf(t *tracks.Tracks, p *signal.Phrase) (phrase, float64, error) {
 		ph.mv = movementOf(t, scale, *p.FirstHitS, p.BladeContactsS)
 	}
 	return ph, scale, nil
+}
+
+// uncrossed returns t with the two poses swapped back in every frame
+// where the left fencer stands right of the right one, by the middle of
+// the hips (else of the shoulders); t itself when there is none. Trackers
+// swap who is who as the fencers close in, and the fencers do not pass
+// each other before a touch (in sabre, crossing forward is a fault that
+// stops the phrase).
+func uncrossed(t *tracks.Tracks) *tracks.Tracks {
+	var c *tracks.Tracks
+	for i := range t.Left {
+		l, lok := middle(t.Left[i])
+		r, rok := middle(t.Right[i])
+		if !lok || !rok || l <= r {
+			continue
+		}
+		if c == nil {
+			cp := *t
+			cp.Left, cp.Right = slices.Clone(t.Left), slices.Clone(t.Right)
+			c = &cp
+		}
+		c.Left[i], c.Right[i] = c.Right[i], c.Left[i]
+	}
+	if c == nil {
+		return t
+	}
+	return c
+}
+
+// middle returns the x of the middle of p's usable hips, else of its
+// usable shoulders, and false when p shows neither.
+func middle(p *tracks.Pose) (float64, bool) {
+	if p == nil {
+		return 0, false
+	}
+	for _, pair := range [][2]int{{tracks.LeftHip, tracks.RightHip}, {tracks.LeftShoulder, tracks.RightShoulder}} {
+		s, n := 0.0, 0
+		for _, k := range pair {
+			if usable(p[k]) {
+				s += p[k].X
+				n++
+			}
+		}
+		if n > 0 {
+			return s / float64(n), true
+		}
+	}
+	return 0, false
 }
 
 // reachOf returns how far a fencer facing dir holds the weapon arm out, in

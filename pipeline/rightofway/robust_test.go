@@ -4,7 +4,9 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/referee-project/referee/pipeline/tracks"
@@ -148,6 +150,31 @@ func TestMirroredPhraseIsCalledMirrored(t *testing.T) {
 		if mirrorText(w.Winner) != g.Winner || w.Rule != g.Rule || math.Abs(w.Confidence-g.Confidence) > 1e-9 || mirrorText(w.Reason) != g.Reason {
 			t.Errorf("%s: filmed from the other side\n %s %s %.3f %q\nwant the mirror of\n %s %s %.3f %q",
 				name, g.Winner, g.Rule, g.Confidence, g.Reason, w.Winner, w.Rule, w.Confidence, w.Reason)
+		}
+	}
+}
+
+// TestSwappedFencersAreUncrossed swaps who is who in every third frame
+// of every shared phrase, as a tracker does when the fencers close in:
+// the decision must be the one of the tracks as recorded.
+func TestSwappedFencersAreUncrossed(t *testing.T) {
+	for _, name := range sharedNames(t) {
+		tr, log := shared(t, name)
+		want, err := Decide(tr, parse(t, log))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sw := *tr
+		sw.Left, sw.Right = slices.Clone(tr.Left), slices.Clone(tr.Right)
+		for i := 0; i < len(sw.Left); i += 3 {
+			sw.Left[i], sw.Right[i] = sw.Right[i], sw.Left[i]
+		}
+		got, err := Decide(&sw, parse(t, log))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Decision, want.Decision) {
+			t.Errorf("%s: with the fencers swapped in every third frame\n %+v\nwant\n %+v", name, got.Decision, want.Decision)
 		}
 	}
 }
