@@ -114,7 +114,7 @@ func (prm Params) Decide(t *tracks.Tracks, p *signal.Phrase) (Timeline, error) {
 // movement into the first hit of p for the model, returning the scale
 // used.
 func phraseOf(t *tracks.Tracks, p *signal.Phrase) (phrase, float64, error) {
-	t = uncrossed(t)
+	t = whoIsWho(t)
 	n := t.Frames()
 	if n < 2 {
 		return phrase{}, 0, fmt.Errorf("tracks have %d frames; a decision needs at least 2", n)
@@ -137,26 +137,56 @@ func phraseOf(t *tracks.Tracks, p *signal.Phrase) (phrase, float64, error) {
 	return ph, scale, nil
 }
 
-// uncrossed returns t with the two poses swapped back in every frame
-// where the left fencer stands right of the right one, by the middle of
-// the hips (else of the shoulders); t itself when there is none. Trackers
-// swap who is who as the fencers close in, and the fencers do not pass
-// each other before a touch (in sabre, crossing forward is a fault that
-// stops the phrase).
-func uncrossed(t *tracks.Tracks) *tracks.Tracks {
+// whoIsWho returns t with each pose on the side where it stands: in a
+// frame showing both fencers the left one is the one further left (by the
+// middle of the hips, else of the shoulders), and a pose alone in its
+// frame belongs to the side whose fencer stood nearer to it in the
+// nearest frame showing both. Trackers swap who is who as the fencers
+// close in, or put the one fencer they find in the other's slot; fencers
+// do not pass each other before a touch (in sabre, crossing forward is a
+// fault that stops the phrase). t itself when nothing moves.
+func whoIsWho(t *tracks.Tracks) *tracks.Tracks {
 	var c *tracks.Tracks
-	for i := range t.Left {
-		l, lok := middle(t.Left[i])
-		r, rok := middle(t.Right[i])
-		if !lok || !rok || l <= r {
-			continue
-		}
+	swap := func(i int) {
 		if c == nil {
 			cp := *t
 			cp.Left, cp.Right = slices.Clone(t.Left), slices.Clone(t.Right)
 			c = &cp
 		}
 		c.Left[i], c.Right[i] = c.Right[i], c.Left[i]
+	}
+	n := len(t.Left)
+	ls, rs := make([]float64, n), make([]float64, n)
+	var both []int
+	for i := range n {
+		l, lok := middle(t.Left[i])
+		r, rok := middle(t.Right[i])
+		if !lok || !rok {
+			continue
+		}
+		if l > r {
+			swap(i)
+			l, r = r, l
+		}
+		ls[i], rs[i] = l, r
+		both = append(both, i)
+	}
+	for i := range n {
+		lone, inLeft := t.Left[i], true
+		switch {
+		case lone == nil:
+			lone, inLeft = t.Right[i], false
+		case t.Right[i] != nil:
+			continue
+		}
+		x, ok := middle(lone)
+		j, found := nearest(both, i)
+		if !ok || !found {
+			continue
+		}
+		if nearerLeft := math.Abs(x-ls[j]) <= math.Abs(x-rs[j]); nearerLeft != inLeft {
+			swap(i)
+		}
 	}
 	if c == nil {
 		return t

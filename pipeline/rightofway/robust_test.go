@@ -154,27 +154,37 @@ func TestMirroredPhraseIsCalledMirrored(t *testing.T) {
 	}
 }
 
-// TestSwappedFencersAreUncrossed swaps who is who in every third frame
-// of every shared phrase, as a tracker does when the fencers close in:
-// the decision must be the one of the tracks as recorded.
-func TestSwappedFencersAreUncrossed(t *testing.T) {
+// TestTrackerSwapsAreUndone mixes up who is who in every shared phrase
+// as trackers do when the fencers close in: both poses swapped in every
+// third frame, and in every fifth the right fencer lost and the left one
+// put in the right's slot. The decision must be that of the same tracks
+// with the right fencer lost in those frames and nobody misplaced.
+func TestTrackerSwapsAreUndone(t *testing.T) {
 	for _, name := range sharedNames(t) {
 		tr, log := shared(t, name)
-		want, err := Decide(tr, parse(t, log))
+		lost := *tr
+		lost.Left, lost.Right = slices.Clone(tr.Left), slices.Clone(tr.Right)
+		mixed := lost
+		mixed.Left, mixed.Right = slices.Clone(tr.Left), slices.Clone(tr.Right)
+		for i := range tr.Left {
+			switch {
+			case i%5 == 0:
+				lost.Right[i] = nil
+				mixed.Left[i], mixed.Right[i] = nil, tr.Left[i]
+			case i%3 == 0:
+				mixed.Left[i], mixed.Right[i] = tr.Right[i], tr.Left[i]
+			}
+		}
+		want, err := Decide(&lost, parse(t, log))
 		if err != nil {
 			t.Fatal(err)
 		}
-		sw := *tr
-		sw.Left, sw.Right = slices.Clone(tr.Left), slices.Clone(tr.Right)
-		for i := 0; i < len(sw.Left); i += 3 {
-			sw.Left[i], sw.Right[i] = sw.Right[i], sw.Left[i]
-		}
-		got, err := Decide(&sw, parse(t, log))
+		got, err := Decide(&mixed, parse(t, log))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(got.Decision, want.Decision) {
-			t.Errorf("%s: with the fencers swapped in every third frame\n %+v\nwant\n %+v", name, got.Decision, want.Decision)
+			t.Errorf("%s: with the fencers mixed up\n %+v\nwant\n %+v", name, got.Decision, want.Decision)
 		}
 	}
 }
