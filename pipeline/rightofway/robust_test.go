@@ -191,14 +191,15 @@ func TestTrackerSwapsAreUndone(t *testing.T) {
 
 // TestCallsHoldForOtherTrackers decides every shared phrase as other
 // trackers would see it: at other frame rates, with noisier keypoints,
-// missing some frames or some keypoints. The engine's windows are in
-// seconds and metres, and a frame missing one hip or one wrist is read
-// from the other, so calls should hardly move. The bounds are under
-// today's figures (111, 112, 110, 112, 105 and 111 of 113 unchanged; with
-// frames lost, six phrases become undecided, a fencer lost in 3 of the
-// last 5 frames before the hit) and catch a rule that counts frames or a
-// fencer who jumps when a keypoint is lost (the engine that read a lone
-// hip, ankle or arm as the pair kept 103 under the lost keypoints).
+// missing some frames or some keypoints, in pixels with the scale left to
+// the engine. The engine's windows are in seconds and metres, and a frame
+// missing one hip or one wrist is read from the other, so calls should
+// hardly move. The bounds are under today's figures (111, 112, 110, 112,
+// 105, 112 and 111 of 113 unchanged; with frames lost, six phrases become
+// undecided, a fencer lost in 3 of the last 5 frames before the hit) and
+// catch a rule that counts frames or a fencer who jumps when a keypoint is
+// lost (the engine that read a lone hip, ankle or arm as the pair kept 103
+// under the lost keypoints).
 func TestCallsHoldForOtherTrackers(t *testing.T) {
 	names := sharedNames(t)
 	base := make(map[string]string, len(names))
@@ -220,6 +221,11 @@ func TestCallsHoldForOtherTrackers(t *testing.T) {
 		{"10 fps", func(_ string, t *tracks.Tracks) *tracks.Tracks { return resampled(t, 10) }, 104},
 		{"3 cm noise", func(n string, t *tracks.Tracks) *tracks.Tracks { return jittered(t, 0.03, seedOf(n)) }, 104},
 		{"10% of frames lost", func(n string, t *tracks.Tracks) *tracks.Tracks { return lossy(t, 0.1, 0, seedOf(n)) }, 103},
+		{"pixels of unknown scale", func(_ string, t *tracks.Tracks) *tracks.Tracks {
+			px := scaled(t, 300)
+			px.MetresPerPixel = 0
+			return px
+		}, 108},
 		{"10% of keypoints lost", func(n string, t *tracks.Tracks) *tracks.Tracks { return lossy(t, 0, 0.1, seedOf(n)) }, 107},
 	} {
 		same := 0
