@@ -124,10 +124,10 @@ func phraseOf(t *tracks.Tracks, p *signal.Phrase) (phrase, float64, error) {
 		return phrase{}, 0, err
 	}
 	fencerOf := func(poses []*tracks.Pose, dir float64) fencer {
-		xs, seen := bodyX(poses, scale)
+		xs, seen := bodyX(poses, scale, t.FPS)
 		f := kinematics(fill(xs, seen), dir, t.FPS)
 		f.seen = seen
-		f.reach = reachOf(poses, dir, scale)
+		f.reach = reachOf(poses, dir, scale, t.FPS)
 		return f
 	}
 	ph := phrase{left: fencerOf(t.Left, +1), right: fencerOf(t.Right, -1), fps: t.FPS, n: n, heightM: bodyHeight(t) * scale}
@@ -140,11 +140,16 @@ func phraseOf(t *tracks.Tracks, p *signal.Phrase) (phrase, float64, error) {
 // whoIsWho returns t with each pose on the side where it stands: in a
 // frame showing both fencers the left one is the one further left (by the
 // middle of the hips, else of the shoulders), and a pose alone in its
-// frame belongs to the side whose fencer stood nearer to it in the
-// nearest frame showing both. Trackers swap who is who as the fencers
-// close in, or put the one fencer they find in the other's slot; fencers
-// do not pass each other before a touch (in sabre, crossing forward is a
-// fault that stops the phrase). t itself when nothing moves.
+// frame goes to the side whose fencer it is nearer to, where both fencers
+// stood by the frames showing both within maxUnseenS (interpolated between
+// the one before and the one after), or stays where it is when there are
+// none; a pose as near to both stays too. Trackers swap who is who as the
+// fencers close in, or put the one fencer they find in the other's slot,
+// and before the touch the fencers have not passed each other (a referee
+// halts the phrase when one passes the other). Frames after the touch are
+// put in order too: the decision reads a few of them, and a pass there
+// only shows as a fencer turning back in the timeline. t itself when
+// nothing moves.
 func whoIsWho(t *tracks.Tracks) *tracks.Tracks {
 	var c *tracks.Tracks
 	swap := func(i int) {
@@ -171,6 +176,7 @@ func whoIsWho(t *tracks.Tracks) *tracks.Tracks {
 		ls[i], rs[i] = l, r
 		both = append(both, i)
 	}
+	reach := max(1, int(math.Round(maxUnseenS*t.FPS)))
 	for i := range n {
 		lone, inLeft := t.Left[i], true
 		switch {
@@ -180,11 +186,15 @@ func whoIsWho(t *tracks.Tracks) *tracks.Tracks {
 			continue
 		}
 		x, ok := middle(lone)
-		j, found := nearest(both, i)
-		if !ok || !found {
+		if !ok {
 			continue
 		}
-		if nearerLeft := math.Abs(x-ls[j]) <= math.Abs(x-rs[j]); nearerLeft != inLeft {
+		at, ok := bracket(both, i, reach)
+		if !ok {
+			continue
+		}
+		dl, dr := math.Abs(x-at(ls)), math.Abs(x-at(rs))
+		if (inLeft && dr < dl) || (!inLeft && dl < dr) {
 			swap(i)
 		}
 	}
@@ -220,7 +230,7 @@ func middle(p *tracks.Pose) (float64, bool) {
 // opponent, taking whichever arm reaches further (pose estimators often
 // swap a fencer's sides seen from the side, so the COCO side is no guide);
 // NaN where no arm is seen.
-func reachOf(poses []*tracks.Pose, dir, scale float64) []float64 {
+func reachOf(poses []*tracks.Pose, dir, scale, fps float64) []float64 {
 	arm := func(sh, wr int) func(*tracks.Pose) (float64, bool) {
 		return func(p *tracks.Pose) (float64, bool) {
 			if !usable(p[sh]) || !usable(p[wr]) {
@@ -229,7 +239,7 @@ func reachOf(poses []*tracks.Pose, dir, scale float64) []float64 {
 			return dir * (p[wr].X - p[sh].X) * scale, true
 		}
 	}
-	out, seen := pairOf(poses, arm(tracks.LeftShoulder, tracks.LeftWrist), arm(tracks.RightShoulder, tracks.RightWrist), math.Max)
+	out, seen := pairOf(poses, fps, arm(tracks.LeftShoulder, tracks.LeftWrist), arm(tracks.RightShoulder, tracks.RightWrist), math.Max)
 	for i := range out {
 		if !seen[i] {
 			out[i] = math.NaN()
@@ -288,11 +298,11 @@ func bodyHeight(t *tracks.Tracks) float64 {
 // bodyX returns a fencer's position along the strip in metres per frame
 // (the middle of the hips, else of the shoulders) and whether the fencer
 // was seen; unseen frames are NaN.
-func bodyX(poses []*tracks.Pose, scale float64) ([]float64, []bool) {
+func bodyX(poses []*tracks.Pose, scale, fps float64) ([]float64, []bool) {
 	at := func(k int) func(*tracks.Pose) (float64, bool) { return coord(k, scale) }
 	mid := func(x, y float64) float64 { return (x + y) / 2 }
-	hips, hipSeen := pairOf(poses, at(tracks.LeftHip), at(tracks.RightHip), mid)
-	shoulders, shSeen := pairOf(poses, at(tracks.LeftShoulder), at(tracks.RightShoulder), mid)
+	hips, hipSeen := pairOf(poses, fps, at(tracks.LeftHip), at(tracks.RightHip), mid)
+	shoulders, shSeen := pairOf(poses, fps, at(tracks.LeftShoulder), at(tracks.RightShoulder), mid)
 	seen := make([]bool, len(poses))
 	for i := range hips {
 		switch {
@@ -320,18 +330,20 @@ func coord(k int, scale float64) func(*tracks.Pose) (float64, bool) {
 
 // pairOf returns join of two measures of a fencer per frame (two
 // keypoints, two arms), and whether either was seen; a and b give a
-// pose's measure and whether it shows. A frame that shows only one takes
-// it with the offset join had from it in the nearest frame showing both:
-// estimators lose a hip, an ankle or a wrist for a frame or two, and the
-// one seen alone would move the fencer by half a hip's width, a whole
-// stance or the other arm's reach. With no frame showing both, the one
-// seen stands for the pair.
-func pairOf(poses []*tracks.Pose, a, b func(*tracks.Pose) (float64, bool), join func(x, y float64) float64) ([]float64, []bool) {
+// pose's measure and whether it shows. Estimators lose a hip, an ankle or
+// a wrist for a frame or two, and the one seen alone would move the
+// fencer by half a hip's width, a whole stance or the other arm's reach;
+// they also swap a fencer's COCO sides. So a frame that shows only one
+// measure reads it as whichever of the two it is nearer to in the frames
+// showing both within maxUnseenS (interpolated between the one before and
+// the one after), with the offset join had from that one there; with no
+// such frame, the one seen stands for the pair.
+func pairOf(poses []*tracks.Pose, fps float64, a, b func(*tracks.Pose) (float64, bool), join func(x, y float64) float64) ([]float64, []bool) {
 	n := len(poses)
 	out, seen := make([]float64, n), make([]bool, n)
-	// off[0][i] and off[1][i] are join minus a's and b's measure in frame
-	// i when it shows both; both lists those frames.
-	off := [2][]float64{make([]float64, n), make([]float64, n)}
+	// xs[0] and xs[1] hold a's and b's measures in the frames that show
+	// both, listed in both.
+	xs := [2][]float64{make([]float64, n), make([]float64, n)}
 	var both []int
 	for i, p := range poses {
 		if p == nil {
@@ -341,43 +353,57 @@ func pairOf(poses []*tracks.Pose, a, b func(*tracks.Pose) (float64, bool), join 
 		xb, okb := b(p)
 		if oka && okb {
 			out[i], seen[i] = join(xa, xb), true
-			off[0][i], off[1][i] = out[i]-xa, out[i]-xb
+			xs[0][i], xs[1][i] = xa, xb
 			both = append(both, i)
 		}
 	}
+	reach := max(1, int(math.Round(maxUnseenS*fps)))
 	for i, p := range poses {
 		if seen[i] || p == nil {
 			continue
 		}
-		for side, m := range []func(*tracks.Pose) (float64, bool){a, b} {
-			x, ok := m(p)
-			if !ok {
+		x, ok := a(p)
+		if !ok {
+			if x, ok = b(p); !ok {
 				continue
 			}
-			out[i], seen[i] = x, true
-			if j, ok := nearest(both, i); ok {
-				out[i] += off[side][j]
+		}
+		out[i], seen[i] = x, true
+		if at, ok := bracket(both, i, reach); ok {
+			ea, eb := at(xs[0]), at(xs[1])
+			if math.Abs(x-ea) <= math.Abs(x-eb) {
+				out[i] += join(ea, eb) - ea
+			} else {
+				out[i] += join(ea, eb) - eb
 			}
-			break
 		}
 	}
 	return out, seen
 }
 
-// nearest returns the element of the sorted frames closest to i, the
-// earlier on a tie, and false if there is none.
-func nearest(frames []int, i int) (int, bool) {
-	if len(frames) == 0 {
-		return 0, false
+// bracket returns, for frame i, a function reading a series known at
+// the sorted frames in full: interpolated between the nearest of them
+// before i and after i when both are within reach frames of it, else the
+// one of those that is; false when none is.
+func bracket(full []int, i, reach int) (func(v []float64) float64, bool) {
+	k, _ := slices.BinarySearch(full, i)
+	prev, next := -1, -1
+	if k > 0 && i-full[k-1] <= reach {
+		prev = full[k-1]
 	}
-	k, _ := slices.BinarySearch(frames, i)
+	if k < len(full) && full[k]-i <= reach {
+		next = full[k]
+	}
 	switch {
-	case k == 0:
-		return frames[0], true
-	case k == len(frames) || i-frames[k-1] <= frames[k]-i:
-		return frames[k-1], true
+	case prev >= 0 && next > prev:
+		w := float64(i-prev) / float64(next-prev)
+		return func(v []float64) float64 { return v[prev] + w*(v[next]-v[prev]) }, true
+	case prev >= 0:
+		return func(v []float64) float64 { return v[prev] }, true
+	case next >= 0:
+		return func(v []float64) float64 { return v[next] }, true
 	}
-	return frames[k], true
+	return nil, false
 }
 
 // fill returns xs with the unseen frames interpolated between the seen

@@ -68,7 +68,7 @@ func bodyOf(poses []*tracks.Pose, dir, scale float64, end int, fps float64) (bod
 		}
 	}
 	pair := func(a, b int, join func(x, y float64) float64) []float64 {
-		xs, seen := pairOf(ps, coord(a, dir*scale), coord(b, dir*scale), join)
+		xs, seen := pairOf(ps, fps, coord(a, dir*scale), coord(b, dir*scale), join)
 		xs, seen = append(xs, make([]float64, n-len(ps))...), append(seen, make([]bool, n-len(ps))...)
 		return smooth3(fill(xs, seen))
 	}

@@ -152,7 +152,8 @@ func (prm Params) rulesOf(phs []prepared) []Decision {
 
 // overrule returns d with the winner the model gives with probability p
 // of left when it is surer than prm.Override and disagrees, the rule then
-// RuleMovement; a first-light call stands if prm.KeepFirstLight.
+// RuleMovement and the confidence the model's probability of that winner
+// in two decimals; a first-light call stands if prm.KeepFirstLight.
 func (prm Params) overrule(d Decision, p float64) Decision {
 	if math.Abs(p-0.5) <= prm.Override || (d.Rule == RuleFirstLight && prm.KeepFirstLight) {
 		return d
@@ -164,7 +165,7 @@ func (prm Params) overrule(d Decision, p float64) Decision {
 	if w == d.Winner {
 		return d
 	}
-	// Two decimals, as the rules' confidences: the model's third is noise.
+	// Two decimals, as the rules' confidences: the third is noise.
 	d.Winner, d.Rule, d.Confidence = w, RuleMovement, math.Round(100*math.Max(p, 1-p))/100
 	return d
 }

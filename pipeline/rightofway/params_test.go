@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// sharedExamples reads the shared refereed phrases with their calls.
-func sharedExamples(t testing.TB) []Example {
+// sharedLabels reads the referee's call of every shared phrase.
+func sharedLabels(t testing.TB) map[string]string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(sharedDir, "labels.json"))
 	if err != nil {
@@ -20,10 +20,21 @@ func sharedExamples(t testing.TB) []Example {
 	if err := json.Unmarshal(data, &labels); err != nil {
 		t.Fatal(err)
 	}
+	calls := make(map[string]string, len(labels))
+	for name, l := range labels {
+		calls[name] = l.Referee
+	}
+	return calls
+}
+
+// sharedExamples reads the shared refereed phrases with their calls.
+func sharedExamples(t testing.TB) []Example {
+	t.Helper()
+	labels := sharedLabels(t)
 	var exs []Example
 	for _, name := range sharedNames(t) {
 		tr, log := shared(t, name)
-		exs = append(exs, Example{Tracks: tr, Phrase: parse(t, log), Referee: labels[name].Referee, Day: name[:8]})
+		exs = append(exs, Example{Tracks: tr, Phrase: parse(t, log), Referee: labels[name], Day: name[:8]})
 	}
 	return exs
 }
