@@ -313,3 +313,62 @@ func TestCallsHoldForOtherTrackers(t *testing.T) {
 		}
 	}
 }
+
+// TestBracket reads a series from the full frames around a frame.
+func TestBracket(t *testing.T) {
+	v := []float64{0, 10, 20, 30, 40, 50, 60, 70, 80, 90}
+	for _, c := range []struct {
+		name  string
+		full  []int
+		i     int
+		want  float64
+		found bool
+	}{
+		{"no full frame", nil, 4, 0, false},
+		{"between two within reach: interpolated", []int{2, 5}, 3, 30, true},
+		{"only the one before within reach", []int{2, 9}, 4, 20, true},
+		{"only the one after within reach", []int{0, 6}, 5, 60, true},
+		{"before the first", []int{3, 5}, 1, 30, true},
+		{"after the last", []int{3, 5}, 7, 50, true},
+		{"none within reach", []int{0, 9}, 4, 0, false},
+	} {
+		at, ok := bracket(c.full, c.i, 2)
+		if ok != c.found || (ok && at(v) != c.want) {
+			got := math.NaN()
+			if ok {
+				got = at(v)
+			}
+			t.Errorf("%s: %v %v, want %v %v", c.name, got, ok, c.want, c.found)
+		}
+	}
+}
+
+// TestWhoIsWhoLeavesWhatItCannotTell: a pose is moved only on evidence.
+func TestWhoIsWhoLeavesWhatItCannotTell(t *testing.T) {
+	at := func(x float64) *tracks.Pose {
+		var p tracks.Pose
+		p[tracks.LeftHip] = tracks.Keypoint{X: x, Seen: true, Score: 1}
+		p[tracks.RightHip] = tracks.Keypoint{X: x, Seen: true, Score: 1}
+		return &p
+	}
+	var armsOnly tracks.Pose
+	armsOnly[tracks.LeftWrist] = tracks.Keypoint{X: 1, Seen: true, Score: 1}
+	for _, c := range []struct {
+		name        string
+		left, right []*tracks.Pose
+		moved       bool
+	}{
+		{"nobody", []*tracks.Pose{nil, nil}, []*tracks.Pose{nil, nil}, false},
+		{"lone poses, never both", []*tracks.Pose{at(5), nil}, []*tracks.Pose{nil, at(1)}, false},
+		{"lone pose without hips or shoulders", []*tracks.Pose{at(1), nil}, []*tracks.Pose{at(3), &armsOnly}, false},
+		{"lone pose as near to both", []*tracks.Pose{at(1), nil}, []*tracks.Pose{at(3), at(2)}, false},
+		{"lone pose far from the last full frame", []*tracks.Pose{at(1), nil, nil, nil, nil}, []*tracks.Pose{at(3), nil, nil, nil, at(1)}, false},
+		{"lone pose next to the other's place", []*tracks.Pose{at(1), nil}, []*tracks.Pose{at(3), at(1.1)}, true},
+		{"crossed", []*tracks.Pose{at(3)}, []*tracks.Pose{at(1)}, true},
+	} {
+		tr := &tracks.Tracks{FPS: 15, Left: c.left, Right: c.right}
+		if moved := whoIsWho(tr) != tr; moved != c.moved {
+			t.Errorf("%s: moved %v, want %v", c.name, moved, c.moved)
+		}
+	}
+}
