@@ -1,5 +1,7 @@
 package rightofway
 
+import "slices"
+
 // Calls a referee can make, in labels.json and in a review. A referee's
 // "abstain" awards no touch; "simultaneous" says why.
 const (
@@ -16,13 +18,7 @@ func Calls() []string {
 }
 
 // ValidCall says whether c is one of Calls.
-func ValidCall(c string) bool {
-	switch c {
-	case CallLeft, CallRight, CallSimultaneous, CallAbstain:
-		return true
-	}
-	return false
-}
+func ValidCall(c string) bool { return slices.Contains(Calls(), c) }
 
 // Agrees is the one table everything that counts agreement with referees
 // uses (referee eval, the README, the review page): a referee's left or
