@@ -151,6 +151,8 @@ func phraseOf(t *tracks.Tracks, p *signal.Phrase) (phrase, float64, error) {
 // only shows as a fencer turning back in the timeline. t itself when
 // nothing moves.
 func whoIsWho(t *tracks.Tracks) *tracks.Tracks {
+	ls, lseen := bodyX(t.Left, 1, t.FPS)
+	rs, rseen := bodyX(t.Right, 1, t.FPS)
 	var c *tracks.Tracks
 	swap := func(i int) {
 		if c == nil {
@@ -160,37 +162,29 @@ func whoIsWho(t *tracks.Tracks) *tracks.Tracks {
 		}
 		c.Left[i], c.Right[i] = c.Right[i], c.Left[i]
 	}
-	n := len(t.Left)
-	ls, rs := make([]float64, n), make([]float64, n)
 	var both []int
-	for i := range n {
-		l, lok := middle(t.Left[i])
-		r, rok := middle(t.Right[i])
-		if !lok || !rok {
+	for i := range ls {
+		if !lseen[i] || !rseen[i] {
 			continue
 		}
-		if l > r {
+		if ls[i] > rs[i] {
 			swap(i)
-			l, r = r, l
+			ls[i], rs[i] = rs[i], ls[i]
 		}
-		ls[i], rs[i] = l, r
 		both = append(both, i)
 	}
 	reach := max(1, int(math.Round(maxUnseenS*t.FPS)))
-	for i := range n {
-		lone, inLeft := t.Left[i], true
-		switch {
-		case lone == nil:
-			lone, inLeft = t.Right[i], false
-		case t.Right[i] != nil:
+	for i := range ls {
+		inLeft := t.Left[i] != nil
+		if inLeft == (t.Right[i] != nil) {
 			continue
 		}
-		x, ok := middle(lone)
-		if !ok {
-			continue
+		x, seen := ls[i], lseen[i]
+		if !inLeft {
+			x, seen = rs[i], rseen[i]
 		}
 		at, ok := bracket(both, i, reach)
-		if !ok {
+		if !seen || !ok {
 			continue
 		}
 		dl, dr := math.Abs(x-at(ls)), math.Abs(x-at(rs))
@@ -202,27 +196,6 @@ func whoIsWho(t *tracks.Tracks) *tracks.Tracks {
 		return t
 	}
 	return c
-}
-
-// middle returns the x of the middle of p's usable hips, else of its
-// usable shoulders, and false when p shows neither.
-func middle(p *tracks.Pose) (float64, bool) {
-	if p == nil {
-		return 0, false
-	}
-	for _, pair := range [][2]int{{tracks.LeftHip, tracks.RightHip}, {tracks.LeftShoulder, tracks.RightShoulder}} {
-		s, n := 0.0, 0
-		for _, k := range pair {
-			if usable(p[k]) {
-				s += p[k].X
-				n++
-			}
-		}
-		if n > 0 {
-			return s / float64(n), true
-		}
-	}
-	return 0, false
 }
 
 // reachOf returns how far a fencer facing dir holds the weapon arm out, in
@@ -239,12 +212,7 @@ func reachOf(poses []*tracks.Pose, dir, scale, fps float64) []float64 {
 			return dir * (p[wr].X - p[sh].X) * scale, true
 		}
 	}
-	out, seen := pairOf(poses, fps, arm(tracks.LeftShoulder, tracks.LeftWrist), arm(tracks.RightShoulder, tracks.RightWrist), math.Max)
-	for i := range out {
-		if !seen[i] {
-			out[i] = math.NaN()
-		}
-	}
+	out, _ := pairOf(poses, fps, arm(tracks.LeftShoulder, tracks.LeftWrist), arm(tracks.RightShoulder, tracks.RightWrist), math.Max)
 	return out
 }
 
@@ -299,22 +267,15 @@ func bodyHeight(t *tracks.Tracks) float64 {
 // (the middle of the hips, else of the shoulders) and whether the fencer
 // was seen; unseen frames are NaN.
 func bodyX(poses []*tracks.Pose, scale, fps float64) ([]float64, []bool) {
-	at := func(k int) func(*tracks.Pose) (float64, bool) { return coord(k, scale) }
 	mid := func(x, y float64) float64 { return (x + y) / 2 }
-	hips, hipSeen := pairOf(poses, fps, at(tracks.LeftHip), at(tracks.RightHip), mid)
-	shoulders, shSeen := pairOf(poses, fps, at(tracks.LeftShoulder), at(tracks.RightShoulder), mid)
-	seen := make([]bool, len(poses))
-	for i := range hips {
-		switch {
-		case hipSeen[i]:
-			seen[i] = true
-		case shSeen[i]:
-			hips[i], seen[i] = shoulders[i], true
-		default:
-			hips[i] = math.NaN()
+	xs, seen := pairOf(poses, fps, coord(tracks.LeftHip, scale), coord(tracks.RightHip, scale), mid)
+	shoulders, shSeen := pairOf(poses, fps, coord(tracks.LeftShoulder, scale), coord(tracks.RightShoulder, scale), mid)
+	for i := range xs {
+		if !seen[i] && shSeen[i] {
+			xs[i], seen[i] = shoulders[i], true
 		}
 	}
-	return hips, seen
+	return xs, seen
 }
 
 // coord returns keypoint k's x times scale, and false where it is not
@@ -337,10 +298,14 @@ func coord(k int, scale float64) func(*tracks.Pose) (float64, bool) {
 // measure reads it as whichever of the two it is nearer to in the frames
 // showing both within maxUnseenS (interpolated between the one before and
 // the one after), with the offset join had from that one there; with no
-// such frame, the one seen stands for the pair.
+// such frame, the one seen stands for the pair. Frames showing neither
+// are NaN.
 func pairOf(poses []*tracks.Pose, fps float64, a, b func(*tracks.Pose) (float64, bool), join func(x, y float64) float64) ([]float64, []bool) {
 	n := len(poses)
 	out, seen := make([]float64, n), make([]bool, n)
+	for i := range out {
+		out[i] = math.NaN()
+	}
 	// xs[0] and xs[1] hold a's and b's measures in the frames that show
 	// both, listed in both.
 	xs := [2][]float64{make([]float64, n), make([]float64, n)}

@@ -59,7 +59,7 @@ type body struct {
 // the share of those frames showing a wrist and an ankle.
 func bodyOf(poses []*tracks.Pose, dir, scale float64, end int, fps float64) (body, float64) {
 	n := end + 1
-	ps := poses[:min(n, len(poses))]
+	ps := poses[:n]
 	shown := 0
 	for _, p := range ps {
 		if p != nil && (usable(p[tracks.LeftWrist]) || usable(p[tracks.RightWrist])) &&
@@ -68,9 +68,7 @@ func bodyOf(poses []*tracks.Pose, dir, scale float64, end int, fps float64) (bod
 		}
 	}
 	pair := func(a, b int, join func(x, y float64) float64) []float64 {
-		xs, seen := pairOf(ps, fps, coord(a, dir*scale), coord(b, dir*scale), join)
-		xs, seen = append(xs, make([]float64, n-len(ps))...), append(seen, make([]bool, n-len(ps))...)
-		return smooth3(fill(xs, seen))
+		return smooth3(fill(pairOf(ps, fps, coord(a, dir*scale), coord(b, dir*scale), join)))
 	}
 	mid := func(x, y float64) float64 { return (x + y) / 2 }
 	// The weapon wrist and the front foot are whichever is nearer the
