@@ -2,6 +2,7 @@ package rightofway
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,6 +185,28 @@ func TestScale(t *testing.T) {
 	_, err = Decide(hips, parse(t, log))
 	if err == nil || err.Error() != "pixel tracks without m_per_px, and no frame shows a fencer's eyes and ankles to measure the scale from: add m_per_px" {
 		t.Errorf("error %v", err)
+	}
+}
+
+// TestScaleFromHeight: pixel tracks of unknown scale are measured by the
+// fencers' height, which varies with the fencers and their guard. On every
+// shared phrase it must come within 0.85 to 1.35 of the true scale (today
+// 0.90 to 1.29, the README's figure).
+func TestScaleFromHeight(t *testing.T) {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, name := range sharedNames(t) {
+		tr, _ := shared(t, name)
+		px := scaled(tr, 300)
+		px.MetresPerPixel = 0
+		s, err := Scale(px)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		lo, hi = math.Min(lo, s*300), math.Max(hi, s*300)
+	}
+	t.Logf("measured scale %.2f to %.2f of the true one", lo, hi)
+	if lo < 0.85 || hi > 1.35 {
+		t.Errorf("measured scale %.2f to %.2f of the true one, want within 0.85 to 1.35", lo, hi)
 	}
 }
 
