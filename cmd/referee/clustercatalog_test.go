@@ -334,14 +334,12 @@ func TestClusterStreaming(t *testing.T) {
 	// phrase key (nil when not listed).
 	waitListed := func(n *testNode, key string, ok func(map[string]any) bool) map[string]any {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			s := n.listed(t, key)
-			if ok(s) || time.Now().After(deadline) {
-				return s
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		var s map[string]any
+		within(10*time.Second, func() bool {
+			s = n.listed(t, key)
+			return ok(s)
+		})
+		return s
 	}
 	streaming := func(node string) func(map[string]any) bool {
 		return func(s map[string]any) bool {
