@@ -139,6 +139,7 @@ func (tc *testCluster) began() string {
 }
 
 type testNode struct {
+	name string
 	srv  *server.Server
 	url  string
 	logs *servertest.LogBuffer
@@ -182,7 +183,7 @@ func (tc *testCluster) nodeWith(name, dataDir string, edit func(*server.Config))
 		srv.Close()
 		conn.Close()
 	})
-	return &testNode{srv: srv, url: "http://" + srv.Addr(), logs: logs, conn: conn}
+	return &testNode{name: name, srv: srv, url: "http://" + srv.Addr(), logs: logs, conn: conn}
 }
 
 type testWorker struct {
