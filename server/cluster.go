@@ -149,18 +149,16 @@ func (srv *Server) forget(s *session, key string) {
 	}
 }
 
-// catchUp publishes again the phrase of e, which this node holds and
-// lists as sum, when the cluster still has it as this node published it
-// last but the directory has moved on since: the node could not publish
-// the phrase's end (the cluster unreachable then), or it stopped between
+// catchUp publishes again the phrase of e, a record this node published,
+// whose directory it lists as sum (not processing: clusterSync.pass leaves
+// those), when the cluster still has it as this node published it last
+// but the directory has moved on since: the node could not publish the
+// phrase's end (the cluster unreachable then), or it stopped between
 // claiming the key and submitting the job (a crash, a kill), which
 // nothing else would ever report. A phrase whose job was queued and whose
 // directory has no end yet is left: the job's end is in the cluster, and
 // the node's restart awaits it.
 func (s *Server) catchUp(ctx context.Context, e jobs.Entry, sum PhraseSummary) {
-	if e.Node != s.nodeName() || sum.Status == StatusProcessing {
-		return
-	}
 	var published struct {
 		Status string `json:"status"`
 	}

@@ -139,6 +139,7 @@ func (tc *testCluster) began() string {
 }
 
 type testNode struct {
+	name string
 	srv  *server.Server
 	url  string
 	logs *servertest.LogBuffer
@@ -182,7 +183,7 @@ func (tc *testCluster) nodeWith(name, dataDir string, edit func(*server.Config))
 		srv.Close()
 		conn.Close()
 	})
-	return &testNode{srv: srv, url: "http://" + srv.Addr(), logs: logs, conn: conn}
+	return &testNode{name: name, srv: srv, url: "http://" + srv.Addr(), logs: logs, conn: conn}
 }
 
 type testWorker struct {
@@ -269,19 +270,17 @@ func checkResult(t *testing.T, res *client.Result, id string, frames int) {
 // waitRecord waits up to 20 s for the record of key to be in state.
 func waitRecord(t *testing.T, c *natsjobs.Conn, key, state string) natsjobs.Record {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var rec natsjobs.Record
+	var err error
+	if !within(20*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		rec, _, err := c.Record(ctx, key)
-		cancel()
-		if err == nil && rec.State == state {
-			return rec
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("phrase %s: record %+v, %v; want state %s", key, rec, err, state)
-		}
-		time.Sleep(50 * time.Millisecond)
+		defer cancel()
+		rec, _, err = c.Record(ctx, key)
+		return err == nil && rec.State == state
+	}) {
+		t.Fatalf("phrase %s: record %+v, %v; want state %s", key, rec, err, state)
 	}
+	return rec
 }
 
 // TestClusterTwoNodesTwoWorkers streams phrases through two serve nodes,

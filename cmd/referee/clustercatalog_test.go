@@ -106,14 +106,14 @@ func refused(t *testing.T, what string, status int, body []byte, wantStatus int,
 	}
 }
 
-// streamInBackground streams a phrase through n, named name, and returns
-// where its raw result comes, or nil if the stream failed (reported).
-func (n *testNode) streamInBackground(t *testing.T, name, id string, frames int, fps float64) chan []byte {
+// streamInBackground streams a phrase through n and returns where its raw
+// result comes, or nil if the stream failed (reported).
+func (n *testNode) streamInBackground(t *testing.T, id string, frames int, fps float64) chan []byte {
 	done := make(chan []byte, 1)
 	go func() {
 		res, err := streamPhrase(t, n.url, id, frames, fps)
 		if err != nil {
-			t.Errorf("stream %s through %s: %v\nlog:\n%s", id, name, err, n.logs.String())
+			t.Errorf("stream %s through %s: %v\nlog:\n%s", id, n.name, err, n.logs.String())
 			done <- nil
 			return
 		}
@@ -136,7 +136,7 @@ func TestClusterCatalog(t *testing.T) {
 
 	// A phrase being analysed is listed as processing by the other node,
 	// which refuses its review.
-	done := a.streamInBackground(t, "serve-1", "strip1", 8, 0)
+	done := a.streamInBackground(t, "strip1", 8, 0)
 	tc.began()
 	if s := b.listed(t, "strip1"); s == nil || s["status"] != server.StatusProcessing || s["node"] != "serve-1" {
 		t.Errorf("serve-2 lists strip1 being analysed as %v, want processing on serve-1", s)
@@ -334,14 +334,12 @@ func TestClusterStreaming(t *testing.T) {
 	// phrase key (nil when not listed).
 	waitListed := func(n *testNode, key string, ok func(map[string]any) bool) map[string]any {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			s := n.listed(t, key)
-			if ok(s) || time.Now().After(deadline) {
-				return s
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		var s map[string]any
+		within(10*time.Second, func() bool {
+			s = n.listed(t, key)
+			return ok(s)
+		})
+		return s
 	}
 	streaming := func(node string) func(map[string]any) bool {
 		return func(s map[string]any) bool {
@@ -350,7 +348,7 @@ func TestClusterStreaming(t *testing.T) {
 	}
 
 	// 40 frames at 10 frames/s: 4 s streaming through serve-1.
-	done := a.streamInBackground(t, "serve-1", "strip3", 40, 10)
+	done := a.streamInBackground(t, "strip3", 40, 10)
 	onB := waitListed(b, "strip3", streaming("serve-1"))
 	onA := a.listed(t, "strip3")
 	if !streaming("serve-1")(onB) || !streaming("serve-1")(onA) || onB["started_at"] != onA["started_at"] || onA["started_at"] == "" {

@@ -61,17 +61,16 @@ func TestClusterKeyOfLocalPhrase(t *testing.T) {
 	// Each node lists its own box1.
 	for _, n := range []struct {
 		node   *testNode
-		name   string
 		winner string
-	}{{a, "serve-1", "left"}, {b, "serve-2", "right"}} {
+	}{{a, "left"}, {b, "right"}} {
 		var box1 []map[string]any
 		for _, s := range n.node.list(t).Sessions {
 			if s["session_id"] == "box1" {
 				box1 = append(box1, s)
 			}
 		}
-		if len(box1) != 1 || box1[0]["node"] != n.name || box1[0]["winner"] != n.winner {
-			t.Errorf("%s lists box1 as %v, want its own once (%s)", n.name, box1, n.winner)
+		if len(box1) != 1 || box1[0]["node"] != n.node.name || box1[0]["winner"] != n.winner {
+			t.Errorf("%s lists box1 as %v, want its own once (%s)", n.node.name, box1, n.winner)
 		}
 	}
 	_, _, body := call(t, "GET", a.url+server.PathSessions+"/box1/files/result.json", "", nil)
