@@ -88,7 +88,7 @@ func BenchmarkReconstructDecode(b *testing.B) {
 
 // BenchmarkReconstructH264 rebuilds the JPEG frames of
 // BenchmarkReconstructMJPEG as a browser-playable H.264 MP4: every frame is
-// decoded (on all cores) and encoded by OpenCV.
+// decoded (on all cores) and encoded by libx264 with the veryfast preset.
 func BenchmarkReconstructH264(b *testing.B) {
 	benchReconstruct(b, benchFrames(b, benchFramesN, benchFramesN, protocol.EncodingJPEG), VideoFormatH264)
 }

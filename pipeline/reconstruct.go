@@ -83,7 +83,7 @@ func reconstruct(ctx context.Context, job Job, dir string, progress func(float64
 //
 // An MJPEG video is written by package avi: JPEG frames go in as received,
 // other frames are decoded and encoded as JPEG. An H.264 video is encoded
-// by OpenCV from decoded frames. Unless the frames can go in as received,
+// by libx264 (videoio.CreateH264) from decoded frames. Unless the frames can go in as received,
 // as the first frame tells, frames are decoded (and encoded) on one
 // goroutine per CPU, a few frames ahead of the writer.
 func rebuild(ctx context.Context, job Job, dir string, progress func(float64, string)) (_ string, _ VideoSummary, err error) {
@@ -325,7 +325,7 @@ func (v *video) describe() string {
 }
 
 // prepared is a frame ready for the video: JPEG bytes for an MJPEG AVI,
-// a picture for OpenCV.
+// a picture for the H.264 encoder.
 type prepared struct {
 	number  int
 	jpeg    []byte

@@ -124,6 +124,10 @@ type analyzeOptions struct {
 
 func newAnalyzeCmd(a *app) *cobra.Command {
 	var opts analyzeOptions
+	// The analyzers' flags, in a set of their own so that RunE finds
+	// those given among them.
+	analyzerFlags := pflag.NewFlagSet("analyzer", pflag.ContinueOnError)
+	addAnalyzerFlags(analyzerFlags, &opts.analyzerOptions)
 	cmd := &cobra.Command{
 		Use:   "analyze (--video VIDEO | --tracks TRACKS) --signal SIGNAL",
 		Short: "Decide a recorded phrase offline, as the server would, and leave the artifacts",
@@ -157,11 +161,11 @@ exits with status 2; a failed analysis with status 1.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Logger = a.logger
 			opts.Out = a.streams.Out
-			for _, name := range []string{"analyzer", "analyzer-cmd", "analyzer-timeout", "pose-cmd", "pose-timeout"} {
-				if cmd.Flags().Changed(name) {
-					opts.videoFlags = append(opts.videoFlags, "--"+name)
+			analyzerFlags.VisitAll(func(f *pflag.Flag) {
+				if f.Changed {
+					opts.videoFlags = append(opts.videoFlags, "--"+f.Name)
 				}
-			}
+			})
 			return runAnalyze(cmd.Context(), opts)
 		},
 	}
@@ -171,7 +175,7 @@ exits with status 2; a failed analysis with status 1.`,
 	f.StringVar(&opts.Signal, "signal", "", "the scoring box's phrase log (required)")
 	f.StringVar(&opts.OutDir, "out", "", "artifact directory (default: a new referee-analyze-* directory in the system's temporary directory)")
 	f.BoolVar(&opts.JSON, "json", false, "print the result.json object instead of a summary")
-	addAnalyzerFlags(f, &opts.analyzerOptions)
+	f.AddFlagSet(analyzerFlags)
 	return cmd
 }
 

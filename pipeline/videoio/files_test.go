@@ -58,14 +58,7 @@ func TestProbe(t *testing.T) {
 	// Text that FFmpeg would play as text art: a phrase log (its tty
 	// demuxer takes .txt files), an ANSI art file with escape codes, and an
 	// XBIN text picture, whose demuxer FFmpeg 5.1 gives the bintext decoder.
-	phraseLog := filepath.Join(dir, "phrase.txt")
-	sample, err := os.ReadFile("../../testdata/signal/20251020_210329_phrase09.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(phraseLog, sample, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	phraseLog := filepath.Join("..", "..", "testdata", "signal", "20251020_210329_phrase09.txt")
 	ansi := filepath.Join(dir, "banner.ans")
 	if err := os.WriteFile(ansi, bytes.Repeat([]byte("\x1b[31mEn garde\x1b[0m\r\n"), 200), 0o644); err != nil {
 		t.Fatal(err)
