@@ -173,7 +173,7 @@ func whoIsWho(t *tracks.Tracks) *tracks.Tracks {
 		}
 		both = append(both, i)
 	}
-	reach := max(1, int(math.Round(maxUnseenS*t.FPS)))
+	reach := unseenFrames(t.FPS)
 	for i := range ls {
 		inLeft := t.Left[i] != nil
 		if inLeft == (t.Right[i] != nil) {
@@ -322,7 +322,7 @@ func pairOf(poses []*tracks.Pose, fps float64, a, b func(*tracks.Pose) (float64,
 			both = append(both, i)
 		}
 	}
-	reach := max(1, int(math.Round(maxUnseenS*fps)))
+	reach := unseenFrames(fps)
 	for i, p := range poses {
 		if seen[i] || p == nil {
 			continue
@@ -345,6 +345,9 @@ func pairOf(poses []*tracks.Pose, fps float64, a, b func(*tracks.Pose) (float64,
 	}
 	return out, seen
 }
+
+// unseenFrames is maxUnseenS in frames at fps, at least one.
+func unseenFrames(fps float64) int { return max(1, int(math.Round(maxUnseenS*fps))) }
 
 // bracket returns, for frame i, a function reading a series known at
 // the sorted frames in full: interpolated between the nearest of them
@@ -427,7 +430,7 @@ func evidenceGap(ph phrase, p *signal.Phrase) string {
 	hit := *p.FirstHitS
 	a, b := ph.frame(hit-hitWindowS), ph.frame(hit)
 	final := ph.frame(hit - endWinS)
-	longest := max(1, int(math.Round(maxUnseenS*ph.fps)))
+	longest := unseenFrames(ph.fps)
 	for _, f := range []struct {
 		name string
 		seen []bool
