@@ -200,10 +200,7 @@ func TestDecideRightOfWay(t *testing.T) {
 			tr := &tracks.Tracks{FPS: testFPS, Units: tracks.UnitsMetres,
 				Left:  posesOf(trackOf(1, 1, n, c.left...), 1, c.leftArm),
 				Right: posesOf(trackOf(5, -1, n, c.right...), -1, c.rightArm)}
-			tl, err := Decide(tr, logOf(t, c.hits, c.contacts...))
-			if err != nil {
-				t.Fatal(err)
-			}
+			tl := decided(t, tr, logOf(t, c.hits, c.contacts...))
 			d := tl.Decision
 			if d.Winner != c.winner || d.Rule != c.rule || !strings.HasPrefix(d.Reason, c.reason) {
 				t.Errorf("decision %s by %s: %q\nwant %s by %s: %q...\nleft %+v\nright %+v",

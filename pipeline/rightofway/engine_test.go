@@ -42,6 +42,16 @@ func sharedNames(t testing.TB) []string {
 	return names
 }
 
+// decided is Decide's timeline of tr and p, failing the test on an error.
+func decided(t testing.TB, tr *tracks.Tracks, p *signal.Phrase) Timeline {
+	t.Helper()
+	tl, err := Decide(tr, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tl
+}
+
 func parse(t testing.TB, log []byte) *signal.Phrase {
 	t.Helper()
 	p, err := signal.Parse(log)
@@ -57,10 +67,7 @@ func parse(t testing.TB, log []byte) *signal.Phrase {
 func TestCallsInTheLogAreNoInput(t *testing.T) {
 	for _, name := range sharedNames(t) {
 		tr, log := shared(t, name)
-		want, err := Decide(tr, parse(t, log))
-		if err != nil {
-			t.Fatal(err)
-		}
+		want := decided(t, tr, parse(t, log))
 		for _, who := range []string{"Left Fencer (Red Lamp)", "Right Fencer (Green Lamp)", "Abstain"} {
 			extra := string(log) + "[2025-10-20 21:03:31] Awaiting manual winner selection (double hit)\n" +
 				"[2025-10-20 21:03:34] Manual selection winner: " + who + "\n" +
@@ -70,10 +77,7 @@ func TestCallsInTheLogAreNoInput(t *testing.T) {
 			if p.RefereeDecision == nil {
 				t.Fatalf("%s: the added lines were not read as a decision", name)
 			}
-			got, err := Decide(tr, p)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := decided(t, tr, p)
 			g, _ := json.Marshal(got.Decision)
 			w, _ := json.Marshal(want.Decision)
 			if string(g) != string(w) {
@@ -125,10 +129,7 @@ func TestNoConfidentCallWithoutEvidence(t *testing.T) {
 		{"a scale ten times too large", scaled(tr, 10), "The fencers measure"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			tl, err := Decide(c.tracks, p)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tl := decided(t, c.tracks, p)
 			d := tl.Decision
 			if d.Winner != WinnerUndecided || d.Confidence != 0 || d.Rule != "no_evidence" || !strings.HasPrefix(d.Reason, c.reason) {
 				t.Fatalf("decision %+v, want undecided with confidence 0 because %q", d, c.reason)
@@ -161,14 +162,8 @@ func TestScale(t *testing.T) {
 	if err != nil || s < 0.003 || s > 0.008 {
 		t.Fatalf("scale %v (%v), want about 0.005 m per pixel", s, err)
 	}
-	want, err := Decide(tr, parse(t, log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := Decide(px, parse(t, log))
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := decided(t, tr, parse(t, log))
+	got := decided(t, px, parse(t, log))
 	if got.Decision.Winner != want.Decision.Winner {
 		t.Errorf("in pixels %s, in metres %s", got.Decision.Winner, want.Decision.Winner)
 	}
@@ -221,10 +216,7 @@ func TestLowScoreKeypointsAreNotSeen(t *testing.T) {
 		}
 		c.Right[i] = &q
 	}
-	tl, err := Decide(&c, parse(t, log))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tl := decided(t, &c, parse(t, log))
 	if d := tl.Decision; d.Winner != WinnerUndecided || !strings.Contains(d.Reason, "right fencer is not seen") {
 		t.Errorf("a right fencer of 0.1-score keypoints gives %+v, want undecided", d)
 	}
@@ -238,10 +230,7 @@ func TestNoBoxVerdictIsUndecided(t *testing.T) {
 			kept = append(kept, line)
 		}
 	}
-	tl, err := Decide(tr, parse(t, []byte(strings.Join(kept, "\n"))))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tl := decided(t, tr, parse(t, []byte(strings.Join(kept, "\n"))))
 	if d := tl.Decision; d.Winner != WinnerUndecided || d.Rule != "no_box_verdict" || d.Confidence != 0 {
 		t.Errorf("a log without the box's verdict gives %+v, want undecided by no_box_verdict", d)
 	}
@@ -253,10 +242,7 @@ func TestTracksEndingJustBeforeTheHitDecide(t *testing.T) {
 	// The recording stops as the lights come on: up to 0.5 s before the
 	// log's hit is not missing evidence.
 	n := int((*p.FirstHitS - 0.38) * tr.FPS)
-	tl, err := Decide(cut(tr, n), p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tl := decided(t, cut(tr, n), p)
 	if d := tl.Decision; d.Winner == WinnerUndecided || !(d.Confidence > 0) {
 		t.Fatalf("decision %+v, want a call", d)
 	}
@@ -264,10 +250,7 @@ func TestTracksEndingJustBeforeTheHitDecide(t *testing.T) {
 
 func TestUnseenFramesAreGapsInTheTimeline(t *testing.T) {
 	tr, log := shared(t, "20251020_210329_phrase09")
-	tl, err := Decide(hide(tr, "left", 3, 6), parse(t, log))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tl := decided(t, hide(tr, "left", 3, 6), parse(t, log))
 	for i, v := range tl.Left.PositionM {
 		if hidden := i >= 3 && i <= 6; hidden != (v != v) {
 			t.Errorf("frame %d: position %v; hidden %v", i, v, hidden)

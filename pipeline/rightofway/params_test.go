@@ -64,10 +64,7 @@ func TestDefaultParamsAreFitted(t *testing.T) {
 func TestFitFollowsTheLabels(t *testing.T) {
 	exs := sharedExamples(t)
 	for i, ex := range exs {
-		tl, err := Decide(ex.Tracks, ex.Phrase)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tl := decided(t, ex.Tracks, ex.Phrase)
 		exs[i].Referee = CallLeft
 		if tl.Decision.Winner == WinnerLeft {
 			exs[i].Referee = CallRight
