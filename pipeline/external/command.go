@@ -33,38 +33,24 @@ type Command struct {
 
 // ParseCommand splits commandLine into a Command for the stage what, with
 // a shell's quoting rules (a quoted path with spaces is one argument) but
-// no shell. It fails if the line does not split (an unclosed quote), is
-// empty, or the timeout is not positive.
-func ParseCommand(what, commandLine string, timeout time.Duration) (Command, error) {
+// no shell, run with timeout (deflt for 0). It fails, naming the stage,
+// if the line does not split (an unclosed quote), is empty or does not use
+// {out} for the stage's outFile, or if timeout is negative.
+func ParseCommand(what, commandLine, outFile string, timeout, deflt time.Duration) (Command, error) {
 	args, err := shlex.Split(commandLine)
-	if err != nil {
+	switch {
+	case err != nil:
 		return Command{}, fmt.Errorf("%s: the command line %q does not split into arguments as a shell would: %w (check its quotes)", what, commandLine, err)
-	}
-	if len(args) == 0 {
+	case len(args) == 0:
 		return Command{}, fmt.Errorf("%s: the command line is empty", what)
-	}
-	if timeout <= 0 {
-		return Command{}, fmt.Errorf("%s: timeout %v is not positive", what, timeout)
+	case !strings.Contains(commandLine, "{out}"):
+		return Command{}, fmt.Errorf("%s: the command line %q has no {out} placeholder for the %s", what, commandLine, outFile)
+	case timeout < 0:
+		return Command{}, fmt.Errorf("%s: timeout %v is negative", what, timeout)
+	case timeout == 0:
+		timeout = deflt
 	}
 	return Command{What: what, Args: args, Timeout: timeout}, nil
-}
-
-// CheckLine checks a stage's command line before ParseCommand, as each
-// stage's New does, naming the stage who in its errors: the line must not
-// be empty, must use {out} for the stage's outFile, and timeout must not
-// be negative. It returns the timeout to run with, deflt for 0.
-func CheckLine(who, commandLine, outFile string, timeout, deflt time.Duration) (time.Duration, error) {
-	switch {
-	case strings.TrimSpace(commandLine) == "":
-		return 0, fmt.Errorf("%s: the command line is empty", who)
-	case !strings.Contains(commandLine, "{out}"):
-		return 0, fmt.Errorf("%s: the command line %q has no {out} placeholder for the %s", who, commandLine, outFile)
-	case timeout < 0:
-		return 0, fmt.Errorf("%s: timeout %v is negative", who, timeout)
-	case timeout == 0:
-		return deflt, nil
-	}
-	return timeout, nil
 }
 
 // Name is the program's file name, as errors and progress call it.

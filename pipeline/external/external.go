@@ -55,11 +55,7 @@ var _ pipeline.Analyzer = (*Analyzer)(nil)
 // split (an unclosed quote), is empty, or does not use {out}, where the
 // result must go.
 func New(commandLine string, timeout time.Duration) (*Analyzer, error) {
-	timeout, err := CheckLine("external analyzer", commandLine, "result file", timeout, DefaultTimeout)
-	if err != nil {
-		return nil, err
-	}
-	cmd, err := ParseCommand("external analyzer", commandLine, timeout)
+	cmd, err := ParseCommand("external analyzer", commandLine, "result file", timeout, DefaultTimeout)
 	if err != nil {
 		return nil, err
 	}

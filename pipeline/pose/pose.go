@@ -91,17 +91,15 @@ var _ pipeline.Analyzer = (*Analyzer)(nil)
 // looked for beside the running executable first (where `make build`
 // puts referee-pose), then on PATH.
 func New(commandLine string, timeout time.Duration) (*Analyzer, error) {
-	timeout, err := external.CheckLine("pose analyzer", commandLine, "tracks file", timeout, DefaultTimeout)
+	cmd, err := external.ParseCommand("pose analyzer", commandLine, "tracks file", timeout, DefaultTimeout)
 	if err != nil {
 		return nil, err
 	}
 	if !strings.Contains(commandLine, "{frames}") && !strings.Contains(commandLine, "{video}") {
 		return nil, fmt.Errorf("pose analyzer: the command line %q gives the tool neither {frames} nor {video}", commandLine)
 	}
-	cmd, err := external.ParseCommand("pose tool", commandLine, timeout)
-	if err != nil {
-		return nil, err
-	}
+	// Once running, the failures are the tool's: "pose tool crash.sh failed".
+	cmd.What = "pose tool"
 	cmd.Args[0] = besideExecutable(cmd.Args[0])
 	return &Analyzer{cmd: cmd}, nil
 }
