@@ -582,7 +582,7 @@ func (c *conn) replayed(s *session) {
 	if s.replayOwed(c) {
 		return
 	}
-	state, mine := s.readyFor(c, protocol.ProcessStart{SessionID: s.id})
+	state, mine := s.readyFor(c)
 	if state == stateProcessed && mine {
 		c.srv.sendStoredResult(s, c)
 	}

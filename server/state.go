@@ -281,15 +281,16 @@ func (s *session) replayOwed(c *conn) bool {
 	return s.replayEnd || s.replaySignal || s.conn != c
 }
 
-// readyFor sends start (process_start) on c, which resumed s and has sent
+// readyFor sends process_start on c, which resumed s and has sent
 // session_end and the signal again, and makes c take the processing
 // messages of s while it is being processed. It returns the state of s and
-// whether c still streams it. start is queued under s.mu when the queue has
-// room, so that c is ready in the same step: the analysis runs meanwhile,
-// and its progress, which goes to c once c is ready, can neither overtake
-// process_start nor fall between the two and be lost. A full queue is
-// waited for out of the lock, as any send.
-func (s *session) readyFor(c *conn, start protocol.Message) (state sessionState, mine bool) {
+// whether c still streams it. process_start is queued under s.mu when the
+// queue has room, so that c is ready in the same step: the analysis runs
+// meanwhile, and its progress, which goes to c once c is ready, can
+// neither overtake process_start nor fall between the two and be lost. A
+// full queue is waited for out of the lock, as any send.
+func (s *session) readyFor(c *conn) (state sessionState, mine bool) {
+	start := protocol.ProcessStart{SessionID: s.id}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !c.offer(start) {

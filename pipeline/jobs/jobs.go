@@ -18,24 +18,28 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/referee-project/referee/protocol"
 )
 
-// ValidKey reports whether key can be a phrase key: a session id's
-// characters ([A-Za-z0-9_-]) and the length a "-<n>" suffix may add. A
-// key names a phrase directory, a worker's scratch directory and objects,
-// so nothing else (a path above all) is taken.
+// ValidKey reports whether key can be a phrase key: a session id
+// (protocol.ValidSessionID), alone or followed by "-<n>", n a decimal
+// number of 64 bits at most, as later phrases of the id are numbered. A
+// key names a phrase directory, a worker's scratch directory and
+// objects, so nothing else (a path above all) is taken.
 func ValidKey(key string) bool {
-	if key == "" || len(key) > 160 {
+	if protocol.ValidSessionID(key) {
+		return true
+	}
+	i := strings.LastIndexByte(key, '-')
+	if i < 0 {
 		return false
 	}
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
+	_, err := strconv.ParseUint(key[i+1:], 10, 64)
+	return err == nil && protocol.ValidSessionID(key[:i])
 }
 
 // Names of the inputs a job carries besides its video.
