@@ -481,9 +481,9 @@ func (s *Server) readReview(w http.ResponseWriter, r *http.Request) (reviewReque
 	}
 	switch {
 	case req.Call == nil:
-		return req, badRequest("call: missing; want left, right, simultaneous or abstain")
+		return req, badRequest("call: missing; want %s", rightofway.CallNames())
 	case !rightofway.ValidCall(*req.Call):
-		return req, badRequest("call %q: want left, right, simultaneous or abstain", clip(*req.Call))
+		return req, badRequest("call %q: want %s", clip(*req.Call), rightofway.CallNames())
 	case req.Referee == nil || strings.TrimSpace(*req.Referee) == "":
 		return req, badRequest("referee: missing; give the referee's name")
 	}

@@ -83,7 +83,7 @@ func Load(dir string) ([]Phrase, error) {
 		name := names[i]
 		ref := labels[name].Referee
 		if !rightofway.ValidCall(ref) {
-			errs[i] = fmt.Errorf("%s: referee call %q: want left, right, simultaneous or abstain", name, ref)
+			errs[i] = fmt.Errorf("%s: referee call %q: want %s", name, ref, rightofway.CallNames())
 			return
 		}
 		t, err := tracks.ReadFile(filepath.Join(dir, name+".tracks.json"))
@@ -191,7 +191,7 @@ func loadPhraseDir(dir, name string) (Phrase, bool, error) {
 		}
 	}
 	if !rightofway.ValidCall(review.Call) {
-		return Phrase{}, false, fmt.Errorf("phrase %s: %s: call %q: want left, right, simultaneous or abstain", name, pipeline.ReviewFileName, review.Call)
+		return Phrase{}, false, fmt.Errorf("phrase %s: %s: call %q: want %s", name, pipeline.ReviewFileName, review.Call, rightofway.CallNames())
 	}
 	day := dayOf(name)
 	if t, err := time.Parse(time.RFC3339Nano, result.StartedAt); err == nil {

@@ -1,6 +1,9 @@
 package rightofway
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Calls a referee can make, in labels.json and in a review. A referee's
 // "abstain" awards no touch; "simultaneous" says why.
@@ -15,6 +18,13 @@ const (
 // them.
 func Calls() []string {
 	return []string{CallLeft, CallRight, CallSimultaneous, CallAbstain}
+}
+
+// CallNames is Calls as a message lists them: "left, right, simultaneous
+// or abstain".
+func CallNames() string {
+	c := Calls()
+	return strings.Join(c[:len(c)-1], ", ") + " or " + c[len(c)-1]
 }
 
 // ValidCall says whether c is one of Calls.
