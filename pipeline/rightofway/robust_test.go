@@ -186,9 +186,13 @@ func TestMirroredPhraseIsCalledMirrored(t *testing.T) {
 // third frame, in every fifth the right fencer lost and the left one put
 // in the right's slot, in every seventh the other way round. The decision
 // must be that of the same tracks with those fencers lost and nobody
-// misplaced.
+// misplaced. It logs the README's figures of the row: the calls as with
+// the tracks as recorded, and the left/right calls agreeing.
 func TestTrackerSwapsAreUndone(t *testing.T) {
-	for _, name := range sharedNames(t) {
+	labels := sharedLabels(t)
+	names := sharedNames(t)
+	same, agree := 0, 0
+	for _, name := range names {
 		tr, log := shared(t, name)
 		lost := *tr
 		lost.Left, lost.Right = slices.Clone(tr.Left), slices.Clone(tr.Right)
@@ -211,7 +215,15 @@ func TestTrackerSwapsAreUndone(t *testing.T) {
 		if !reflect.DeepEqual(got.Decision, want.Decision) {
 			t.Errorf("%s: with the fencers mixed up\n %+v\nwant\n %+v", name, got.Decision, want.Decision)
 		}
+		w := got.Decision.Winner
+		if w == decided(t, tr, parse(t, log)).Decision.Winner {
+			same++
+		}
+		if r := labels[name]; (r == CallLeft || r == CallRight) && Agrees(r, w) {
+			agree++
+		}
 	}
+	t.Logf("with the fencers mixed up: %d of %d calls as with the tracks as recorded, %d left/right calls agree with the referee", same, len(names), agree)
 }
 
 // TestCallsHoldForOtherTrackers decides every shared phrase as other
