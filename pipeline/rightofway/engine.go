@@ -363,7 +363,7 @@ func bracket(full []int, i, reach int) (func(v []float64) float64, bool) {
 		next = full[k]
 	}
 	switch {
-	case prev >= 0 && next > prev:
+	case prev >= 0 && next >= 0:
 		w := float64(i-prev) / float64(next-prev)
 		return func(v []float64) float64 { return v[prev] + w*(v[next]-v[prev]) }, true
 	case prev >= 0:
