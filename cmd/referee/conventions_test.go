@@ -28,6 +28,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"worker", "--nats", "nats://127.0.0.1:1", "--nats-replicas", "7"}, "referee: NATS settings: replicas 7: want 1 to 5 (check the --nats flags or their REFEREE_* variables)"},
 		{[]string{"serve", "--nats", "nats://127.0.0.1:1", "--nats-tls-cert", "c.pem"}, "referee: NATS settings: NATS TLS client certificate and key: give both or neither (check the --nats flags or their REFEREE_* variables)"},
 		{[]string{"analyze", "--tracks", "t.json", "--signal", "s.txt", "--analyzer", "pose"}, "referee: --analyzer with --tracks: tracks are decided by the right-of-way engine alone, and --analyzer only says how a video becomes tracks; drop it, or give --video"},
+		{[]string{"analyze", "--tracks", "t.json", "--signal", "s.txt", "--pose-timeout", "1m", "--analyzer-cmd", "rw {out}"}, "referee: --analyzer-cmd, --pose-timeout with --tracks: tracks are decided by the right-of-way engine alone, and --analyzer-cmd, --pose-timeout only says how a video becomes tracks; drop it, or give --video"},
 		{[]string{"serve", "--data-dir", dir, "--cluster-cache-bytes", "-1"}, "referee: server configuration: cluster cache bytes -1: want a positive number (check the serve flags or their REFEREE_* variables)"},
 		{[]string{"serve", "--data-dir", dir, "--tls-cert", cert, "--tls-key", key}, "referee: server configuration: load the TLS certificate " + cert + " and key " + key + ": open " + cert + ": no such file or directory (check --tls-cert and --tls-key: PEM files of a certificate and its private key)"},
 	} {

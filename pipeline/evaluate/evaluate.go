@@ -70,13 +70,7 @@ func Load(dir string) ([]Phrase, error) {
 	if err := json.Unmarshal(data, &labels); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, LabelsFile), err)
 	}
-	names := slices.Sorted(func(yield func(string) bool) {
-		for k := range labels {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+	names := slices.Sorted(maps.Keys(labels))
 	out := make([]Phrase, len(names))
 	errs := make([]error, len(names))
 	parallel(len(names), func(i int) {
